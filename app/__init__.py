@@ -1,0 +1,78 @@
+"""Touchpoint: self-hosted tracking links, coupons and offline attribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlite_utils import Database
+
+from . import db as dbmod
+from . import keys, settings, visits
+from .tokens import LinkTokens
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Runtime:
+    """What every request needs, built once per process from the settings."""
+
+    config: dict[str, Any]
+    database_path: str
+    link_tokens: LinkTokens
+    trusted_proxies: tuple
+
+    def db(self) -> Database:
+        return dbmod.thread_database(
+            self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
+        )
+
+
+def create_app(
+    overrides: dict[str, Any] | None = None,
+    instance_path: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Flask:
+    """Build the app: settings from defaults, instance/config.py, TOUCHPOINT_* and overrides."""
+    instance = Path(instance_path) if instance_path else ROOT / "instance"
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    config = settings.load(instance, environ)
+    config.update(overrides or {})
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = keys.load_or_create(instance)
+    database_path = config["DATABASE"] or str(instance / "touchpoint.db")
+    old_keys = [k.strip() for k in str(config["OLD_SECRET_KEYS"]).split(",") if k.strip()]
+    config["PUBLIC_BASE_URL"] = str(config["PUBLIC_BASE_URL"]).rstrip("/")
+
+    app.config.update(
+        SECRET_KEY=config["SECRET_KEY"],
+        MAX_CONTENT_LENGTH=config["MAX_CONTENT_LENGTH"],
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions["touchpoint"] = Runtime(
+        config=config,
+        database_path=database_path,
+        link_tokens=LinkTokens(config["SECRET_KEY"], old_keys),
+        trusted_proxies=visits.parse_networks(str(config["TRUSTED_PROXIES"])),
+    )
+
+    from .views import api, errors, redirect
+
+    app.register_blueprint(redirect.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)
+    return app
+
+
+def runtime(app: Flask) -> Runtime:
+    return app.extensions["touchpoint"]

@@ -1,0 +1,73 @@
+"""Management API tokens: shown once, stored only as a SHA-256 hash.
+
+Tokens carry 256 random bits, so a fast hash is safe (there is nothing to brute-force) and
+keeps every API call cheap. The `tpa_` prefix lets secret scanners and people recognise them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlite_utils import Database
+
+from . import clock, store
+from .errors import NotFound, ValidationError
+
+PREFIX = "tpa_"
+ROLES = ("admin",)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create(db: Database, name: str, role: str = "admin") -> tuple[str, dict]:
+    """Create a token; return (the secret, to show once, and its stored row)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("'name' is required.", field="name", code="required")
+    if len(name) > 200:
+        raise ValidationError("'name' is longer than 200 characters.", field="name")
+    if role not in ROLES:
+        raise ValidationError(f"'role' must be one of: {', '.join(ROLES)}.", field="role")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token_id = store.insert_api_token(
+        db,
+        {
+            "name": name,
+            "prefix": secret[:8],
+            "token_hash": _hash(secret),
+            "role": role,
+            "created_at": clock.now_iso(),
+        },
+    )
+    row = next(t for t in store.list_api_tokens(db) if t["id"] == token_id)
+    return secret, row
+
+
+def authenticate(db: Database, presented: str) -> dict | None:
+    """The active token row for a presented secret, or None."""
+    if not presented.startswith(PREFIX) or len(presented) > 200:
+        return None
+    row = store.find_api_token(db, _hash(presented))
+    if row is not None:
+        now = clock.utcnow()
+        store.touch_api_token(
+            db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
+        )
+    return row
+
+
+def list_all(db: Database) -> list[dict]:
+    return store.list_api_tokens(db)
+
+
+def revoke(db: Database, token_id: int) -> None:
+    if not store.revoke_api_token(db, token_id, clock.now_iso()):
+        raise NotFound(f"No active token with id {token_id}.", code="token_not_found")
+
+
+def any_exist(db: Database) -> bool:
+    return store.count_api_tokens(db) > 0

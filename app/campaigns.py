@@ -1,0 +1,148 @@
+"""Campaigns: what a marketer pays for, and the UTM tags every one of its links carries."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlite_utils import Database
+
+from . import clock, money, store, validation
+from .errors import NotFound, ValidationError
+
+CHANNELS = (
+    "email",
+    "search",
+    "social",
+    "display",
+    "print",
+    "in_store",
+    "trade_show",
+    "referral",
+    "other",
+)
+_FIELDS = {
+    "name",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "cost",
+    "currency",
+    "starts_at",
+    "ends_at",
+    "notes",
+}
+
+
+def slugify(name: str) -> str:
+    """`Black Friday 2026 — Süd` -> `black-friday-2026-sud` (ASCII, safe in any analytics tool)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:100].rstrip("-") or "campaign"
+
+
+def _clean(
+    payload: dict, *, partial: bool, current: dict | None = None, default_currency: str = "USD"
+) -> dict:
+    validation.require_object(payload)
+    validation.reject_unknown(payload, _FIELDS)
+    values: dict = {}
+
+    def present(field: str) -> bool:
+        return not partial or field in payload
+
+    if present("name"):
+        values["name"] = validation.text(payload, "name", required=True)
+    if present("channel"):
+        values["channel"] = validation.choice(payload, "channel", CHANNELS, required=True)
+    for field in ("utm_source", "utm_medium"):
+        if present(field):
+            values[field] = validation.text(payload, field, required=True)
+    if present("utm_campaign"):
+        values["utm_campaign"] = validation.text(payload, "utm_campaign", required=partial)
+        if values["utm_campaign"] is None:
+            values["utm_campaign"] = slugify(values["name"])
+    if present("notes"):
+        values["notes"] = validation.text(payload, "notes", max_len=10_000)
+    for field in ("starts_at", "ends_at"):
+        if present(field):
+            values[field] = validation.timestamp(payload, field)
+
+    if present("currency"):
+        currency = validation.text(payload, "currency", max_len=3)
+        if currency is not None:
+            currency = currency.upper()
+            if not money.is_currency(currency):
+                raise ValidationError(
+                    "'currency' must be a three-letter ISO 4217 code such as EUR.",
+                    field="currency",
+                )
+        values["currency"] = currency
+    if present("cost"):
+        currency = values.get("currency") or (current or {}).get("currency") or default_currency
+        cost = payload.get("cost")
+        if cost is None or cost == "":
+            values["cost_minor"] = None
+        else:
+            try:
+                values["cost_minor"] = money.to_minor(cost, currency)
+            except ValueError as exc:
+                raise ValidationError(f"'cost' {exc}.", field="cost") from None
+            values["currency"] = currency
+
+    starts = values.get("starts_at", (current or {}).get("starts_at"))
+    ends = values.get("ends_at", (current or {}).get("ends_at"))
+    if starts and ends and ends <= starts:
+        field = "ends_at" if "ends_at" in values else "starts_at"
+        raise ValidationError("'ends_at' must be after 'starts_at'.", field=field)
+    return values
+
+
+def create(db: Database, payload: dict, *, default_currency: str = "USD") -> dict:
+    values = _clean(payload, partial=False, default_currency=default_currency)
+    now = clock.now_iso()
+    campaign_id = store.insert_campaign(db, {**values, "created_at": now, "updated_at": now})
+    return get(db, campaign_id)
+
+
+def update(db: Database, campaign_id: int, payload: dict, *, default_currency: str = "USD") -> dict:
+    current = store.get_campaign(db, campaign_id)
+    if current is None:
+        raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
+    values = _clean(payload, partial=True, current=current, default_currency=default_currency)
+    if (
+        "currency" in values
+        and "cost" not in payload
+        and current["cost_minor"] is not None
+        and money.exponent(values["currency"] or default_currency)
+        != money.exponent(current["currency"] or default_currency)
+    ):
+        raise ValidationError(
+            "Changing to a currency with other decimal places needs a new 'cost' too.",
+            field="cost",
+        )
+    if values:
+        values["updated_at"] = clock.now_iso()
+        store.update_campaign(db, campaign_id, values)
+    return get(db, campaign_id)
+
+
+def get(db: Database, campaign_id: int) -> dict:
+    row = store.get_campaign(db, campaign_id)
+    if row is None:
+        raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
+    return row
+
+
+def list_page(
+    db: Database, *, after_id: int = 0, limit: int = 100, channel: str | None = None
+) -> list[dict]:
+    return store.list_campaigns(db, after_id=after_id, limit=limit, channel=channel)
+
+
+def to_json(row: dict) -> dict:
+    """The API shape of a campaign: money as a decimal string."""
+    out = {k: v for k, v in row.items() if k != "cost_minor"}
+    out["cost"] = money.to_decimal_string(row["cost_minor"], row["currency"])
+    return out

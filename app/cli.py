@@ -1,0 +1,108 @@
+"""The `touchpoint` command: thin click commands over the same functions the API uses."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from . import api_tokens, create_app, migrations
+from .errors import TouchpointError
+
+
+def _db():
+    return current_app.extensions["touchpoint"].db()
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def cli() -> None:
+    """Touchpoint: tracking links, coupons and offline attribution.
+
+    Settings come from instance/config.py and TOUCHPOINT_* environment variables
+    (see README.md, "Settings").
+    """
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the database or bring it up to date (safe to run again)."""
+    applied = migrations.apply(_db())
+    if applied:
+        click.echo(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("Database is up to date.")
+
+
+@cli.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Address the server will listen on, for the welcome message.",
+)
+def bootstrap(url: str) -> None:
+    """Migrate, and on first start create an admin API token and print it once."""
+    db = _db()
+    migrations.apply(db)
+    rt = current_app.extensions["touchpoint"]
+    click.echo(f"Touchpoint database: {rt.database_path}")
+    if not api_tokens.any_exist(db):
+        secret, _ = api_tokens.create(db, "first admin")
+        click.echo("")
+        click.echo("=" * 72)
+        click.echo("  First start: an admin API token was created. It is shown only once,")
+        click.echo("  so copy it now (touchpoint token create makes more):")
+        click.echo("")
+        click.echo(f"    {secret}")
+        click.echo("")
+        click.echo(f'  Try: curl -H "Authorization: Bearer {secret}" {url}/api/v1/campaigns')
+        click.echo("=" * 72)
+    click.echo(
+        f"Touchpoint is starting on {url}  (API: {url}/api/v1, spec: {url}/api/v1/openapi.json)"
+    )
+
+
+@cli.group()
+def token() -> None:
+    """Create, list and revoke management API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="What the token is for, e.g. 'CRM sync'.")
+def token_create(name: str) -> None:
+    """Create a token and print only the token on stdout (shown once)."""
+    try:
+        secret, _ = api_tokens.create(_db(), name)
+    except TouchpointError as exc:
+        raise click.UsageError(exc.message) from None
+    click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens: id, prefix, name, created, last used, revoked."""
+    rows = api_tokens.list_all(_db())
+    if not rows:
+        click.echo("No tokens yet: touchpoint token create --name NAME")
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        click.echo(
+            f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24}  created {row['created_at']}"
+            f"  last used {row['last_used_at'] or 'never'}  {state}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke the token with this id (see `touchpoint token list`)."""
+    try:
+        api_tokens.revoke(_db(), token_id)
+    except TouchpointError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Token {token_id} revoked.")
+
+
+def main() -> None:
+    cli(prog_name="touchpoint")

@@ -1,0 +1,46 @@
+"""Time in one format: UTC ISO 8601 with milliseconds and Z, as stored and as served."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+
+def now_iso() -> str:
+    """The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (cheap enough for the hot path)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def to_iso(dt: datetime) -> str:
+    """Format an aware datetime as stored text (naive values are taken as UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse ISO 8601 text into an aware UTC datetime; a value without offset is UTC.
+
+    Raises ValueError on anything else.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty")
+    value = text.strip()
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def from_iso(text: str) -> datetime:
+    """Parse stored text back into an aware datetime."""
+    return datetime.fromisoformat(text)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["UTC", "from_iso", "now_iso", "parse_iso", "timedelta", "to_iso", "utcnow"]

@@ -1,0 +1,67 @@
+"""Exceptions with stable machine codes. No Flask here: one app-level handler renders them."""
+
+from __future__ import annotations
+
+
+class TouchpointError(Exception):
+    """Base class: `code` is stable and documented; `message` is for people."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+    def body(self) -> dict:
+        error: dict = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        error.update(self.extra)
+        return {"error": error}
+
+
+class BadRequest(TouchpointError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(TouchpointError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(TouchpointError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(TouchpointError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(TouchpointError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(TouchpointError):
+    status = 410
+    code = "gone"
+
+
+class ValidationError(TouchpointError):
+    status = 422
+    code = "validation_error"

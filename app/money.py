@@ -1,0 +1,60 @@
+"""Money as integer minor units in storage, decimal strings on the wire."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+# ISO 4217 currencies whose minor unit is not 1/100.
+_ZERO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
+_EXPONENTS = {
+    **dict.fromkeys(_ZERO_DECIMALS.split(), 0),
+    **dict.fromkeys(_THREE_DECIMALS.split(), 3),
+}
+
+
+def exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency, 2)
+
+
+def is_currency(code: object) -> bool:
+    return (
+        isinstance(code, str)
+        and len(code) == 3
+        and code.isascii()
+        and code.isalpha()
+        and code.isupper()
+    )
+
+
+def to_minor(value: object, currency: str) -> int:
+    """Turn "49.99" or 49.99 into 4999 (for a 2-decimal currency).
+
+    Raises ValueError for anything that is not a finite, non-negative amount with no more
+    decimals than the currency has.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("must be a decimal string or a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError('must be a decimal string such as "49.99"') from None
+    if not amount.is_finite():
+        raise ValueError("must be a finite amount")
+    if amount < 0:
+        raise ValueError("must not be negative")
+    places = exponent(currency)
+    minor = amount.scaleb(places)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{currency} has {places} decimal places at most")
+    if minor > 10**15:
+        raise ValueError("is too large")
+    return int(minor)
+
+
+def to_decimal_string(minor: int | None, currency: str | None) -> str | None:
+    """4999 -> "49.99"; None stays None."""
+    if minor is None:
+        return None
+    places = exponent(currency or "")
+    return str(Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))

@@ -1,0 +1,118 @@
+"""Every Touchpoint setting in one place: name, default, help.
+
+Load order: these defaults, then `instance/config.py` (plain Python assignments of the same
+names, without the TOUCHPOINT_ prefix), then `TOUCHPOINT_<NAME>` environment variables.
+The README's settings table is checked against this tuple by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE",
+        "",
+        "Path of the SQLite database file. Empty means instance/touchpoint.db.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Key that signs every link token, QR code and cookie. Empty means: read "
+        "instance/secret_key, generating it on first start. Losing it breaks every printed link.",
+    ),
+    Setting(
+        "OLD_SECRET_KEYS",
+        "",
+        "Comma-separated former secret keys still accepted when verifying link tokens "
+        "(key rotation). New tokens are always signed with SECRET_KEY.",
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        "",
+        "Scheme and host put in front of /r/ and /q/ in minted URLs, e.g. https://go.example.com. "
+        "Empty means the scheme and host the API request came in on.",
+    ),
+    Setting(
+        "CLICK_ID_PARAM",
+        "tp_cid",
+        "Query parameter that carries the click id to the destination site.",
+    ),
+    Setting(
+        "VISITOR_COOKIE",
+        "tp_vid",
+        "Name of the first-party visitor cookie (a UUID4, one year).",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "",
+        "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed. Empty means the socket address is the client.",
+    ),
+    Setting(
+        "SYNCHRONOUS",
+        "NORMAL",
+        "SQLite synchronous mode. NORMAL (WAL) survives a crash of the server process; FULL also "
+        "survives a power cut, at the price of an fsync per click.",
+    ),
+    Setting(
+        "BUSY_TIMEOUT_MS",
+        5000,
+        "How long a writer waits for another process's lock before failing, in milliseconds.",
+        int,
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        16 * 1024 * 1024,
+        "Largest request body accepted, in bytes; larger bodies get 413.",
+        int,
+    ),
+    Setting(
+        "DEFAULT_CURRENCY",
+        "USD",
+        "ISO 4217 currency used when a campaign gives a cost without a currency.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    if setting.kind is int and not isinstance(value, int):
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise SystemExit(
+                f"Setting TOUCHPOINT_{setting.name} must be a whole number, got {value!r}"
+            ) from None
+    return value
+
+
+def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return every setting's value, following defaults -> instance/config.py -> environment."""
+    environ = os.environ if environ is None else environ
+    values = {s.name: s.default for s in SETTINGS}
+    config_file = instance_path / "config.py"
+    if config_file.exists():
+        namespace = runpy.run_path(str(config_file))
+        for name, value in namespace.items():
+            if name in _BY_NAME:
+                values[name] = _coerce(_BY_NAME[name], value)
+    for setting in SETTINGS:
+        env_name = f"TOUCHPOINT_{setting.name}"
+        if env_name in environ:
+            values[setting.name] = _coerce(setting, environ[env_name])
+    return values

@@ -1,0 +1,238 @@
+"""The storage layer: every SQL statement of the core lives here.
+
+Functions take the database first and return plain dicts or tuples; callers never see a cursor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+CAMPAIGN_COLUMNS = (
+    "name",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "cost_minor",
+    "currency",
+    "starts_at",
+    "ends_at",
+    "notes",
+)
+LINK_COLUMNS = (
+    "campaign_id",
+    "destination",
+    "label",
+    "store_code",
+    "utm_content",
+    "utm_term",
+    "expires_at",
+    "fallback_url",
+    "active",
+)
+
+
+def _one(db: Database, sql: str, params: tuple | list = ()) -> dict | None:
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def _all(db: Database, sql: str, params: tuple | list = ()) -> list[dict]:
+    cursor = db.execute(sql, params)
+    keys = [d[0] for d in cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _insert(db: Database, table: str, values: dict[str, Any]) -> int:
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
+    return cursor.lastrowid
+
+
+def _update(
+    db: Database, table: str, row_id: int, values: dict[str, Any], allowed: tuple[str, ...]
+) -> None:
+    unknown = set(values) - set(allowed) - {"updated_at"}
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    if not values:
+        return
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values.values(), row_id])
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+def insert_campaign(db: Database, values: dict[str, Any]) -> int:
+    return _insert(db, "campaigns", values)
+
+
+def update_campaign(db: Database, campaign_id: int, values: dict[str, Any]) -> None:
+    _update(db, "campaigns", campaign_id, values, CAMPAIGN_COLUMNS)
+
+
+def get_campaign(db: Database, campaign_id: int) -> dict | None:
+    return _one(db, "SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+
+
+def list_campaigns(
+    db: Database, *, after_id: int, limit: int, channel: str | None = None
+) -> list[dict]:
+    sql = "SELECT * FROM campaigns WHERE id > ?"
+    params: list[Any] = [after_id]
+    if channel:
+        sql += " AND channel = ?"
+        params.append(channel)
+    return _all(db, sql + " ORDER BY id LIMIT ?", [*params, limit])
+
+
+# Links -------------------------------------------------------------------------------------
+
+
+def insert_link(db: Database, values: dict[str, Any]) -> int:
+    return _insert(db, "links", values)
+
+
+def update_link(db: Database, link_id: int, values: dict[str, Any]) -> None:
+    _update(db, "links", link_id, values, LINK_COLUMNS)
+
+
+def get_link(db: Database, link_id: int) -> dict | None:
+    return _one(db, "SELECT * FROM links WHERE id = ?", (link_id,))
+
+
+def list_links(
+    db: Database, *, after_id: int, limit: int, campaign_id: int | None = None
+) -> list[dict]:
+    sql = "SELECT * FROM links WHERE id > ?"
+    params: list[Any] = [after_id]
+    if campaign_id is not None:
+        sql += " AND campaign_id = ?"
+        params.append(campaign_id)
+    return _all(db, sql + " ORDER BY id LIMIT ?", [*params, limit])
+
+
+_REDIRECT_SQL = """
+SELECT l.destination, l.active, l.expires_at, l.fallback_url, l.store_code,
+       l.utm_content, l.utm_term, l.campaign_id,
+       c.utm_source, c.utm_medium, c.utm_campaign
+FROM links l JOIN campaigns c ON c.id = l.campaign_id
+WHERE l.id = ?
+"""
+
+
+def link_for_redirect(db: Database, link_id: int) -> tuple | None:
+    """The one read on the redirect hot path: everything needed to decide and log."""
+    return db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone()
+
+
+# Events ------------------------------------------------------------------------------------
+
+_EVENT_SQL = (
+    "INSERT INTO events (id, type, at, link_id, campaign_id, store_code, visitor_id, ip, "
+    "user_agent, referrer, is_bot, bot_reason, outcome) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_event(db: Database, row: tuple) -> None:
+    """Record one click or scan; autocommit makes it durable before the caller answers."""
+    db.conn.execute(_EVENT_SQL, row)
+
+
+def insert_orphan_hit(
+    db: Database, at: str, path: str, ip: str | None, user_agent: str | None, referrer: str | None
+) -> None:
+    db.conn.execute(
+        "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) VALUES (?, ?, ?, ?, ?)",
+        (at, path, ip, user_agent, referrer),
+    )
+
+
+def count_events(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def link_stats(db: Database, link_id: int) -> dict:
+    """Counts for one link: totals, humans, bots, unique human visitors and a UTC day series."""
+    totals = _one(
+        db,
+        """
+        SELECT count(*) FILTER (WHERE type = 'click') AS clicks,
+               count(*) FILTER (WHERE type = 'scan') AS scans,
+               count(*) FILTER (WHERE is_bot = 0) AS human,
+               count(*) FILTER (WHERE is_bot = 1) AS bots,
+               count(DISTINCT visitor_id) FILTER (WHERE is_bot = 0) AS unique_visitors,
+               min(at) AS first_at,
+               max(at) AS last_at
+        FROM events WHERE link_id = ?
+        """,
+        (link_id,),
+    )
+    by_day = _all(
+        db,
+        """
+        SELECT substr(at, 1, 10) AS date,
+               count(*) FILTER (WHERE type = 'click') AS clicks,
+               count(*) FILTER (WHERE type = 'scan') AS scans,
+               count(*) FILTER (WHERE is_bot = 0) AS human,
+               count(*) FILTER (WHERE is_bot = 1) AS bots,
+               count(DISTINCT visitor_id) FILTER (WHERE is_bot = 0) AS unique_visitors
+        FROM events WHERE link_id = ?
+        GROUP BY date ORDER BY date
+        """,
+        (link_id,),
+    )
+    return {**totals, "by_day": by_day}
+
+
+# API tokens --------------------------------------------------------------------------------
+
+
+def insert_api_token(db: Database, values: dict[str, Any]) -> int:
+    return _insert(db, "api_tokens", values)
+
+
+def find_api_token(db: Database, token_hash: str) -> dict | None:
+    return _one(
+        db,
+        "SELECT id, name, role, last_used_at FROM api_tokens "
+        "WHERE token_hash = ? AND revoked_at IS NULL",
+        (token_hash,),
+    )
+
+
+def touch_api_token(db: Database, token_id: int, now: str, stale_before: str) -> None:
+    """Record use at most once a minute, so reads do not all become writes."""
+    db.execute(
+        "UPDATE api_tokens SET last_used_at = ? WHERE id = ? "
+        "AND (last_used_at IS NULL OR last_used_at < ?)",
+        (now, token_id, stale_before),
+    )
+
+
+def list_api_tokens(db: Database) -> list[dict]:
+    return _all(
+        db,
+        "SELECT id, name, prefix, role, created_at, last_used_at, revoked_at "
+        "FROM api_tokens ORDER BY id",
+    )
+
+
+def revoke_api_token(db: Database, token_id: int, now: str) -> bool:
+    cursor = db.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (now, token_id),
+    )
+    return cursor.rowcount == 1
+
+
+def count_api_tokens(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM api_tokens").fetchone()[0]

@@ -1,0 +1,125 @@
+"""Link tokens: short, signed, URL-safe, carrying a link id and an optional recipient id.
+
+Layout (27 characters, base64url alphabet only, so no separator is needed):
+
+    11 chars: the (link_id, recipient_id) pair, 64 bits, shuffled by a keyed permutation
+    16 chars: itsdangerous HMAC-SHA256 signature over those 11 chars, truncated to 96 bits
+
+The permutation (a small Feistel network keyed from SECRET_KEY) hides the sequential ids, so a
+token tells a visitor nothing about how many links exist or which id is next; the signature
+makes any altered character, or a token minted under another key, fail. 96 bits of MAC keep
+forgery hopeless while the token stays short enough for a small, easily scanned QR code.
+
+Old keys (TOUCHPOINT_OLD_SECRET_KEYS) still verify so links printed before a key rotation
+keep working; new tokens always use the current key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from itsdangerous.signer import HMACAlgorithm, Signer
+
+PAYLOAD_CHARS = 11
+SIGNATURE_BYTES = 12
+TOKEN_LENGTH = PAYLOAD_CHARS + 16
+MAX_ID = 2**32 - 1
+_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_ROUNDS = 4
+
+
+class _TruncatedHMAC(HMACAlgorithm):
+    """HMAC-SHA256 cut to SIGNATURE_BYTES; verification compares in constant time."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return super().get_signature(key, value)[:SIGNATURE_BYTES]
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """What a verified token names."""
+
+    link_id: int
+    recipient_id: int | None = None
+
+
+class _KeyedCodec:
+    """Signer and permutation for one secret key."""
+
+    def __init__(self, secret_key: str, salt: str) -> None:
+        self.signer = Signer(
+            secret_key,
+            salt=salt,
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+            algorithm=_TruncatedHMAC(hashlib.sha256),
+        )
+        root = hashlib.sha256(f"{salt}.permutation.{secret_key}".encode()).digest()
+        self.round_keys = [hashlib.sha256(root + bytes([i])).digest() for i in range(_ROUNDS)]
+
+    def _round(self, i: int, half: int) -> int:
+        digest = hashlib.blake2b(
+            half.to_bytes(4, "big"), key=self.round_keys[i], digest_size=4
+        ).digest()
+        return int.from_bytes(digest, "big")
+
+    def permute(self, block: int) -> int:
+        left, right = block >> 32, block & 0xFFFFFFFF
+        for i in range(_ROUNDS):
+            left, right = right, left ^ self._round(i, right)
+        return (left << 32) | right
+
+    def unpermute(self, block: int) -> int:
+        left, right = block >> 32, block & 0xFFFFFFFF
+        for i in reversed(range(_ROUNDS)):
+            left, right = right ^ self._round(i, left), left
+        return (left << 32) | right
+
+
+class LinkTokens:
+    """Mint and verify link tokens under the current key and any old keys."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        old_keys: list[str] | tuple[str, ...] = (),
+        salt: str = "touchpoint.link",
+    ) -> None:
+        if not secret_key:
+            raise ValueError("a secret key is required")
+        self._current = _KeyedCodec(secret_key, salt)
+        self._all = [self._current] + [_KeyedCodec(k, salt) for k in old_keys if k]
+
+    def mint(self, link_id: int, recipient_id: int | None = None) -> str:
+        """Return the token for a link (and recipient): always 27 characters."""
+        rid = recipient_id or 0
+        if not (0 < link_id <= MAX_ID and 0 <= rid <= MAX_ID):
+            raise ValueError("id out of range for a link token")
+        block = self._current.permute((link_id << 32) | rid)
+        payload = base64.urlsafe_b64encode(struct.pack(">Q", block)).rstrip(b"=")
+        return (payload + self._current.signer.get_signature(payload)).decode("ascii")
+
+    def verify(self, token: str) -> LinkRef | None:
+        """Return what a token names, or None when it is malformed, altered or foreign."""
+        if len(token) != TOKEN_LENGTH or not _ALPHABET.issuperset(token):
+            return None
+        payload = token[:PAYLOAD_CHARS].encode("ascii")
+        signature = token[PAYLOAD_CHARS:].encode("ascii")
+        for codec in self._all:
+            if codec.signer.verify_signature(payload, signature):
+                try:
+                    raw = base64.urlsafe_b64decode(payload + b"=")
+                except ValueError:
+                    return None
+                # Reject non-canonical base64 (spare low bits set): one token per link.
+                if base64.urlsafe_b64encode(raw).rstrip(b"=") != payload:
+                    return None
+                block = codec.unpermute(struct.unpack(">Q", raw)[0])
+                link_id, rid = block >> 32, block & 0xFFFFFFFF
+                if link_id == 0:
+                    return None
+                return LinkRef(link_id, rid or None)
+        return None

@@ -1,0 +1,204 @@
+"""The marketer JSON API under /api/v1: parse, call the domain, shape the answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from .. import api_tokens, campaigns, links, qr
+from ..errors import BadRequest, Unauthorized, ValidationError
+from .common import base_url, qr_response, runtime
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
+    token = api_tokens.authenticate(runtime().db(), presented.strip())
+    if token is None:
+        raise Unauthorized("The token is unknown or revoked.", code="invalid_token")
+    g.api_token = token
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def json_body() -> dict:
+    """The request's JSON object. Content-Type is not insisted on (curl -d sends form type)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise ValidationError("The request body must be a JSON object.", code="invalid_body")
+    return payload
+
+
+def page_args() -> tuple[int, int]:
+    """(after_id, limit) from ?cursor= and ?limit=."""
+    try:
+        limit = int(request.args.get("limit", 100))
+    except ValueError:
+        raise ValidationError("'limit' must be a whole number.", field="limit") from None
+    if not 1 <= limit <= 1000:
+        raise ValidationError("'limit' must be between 1 and 1000.", field="limit")
+    try:
+        after = int(request.args.get("cursor", 0) or 0)
+    except ValueError:
+        raise ValidationError(
+            "'cursor' is not a cursor this API gave out.", field="cursor"
+        ) from None
+    return after, limit
+
+
+def listing(items: list[dict], raw: list[dict], limit: int) -> Response:
+    next_cursor = str(raw[-1]["id"]) if len(raw) == limit else None
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+def created(body: dict, location: str) -> Response:
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = location
+    return response
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+@bp.post("/campaigns")
+def create_campaign() -> Response:
+    rt = runtime()
+    row = campaigns.create(rt.db(), json_body(), default_currency=rt.config["DEFAULT_CURRENCY"])
+    return created(campaigns.to_json(row), f"/api/v1/campaigns/{row['id']}")
+
+
+@bp.get("/campaigns")
+def list_campaigns() -> Response:
+    after, limit = page_args()
+    channel = request.args.get("channel") or None
+    if channel and channel not in campaigns.CHANNELS:
+        raise ValidationError(
+            f"'channel' must be one of: {', '.join(campaigns.CHANNELS)}.",
+            field="channel",
+            code="invalid_choice",
+        )
+    rows = campaigns.list_page(runtime().db(), after_id=after, limit=limit, channel=channel)
+    return listing([campaigns.to_json(r) for r in rows], rows, limit)
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def get_campaign(campaign_id: int) -> Response:
+    return jsonify(campaigns.to_json(campaigns.get(runtime().db(), campaign_id)))
+
+
+@bp.patch("/campaigns/<int:campaign_id>")
+def update_campaign(campaign_id: int) -> Response:
+    rt = runtime()
+    row = campaigns.update(
+        rt.db(), campaign_id, json_body(), default_currency=rt.config["DEFAULT_CURRENCY"]
+    )
+    return jsonify(campaigns.to_json(row))
+
+
+# Links -------------------------------------------------------------------------------------
+
+
+def _link_json(row: dict) -> dict:
+    rt = runtime()
+    campaign = campaigns.get(rt.db(), row["campaign_id"])
+    return links.to_json(row, rt.link_tokens, base_url(rt), campaign)
+
+
+@bp.post("/links")
+def create_link() -> Response:
+    row = links.create(runtime().db(), json_body())
+    return created(_link_json(row), f"/api/v1/links/{row['id']}")
+
+
+@bp.get("/links")
+def list_links() -> Response:
+    after, limit = page_args()
+    campaign_id = request.args.get("campaign_id")
+    if campaign_id is not None:
+        if not campaign_id.isdigit():
+            raise ValidationError("'campaign_id' must be a whole number.", field="campaign_id")
+        campaign_id = int(campaign_id)
+    rows = links.list_page(runtime().db(), after_id=after, limit=limit, campaign_id=campaign_id)
+    return listing([_link_json(r) for r in rows], rows, limit)
+
+
+@bp.get("/links/<int:link_id>")
+def get_link(link_id: int) -> Response:
+    return jsonify(_link_json(links.get(runtime().db(), link_id)))
+
+
+@bp.patch("/links/<int:link_id>")
+def update_link(link_id: int) -> Response:
+    return jsonify(_link_json(links.update(runtime().db(), link_id, json_body())))
+
+
+@bp.get("/links/<int:link_id>/stats")
+def link_stats(link_id: int) -> Response:
+    return jsonify(links.stats(runtime().db(), link_id))
+
+
+@bp.get("/links/<int:link_id>/qr.<fmt>")
+def link_qr(link_id: int, fmt: str) -> Response:
+    if fmt not in qr.FORMATS:
+        raise BadRequest(f"Unknown image format '{fmt}'; use qr.svg or qr.png.", field="format")
+    rt = runtime()
+    links.get(rt.db(), link_id)
+    options = qr.parse_options(request.args)
+    token = rt.link_tokens.mint(link_id)
+    return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=False)
+
+
+# API tokens --------------------------------------------------------------------------------
+
+
+@bp.get("/tokens")
+def list_tokens() -> Response:
+    return jsonify({"items": api_tokens.list_all(runtime().db()), "next_cursor": None})
+
+
+@bp.post("/tokens")
+def create_token() -> Response:
+    payload = json_body()
+    secret, row = api_tokens.create(
+        runtime().db(), payload.get("name") or "", payload.get("role") or "admin"
+    )
+    return created({**row, "token": secret}, f"/api/v1/tokens/{row['id']}")
+
+
+@bp.delete("/tokens/<int:token_id>")
+def revoke_token(token_id: int) -> Response:
+    api_tokens.revoke(runtime().db(), token_id)
+    return Response(status=204)
+
+
+# The API document --------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")

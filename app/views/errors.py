@@ -1,0 +1,95 @@
+"""One place that turns errors into responses: JSON under /api/, a plain page elsewhere.
+
+Registered on the app, not on blueprints, because routing errors (404, 405) never reach a
+blueprint's handlers.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import pages
+from ..errors import TouchpointError
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+_HTTP_MESSAGES = {
+    404: "No such resource or route.",
+    405: "This method is not allowed here.",
+    413: "The request body is larger than the server accepts.",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(status: int, body: dict, headers: dict | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _html_error(status: int, title: str, message: str) -> Response:
+    return Response(
+        pages.page(title, message),
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(TouchpointError)
+    def touchpoint_error(exc: TouchpointError) -> Response:
+        if _wants_json():
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return _json_error(exc.status, exc.body(), headers)
+        return _html_error(exc.status, "Something is not right", exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {}
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        if _wants_json():
+            code = _HTTP_CODES.get(status, "http_error")
+            message = _HTTP_MESSAGES.get(status) or exc.description or exc.name
+            return _json_error(status, {"error": {"code": code, "message": message}}, headers)
+        if status == 404:
+            response = _html_error(404, pages.NOT_FOUND_TITLE, pages.NOT_FOUND_MESSAGE)
+        else:
+            response = _html_error(status, exc.name, exc.description or "")
+        response.headers.update(headers)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return _json_error(
+                500,
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "Something went wrong on our side; it has been logged.",
+                    }
+                },
+            )
+        return _html_error(500, "Something went wrong", "Please try again in a moment.")
