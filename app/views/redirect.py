@@ -123,6 +123,6 @@ def _qr_image(token: str, fmt: str) -> Response:
         return _html(404, pages.NOT_FOUND_HTML)
     try:
         options = qr.parse_options(request.args)
+        return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=True)
     except TouchpointError as exc:
         return Response(exc.message + "\n", status=400, content_type="text/plain; charset=utf-8")
-    return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=True)

@@ -1,0 +1,88 @@
+"""Shared fixtures: a real app on a real SQLite file in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app, migrations
+
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def make_app(tmp_path: Path, **overrides):
+    settings = {"DATABASE": str(tmp_path / "touchpoint.db"), **overrides}
+    app = create_app(settings, instance_path=tmp_path / "instance", environ={})
+    app.config["TESTING"] = True
+    with app.app_context():
+        migrations.apply(app.extensions["touchpoint"].db())
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def admin_token(app):
+    from app import api_tokens
+
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    return secret
+
+
+class Api:
+    """The management API as a marketer's script would call it."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **kw):
+        return self.client.get(path, headers=self.headers, **kw)
+
+    def post(self, path: str, json=None, **kw):
+        return self.client.post(path, json=json, headers=self.headers, **kw)
+
+    def patch(self, path: str, json=None, **kw):
+        return self.client.patch(path, json=json, headers=self.headers, **kw)
+
+    def delete(self, path: str, **kw):
+        return self.client.delete(path, headers=self.headers, **kw)
+
+    def campaign(self, **fields) -> dict:
+        body = {"name": "Spring Sale", "channel": "email", "utm_source": "newsletter",
+                "utm_medium": "email", **fields}
+        response = self.post("/api/v1/campaigns", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def link(self, campaign_id: int | None = None, **fields) -> dict:
+        if campaign_id is None:
+            campaign_id = self.campaign()["id"]
+        body = {"campaign_id": campaign_id, "destination": "https://shop.example.com/spring",
+                **fields}
+        response = self.post("/api/v1/links", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+
+@pytest.fixture
+def api(client, admin_token):
+    return Api(client, admin_token)
+
+
+def events(app) -> list[dict]:
+    """Every event row, oldest first, straight from the database file."""
+    db = app.extensions["touchpoint"].db()
+    return list(db.query("SELECT * FROM events ORDER BY rowid"))
