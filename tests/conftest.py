@@ -61,8 +61,13 @@ class Api:
         return self.client.delete(path, headers=self.headers, **kw)
 
     def campaign(self, **fields) -> dict:
-        body = {"name": "Spring Sale", "channel": "email", "utm_source": "newsletter",
-                "utm_medium": "email", **fields}
+        body = {
+            "name": "Spring Sale",
+            "channel": "email",
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            **fields,
+        }
         response = self.post("/api/v1/campaigns", json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()
@@ -70,8 +75,11 @@ class Api:
     def link(self, campaign_id: int | None = None, **fields) -> dict:
         if campaign_id is None:
             campaign_id = self.campaign()["id"]
-        body = {"campaign_id": campaign_id, "destination": "https://shop.example.com/spring",
-                **fields}
+        body = {
+            "campaign_id": campaign_id,
+            "destination": "https://shop.example.com/spring",
+            **fields,
+        }
         response = self.post("/api/v1/links", json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()
@@ -80,6 +88,14 @@ class Api:
 @pytest.fixture
 def api(client, admin_token):
     return Api(client, admin_token)
+
+
+def api_for(app) -> Api:
+    """An authenticated API client for an app built inside a test."""
+    from app import api_tokens
+
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    return Api(app.test_client(), secret)
 
 
 def events(app) -> list[dict]:

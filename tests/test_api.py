@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import make_app
+from .conftest import api_for, make_app
 
 
 def error_of(response) -> dict:
@@ -17,6 +17,7 @@ def error_of(response) -> dict:
 
 
 # Authentication ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("headers", "code"),
@@ -57,6 +58,7 @@ def test_tokens_are_stored_hashed_and_prefixed(app, api):
 
 # Error shapes for routing and body problems ------------------------------------------------
 
+
 def test_unknown_route_and_resource_are_json_404(api):
     assert error_of(api.get("/api/v1/nope"))["code"] == "not_found"
     assert api.get("/api/v1/nope").status_code == 404
@@ -76,8 +78,9 @@ def test_wrong_method_is_json_405_with_allow(api):
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"a": 1'])
 def test_malformed_json_is_400(api, body):
-    response = api.client.post("/api/v1/campaigns", data=body, headers={
-        **api.headers, "Content-Type": "application/json"})
+    response = api.client.post(
+        "/api/v1/campaigns", data=body, headers={**api.headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert error_of(response)["code"] == "invalid_json"
 
@@ -90,12 +93,12 @@ def test_json_that_is_not_an_object_is_422(api):
 
 def test_oversized_body_is_413(tmp_path):
     app = make_app(tmp_path, MAX_CONTENT_LENGTH=1000)
-    from app import api_tokens
-
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "t")
-    response = app.test_client().post(
-        "/api/v1/campaigns", data=b'{"name": "' + b"x" * 5000 + b'"}',
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    api = api_for(app)
+    response = api.client.post(
+        "/api/v1/campaigns",
+        data=b'{"name": "' + b"x" * 5000 + b'"}',
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
 
@@ -104,17 +107,28 @@ def test_curl_style_form_content_type_still_parses_json(api):
     response = api.client.post(
         "/api/v1/campaigns",
         data='{"name": "X", "channel": "print", "utm_source": "flyer", "utm_medium": "print"}',
-        headers={**api.headers, "Content-Type": "application/x-www-form-urlencoded"})
+        headers={**api.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 201
 
 
 # Campaigns ---------------------------------------------------------------------------------
 
+
 def test_create_campaign_returns_201_with_defaults(api):
-    response = api.post("/api/v1/campaigns", json={
-        "name": "Black Friday — Süd 2026", "channel": "social", "utm_source": "facebook",
-        "utm_medium": "paid_social", "cost": "1250.5", "currency": "eur",
-        "starts_at": "2026-11-20T00:00:00+01:00", "ends_at": "2026-11-30T23:59:59Z"})
+    response = api.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "Black Friday — Süd 2026",
+            "channel": "social",
+            "utm_source": "facebook",
+            "utm_medium": "paid_social",
+            "cost": "1250.5",
+            "currency": "eur",
+            "starts_at": "2026-11-20T00:00:00+01:00",
+            "ends_at": "2026-11-30T23:59:59Z",
+        },
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert response.headers["Location"] == f"/api/v1/campaigns/{body['id']}"
@@ -150,14 +164,22 @@ def test_cost_as_number_and_zero_decimal_currency(api):
         ({"cost": True}, "cost", "validation_error"),
         ({"currency": "euro"}, "currency", "validation_error"),
         ({"starts_at": "next tuesday"}, "starts_at", "validation_error"),
-        ({"starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-11-01T00:00:00Z"}, "ends_at",
-         "validation_error"),
+        (
+            {"starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-11-01T00:00:00Z"},
+            "ends_at",
+            "validation_error",
+        ),
         ({"utm_sourc": "typo"}, "utm_sourc", "unknown_field"),
     ],
 )
 def test_campaign_validation_names_the_field(api, change, field, code):
-    body = {"name": "Spring", "channel": "email", "utm_source": "newsletter",
-            "utm_medium": "email", **change}
+    body = {
+        "name": "Spring",
+        "channel": "email",
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        **change,
+    }
     if change.get("utm_source", "") is None:
         del body["utm_source"]
     response = api.post("/api/v1/campaigns", json=body)
@@ -167,16 +189,18 @@ def test_campaign_validation_names_the_field(api, change, field, code):
 
 
 def test_missing_source_is_refused(api):
-    response = api.post("/api/v1/campaigns", json={"name": "No source", "channel": "email",
-                                                   "utm_medium": "email"})
+    response = api.post(
+        "/api/v1/campaigns", json={"name": "No source", "channel": "email", "utm_medium": "email"}
+    )
     assert response.status_code == 422
     assert error_of(response)["field"] == "utm_source"
 
 
 def test_patch_campaign_changes_only_what_is_sent(api):
     campaign = api.campaign(cost="100", notes="first")
-    response = api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"cost": "250.00",
-                                                                        "notes": None})
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}", json={"cost": "250.00", "notes": None}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["cost"] == "250.00" and body["notes"] is None
@@ -188,16 +212,18 @@ def test_patch_campaign_validates_and_404s(api):
     campaign = api.campaign()
     response = api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"utm_source": ""})
     assert response.status_code == 422 and error_of(response)["field"] == "utm_source"
-    response = api.patch(f"/api/v1/campaigns/{campaign['id']}",
-                         json={"ends_at": "2000-01-01T00:00:00Z",
-                               "starts_at": "2001-01-01T00:00:00Z"})
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        json={"ends_at": "2000-01-01T00:00:00Z", "starts_at": "2001-01-01T00:00:00Z"},
+    )
     assert response.status_code == 422
     assert api.patch("/api/v1/campaigns/999", json={"name": "x"}).status_code == 404
 
 
 def test_list_campaigns_pages_with_a_cursor(api):
-    ids = [api.campaign(name=f"C{i}", channel="print" if i % 2 else "email")["id"]
-           for i in range(5)]
+    ids = [
+        api.campaign(name=f"C{i}", channel="print" if i % 2 else "email")["id"] for i in range(5)
+    ]
     first = api.get("/api/v1/campaigns?limit=2").get_json()
     assert [c["id"] for c in first["items"]] == ids[:2]
     second = api.get(f"/api/v1/campaigns?limit=2&cursor={first['next_cursor']}").get_json()
@@ -212,33 +238,39 @@ def test_list_campaigns_pages_with_a_cursor(api):
 
 # Links -------------------------------------------------------------------------------------
 
+
 def test_create_link_returns_urls_token_and_qr(api):
     campaign = api.campaign()
-    response = api.post("/api/v1/links", json={
-        "campaign_id": campaign["id"], "destination": "https://shop.example.com/p?x=1",
-        "label": "Hero banner", "store_code": "NYC-5TH", "utm_content": "hero"})
+    response = api.post(
+        "/api/v1/links",
+        json={
+            "campaign_id": campaign["id"],
+            "destination": "https://shop.example.com/p?x=1",
+            "label": "Hero banner",
+            "store_code": "NYC-5TH",
+            "utm_content": "hero",
+        },
+    )
     assert response.status_code == 201
     link = response.get_json()
     token = link["token"]
     assert len(token) <= 32
     assert link["url"] == f"http://localhost/r/{token}"
     assert link["qr_url"] == f"http://localhost/q/{token}"
-    assert link["qr"] == {"svg": f"http://localhost/q/{token}.svg",
-                          "png": f"http://localhost/q/{token}.png"}
+    assert link["qr"] == {
+        "svg": f"http://localhost/q/{token}.svg",
+        "png": f"http://localhost/q/{token}.png",
+    }
     assert link["active"] is True and link["store_code"] == "NYC-5TH"
     assert link["tracked_destination"] == (
         "https://shop.example.com/p?x=1&utm_source=newsletter&utm_medium=email"
-        "&utm_campaign=spring-sale&utm_content=hero")
+        "&utm_campaign=spring-sale&utm_content=hero"
+    )
 
 
 def test_public_base_url_setting_is_used_for_minted_urls(tmp_path):
     app = make_app(tmp_path, PUBLIC_BASE_URL="https://go.example.com/")
-    from app import api_tokens
-
-    from .conftest import Api
-
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "t")
-    link = Api(app.test_client(), secret).link()
+    link = api_for(app).link()
     assert link["url"] == f"https://go.example.com/r/{link['token']}"
 
 
@@ -261,8 +293,9 @@ def test_public_base_url_setting_is_used_for_minted_urls(tmp_path):
 )
 def test_unsafe_or_incomplete_destinations_are_422(api, destination):
     campaign = api.campaign()
-    response = api.post("/api/v1/links", json={"campaign_id": campaign["id"],
-                                               "destination": destination})
+    response = api.post(
+        "/api/v1/links", json={"campaign_id": campaign["id"], "destination": destination}
+    )
     assert response.status_code == 422
     assert error_of(response)["field"] == "destination"
 
@@ -288,17 +321,27 @@ def test_link_validation_names_the_field(api, change, field):
 
 def test_patch_link_allows_the_listed_fields_only(api):
     link = api.link()
-    response = api.patch(f"/api/v1/links/{link['id']}", json={
-        "destination": "https://shop.example.com/new", "label": "New", "active": False,
-        "expires_at": "2030-01-01T00:00:00Z", "fallback_url": "https://shop.example.com/"})
+    response = api.patch(
+        f"/api/v1/links/{link['id']}",
+        json={
+            "destination": "https://shop.example.com/new",
+            "label": "New",
+            "active": False,
+            "expires_at": "2030-01-01T00:00:00Z",
+            "fallback_url": "https://shop.example.com/",
+        },
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["destination"] == "https://shop.example.com/new" and body["active"] is False
     assert body["expires_at"] == "2030-01-01T00:00:00.000Z"
     assert body["token"] == link["token"]  # printed codes never change
-    for change, code in [({"campaign_id": 2}, "not_updatable"), ({"bogus": 1}, "unknown_field"),
-                         ({"active": "yes"}, "validation_error"),
-                         ({"destination": "javascript:x"}, "invalid_url")]:
+    for change, code in [
+        ({"campaign_id": 2}, "not_updatable"),
+        ({"bogus": 1}, "unknown_field"),
+        ({"active": "yes"}, "validation_error"),
+        ({"destination": "javascript:x"}, "invalid_url"),
+    ]:
         response = api.patch(f"/api/v1/links/{link['id']}", json=change)
         assert response.status_code == 422
         assert error_of(response)["code"] == code
@@ -321,5 +364,13 @@ def test_stats_of_unknown_link_is_404(api):
 
 def test_stats_of_a_fresh_link_are_zero(api):
     stats = api.get(f"/api/v1/links/{api.link()['id']}/stats").get_json()
-    assert stats == {"clicks": 0, "scans": 0, "human": 0, "bots": 0, "unique_visitors": 0,
-                     "first_at": None, "last_at": None, "by_day": []}
+    assert stats == {
+        "clicks": 0,
+        "scans": 0,
+        "human": 0,
+        "bots": 0,
+        "unique_visitors": 0,
+        "first_at": None,
+        "last_at": None,
+        "by_day": [],
+    }

@@ -68,8 +68,7 @@ def test_fetching_an_image_is_not_a_scan(app, client, api):
 def test_scanning_the_code_is_logged_as_a_scan(app, client, api):
     link = api.link()
     [url] = decode_png(client.get(f"/q/{link['token']}.png").data)
-    response = client.get(url.replace("http://localhost", ""),
-                          headers={"User-Agent": BROWSER_UA})
+    response = client.get(url.replace("http://localhost", ""), headers={"User-Agent": BROWSER_UA})
     assert response.status_code == 302
     assert [e["type"] for e in events(app)] == ["scan"]
 
@@ -84,8 +83,9 @@ def test_every_error_correction_level_decodes(api, ecc):
 def test_size_scale_border_and_colours(api):
     link = api.link()
     n = len(qr.matrix(link["qr_url"], "M"))
-    image = Image.open(io.BytesIO(api.get(
-        f"/api/v1/links/{link['id']}/qr.png?scale=3&border=2").data))
+    image = Image.open(
+        io.BytesIO(api.get(f"/api/v1/links/{link['id']}/qr.png?scale=3&border=2").data)
+    )
     assert image.size == ((n + 4) * 3, (n + 4) * 3)
     image = Image.open(io.BytesIO(api.get(f"/api/v1/links/{link['id']}/qr.png?size=300").data))
     assert image.size[0] <= 300 and image.size[0] > 300 - (n + 8)

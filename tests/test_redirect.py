@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import BROWSER_UA, events, make_app
+from .conftest import BROWSER_UA, api_for, events, make_app
 
 
 def hit(client, link: dict, path: str = "r", **kw):
@@ -20,8 +20,11 @@ def test_click_redirects_with_utm_and_click_id_and_logs_one_row(app, client, api
     response = hit(client, link)
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
-    assert (location.scheme, location.netloc, location.path) == ("https", "shop.example.com",
-                                                                   "/spring")
+    assert (location.scheme, location.netloc, location.path) == (
+        "https",
+        "shop.example.com",
+        "/spring",
+    )
     query = parse_qs(location.query)
     assert query["utm_source"] == ["newsletter"]
     assert query["utm_medium"] == ["email"]
@@ -46,8 +49,10 @@ def test_scan_is_logged_as_scan(app, client, api):
 
 def test_click_ids_are_unique_per_hit(app, client, api):
     link = api.link()
-    ids = {parse_qs(urlsplit(hit(client, link).headers["Location"]).query)["tp_cid"][0]
-           for _ in range(20)}
+    ids = {
+        parse_qs(urlsplit(hit(client, link).headers["Location"]).query)["tp_cid"][0]
+        for _ in range(20)
+    }
     assert len(ids) == 20
     assert {r["id"] for r in events(app)} == ids
 
@@ -180,31 +185,56 @@ def test_patched_destination_takes_effect_at_once(client, api):
     ("user_agent", "referrer", "reason"),
     [
         ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", None, "ua:slackbot"),
-        ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", None,
-         "ua:facebookexternalhit"),
-        ("LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
-         None, "ua:linkedinbot"),
+        (
+            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+            None,
+            "ua:facebookexternalhit",
+        ),
+        (
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+            None,
+            "ua:linkedinbot",
+        ),
         ("Twitterbot/1.0", None, "ua:twitterbot"),
         ("WhatsApp/2.23.20.0", None, "ua:whatsapp"),
-        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", None,
-         "ua:googlebot"),
-        ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", None,
-         "ua:bingbot"),
-        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 BingPreview/1.0b", None,
-         "ua:bingpreview"),
-        ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", None,
-         "ua:skypeuripreview"),
-        ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36", None,
-         "ua:headlesschrome"),
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            None,
+            "ua:googlebot",
+        ),
+        (
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            None,
+            "ua:bingbot",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 BingPreview/1.0b",
+            None,
+            "ua:bingpreview",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+            None,
+            "ua:skypeuripreview",
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36",
+            None,
+            "ua:headlesschrome",
+        ),
         ("curl/8.5.0", None, "ua:curl/"),
         ("python-requests/2.32.3", None, "ua:python-requests"),
         ("", None, "no_user_agent"),
-        (BROWSER_UA, "https://nam02.safelinks.protection.outlook.com/?url=x",
-         "referrer:safelinks.protection.outlook.com"),
+        (
+            BROWSER_UA,
+            "https://nam02.safelinks.protection.outlook.com/?url=x",
+            "referrer:safelinks.protection.outlook.com",
+        ),
     ],
 )
-def test_bots_are_flagged_logged_and_still_redirected(app, client, api, user_agent, referrer,
-                                                      reason):
+def test_bots_are_flagged_logged_and_still_redirected(
+    app, client, api, user_agent, referrer, reason
+):
     headers = {"User-Agent": user_agent}
     if referrer:
         headers["Referer"] = referrer
@@ -238,8 +268,12 @@ def test_real_browsers_are_human(app, client, api, user_agent):
 
 
 def test_ip_is_anonymised_and_forwarded_for_ignored_without_trusted_proxy(app, client, api):
-    hit(client, api.link(), environ_base={"REMOTE_ADDR": "203.0.113.77"},
-        headers={"X-Forwarded-For": "198.51.100.9"})
+    hit(
+        client,
+        api.link(),
+        environ_base={"REMOTE_ADDR": "203.0.113.77"},
+        headers={"X-Forwarded-For": "198.51.100.9"},
+    )
     assert events(app)[0]["ip"] == "203.0.113.0"
 
 
@@ -250,16 +284,18 @@ def test_ipv6_is_cut_to_48_bits(app, client, api):
 
 def test_forwarded_for_is_believed_from_a_trusted_proxy(tmp_path):
     app = make_app(tmp_path, TRUSTED_PROXIES="10.0.0.0/8")
-    from .conftest import Api
-
-    from app import api_tokens
-
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "t")
-    client = app.test_client()
-    link = Api(client, secret).link()
-    response = hit(client, link, environ_base={"REMOTE_ADDR": "10.1.2.3"},
-                   headers={"X-Forwarded-For": "1.2.3.4, 198.51.100.9, 10.9.9.9",
-                            "X-Forwarded-Proto": "https"})
+    api = api_for(app)
+    client = api.client
+    link = api.link()
+    response = hit(
+        client,
+        link,
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+        headers={
+            "X-Forwarded-For": "1.2.3.4, 198.51.100.9, 10.9.9.9",
+            "X-Forwarded-Proto": "https",
+        },
+    )
     assert events(app)[0]["ip"] == "198.51.100.0"
     assert "Secure" in response.headers["Set-Cookie"]
 

@@ -1,0 +1,73 @@
+"""The touchpoint command, run as a real process the way scripts and make run call it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOUCHPOINT = str(Path(sys.executable).parent / "touchpoint")
+
+
+def run(tmp_path, *args, check=True):
+    env = {
+        **os.environ,
+        "TOUCHPOINT_DATABASE": str(tmp_path / "cli.db"),
+        "TOUCHPOINT_SECRET_KEY": "cli-test-secret-key-0123456789-abcdef",
+    }
+    env.pop("FLASK_APP", None)
+    result = subprocess.run(
+        [TOUCHPOINT, *args], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_migrate_then_token_lifecycle(tmp_path):
+    assert "Applied" in run(tmp_path, "migrate").stdout
+    assert "up to date" in run(tmp_path, "migrate").stdout
+    created = run(tmp_path, "token", "create", "--name", "CRM sync").stdout
+    # Only the token on stdout, so `T=$(touchpoint token create --name x)` works.
+    assert created.count("\n") == 1 and created.startswith("tpa_")
+    listing = run(tmp_path, "token", "list").stdout
+    assert "CRM sync" in listing and "active" in listing and created.strip() not in listing
+    assert "revoked" in run(tmp_path, "token", "revoke", "1").stdout
+    assert "revoked 20" in run(tmp_path, "token", "list").stdout
+    failed = run(tmp_path, "token", "revoke", "1", check=False)
+    assert failed.returncode != 0 and "No active token" in failed.stderr
+
+
+def test_bootstrap_prints_the_first_token_once(tmp_path):
+    first = run(tmp_path, "bootstrap", "--url", "http://127.0.0.1:9999").stdout
+    assert "tpa_" in first and "http://127.0.0.1:9999" in first
+    second = run(tmp_path, "bootstrap").stdout
+    assert "tpa_" not in second
+
+
+def test_token_create_requires_a_name(tmp_path):
+    run(tmp_path, "migrate")
+    result = run(tmp_path, "token", "create", "--name", "  ", check=False)
+    assert result.returncode == 2 and "name" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["migrate"],
+        ["bootstrap"],
+        ["token"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+    ],
+)
+def test_every_command_has_help(tmp_path, command):
+    result = run(tmp_path, *command, "--help")
+    assert "Usage: touchpoint" in result.stdout
+    assert len(result.stdout.strip().splitlines()) >= 3
