@@ -16,6 +16,15 @@ from .tokens import LinkTokens
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class ScannerRules:
+    """When a recipient's hits look like an email security scanner (see README)."""
+
+    burst_seconds: float
+    burst_links: int
+    repeat_seconds: float
+
+
 @dataclass
 class Runtime:
     """What every request needs, built once per process from the settings."""
@@ -24,6 +33,7 @@ class Runtime:
     database_path: str
     link_tokens: LinkTokens
     trusted_proxies: tuple
+    scanner_rules: ScannerRules
 
     def db(self) -> Database:
         return dbmod.thread_database(
@@ -65,6 +75,11 @@ def create_app(
         database_path=database_path,
         link_tokens=LinkTokens(config["SECRET_KEY"], old_keys),
         trusted_proxies=visits.parse_networks(str(config["TRUSTED_PROXIES"])),
+        scanner_rules=ScannerRules(
+            burst_seconds=config["SCANNER_BURST_SECONDS"],
+            burst_links=config["SCANNER_BURST_LINKS"],
+            repeat_seconds=config["SCANNER_REPEAT_SECONDS"],
+        ),
     )
 
     from .views import api, errors, redirect

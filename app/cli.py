@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from . import api_tokens, create_app, migrations
-from .errors import TouchpointError
+from . import api_tokens, create_app, links, migrations, recipients
+from .errors import TouchpointError, ValidationError
 
 
 def _db():
@@ -102,6 +105,68 @@ def token_revoke(token_id: int) -> None:
     except TouchpointError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Token {token_id} revoked.")
+
+
+@cli.group("recipients")
+def recipients_group() -> None:
+    """Per-recipient tracked links for mail merge."""
+
+
+@recipients_group.command("import")
+@click.argument("link_id", type=int)
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    show_default=True,
+    help="Where to write the mail-merge CSV (every row + lead_id, tracked_url, error).",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the good rows even when some are invalid (they are listed).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Prefix of the tracked URLs; defaults to TOUCHPOINT_PUBLIC_BASE_URL.",
+)
+def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: str | None) -> None:
+    """Import FILE (CSV with an 'email' column) for LINK_ID and write the merge file.
+
+    Without --skip-invalid nothing is imported when a row is bad; every bad row is listed
+    with its line number. Exit status 1 then, 0 on success.
+    """
+    rt = current_app.extensions["touchpoint"]
+    base = (base_url or rt.config["PUBLIC_BASE_URL"]).rstrip("/")
+    if not base:
+        raise click.UsageError(
+            "Set TOUCHPOINT_PUBLIC_BASE_URL or pass --base-url (the address customers will click)."
+        )
+    db = _db()
+    try:
+        links.get(db, link_id)
+        size = os.fstat(file.fileno()).st_size if hasattr(file, "fileno") else 0
+        with click.progressbar(
+            length=size or None, label="Reading", file=sys.stderr, show_eta=True
+        ) as bar:
+            parsed = recipients.parse_csv(file, progress=bar.update)
+        result = recipients.import_parsed(
+            db, link_id, parsed, rt.link_tokens, base, skip_invalid=skip_invalid
+        )
+    except ValidationError as exc:
+        for bad in exc.extra.get("invalid", []):
+            click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
+        raise click.ClickException(exc.message) from None
+    except TouchpointError as exc:
+        raise click.ClickException(exc.message) from None
+    for chunk in recipients.csv_chunks(result):
+        output.write(chunk)
+    for bad in result.invalid:
+        click.echo(f"line {bad['line']}: {bad['reason']} (skipped)", err=True)
+    click.echo(f"{result.imported} imported, {len(result.invalid)} invalid", err=True)
 
 
 def main() -> None:

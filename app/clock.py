@@ -39,6 +39,11 @@ def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def shift_iso(text: str, seconds: float) -> str:
+    """A stored time moved by `seconds` (negative for earlier), as stored text."""
+    return to_iso(from_iso(text) + timedelta(seconds=seconds))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

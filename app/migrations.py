@@ -104,6 +104,69 @@ def m002_core(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_leads_recipients_conversions(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- A person, across links and campaigns. id is the lead GUID shown everywhere.
+        CREATE TABLE leads (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            email_key TEXT UNIQUE,
+            name TEXT,
+            external_id TEXT,
+            attributes TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            erased_at TEXT
+        );
+        CREATE INDEX leads_external_id ON leads(external_id) WHERE external_id IS NOT NULL;
+
+        -- One row per (link, lead): its id travels in the per-recipient token.
+        CREATE TABLE recipients (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id),
+            lead_id TEXT NOT NULL REFERENCES leads(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (link_id, lead_id)
+        );
+
+        -- Which browser (tp_vid GUID) belongs to which lead, and how we learnt it.
+        CREATE TABLE lead_visitors (
+            visitor_id TEXT PRIMARY KEY,
+            lead_id TEXT NOT NULL REFERENCES leads(id),
+            linked_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX lead_visitors_lead ON lead_visitors(lead_id);
+
+        ALTER TABLE events ADD COLUMN recipient_id INTEGER REFERENCES recipients(id);
+        ALTER TABLE events ADD COLUMN lead_id TEXT REFERENCES leads(id);
+        CREATE INDEX events_lead_at ON events(lead_id, at) WHERE lead_id IS NOT NULL;
+
+        -- Funnel stages reported by a site or CRM (lead, mql, sql, opportunity, sale, ...).
+        CREATE TABLE conversions (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            lead_id TEXT REFERENCES leads(id),
+            visitor_id TEXT,
+            click_id TEXT REFERENCES events(id),
+            campaign_id INTEGER REFERENCES campaigns(id),
+            value_minor INTEGER,
+            currency TEXT,
+            external_id TEXT UNIQUE,
+            properties TEXT
+        );
+        CREATE INDEX conversions_occurred ON conversions(occurred_at);
+        CREATE INDEX conversions_lead ON conversions(lead_id) WHERE lead_id IS NOT NULL;
+        CREATE INDEX conversions_visitor ON conversions(visitor_id) WHERE visitor_id IS NOT NULL;
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

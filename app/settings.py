@@ -81,6 +81,36 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "SCANNER_BURST_SECONDS",
+        5,
+        "A recipient whose clicks hit several distinct links of one campaign within this many "
+        "seconds is an email security scanner; all of those clicks are flagged.",
+        int,
+    ),
+    Setting(
+        "SCANNER_BURST_LINKS",
+        2,
+        "How many distinct links within SCANNER_BURST_SECONDS make a scanner burst.",
+        int,
+    ),
+    Setting(
+        "SCANNER_REPEAT_SECONDS",
+        1,
+        "A recipient's hits from more than one network within this many seconds are a scanner.",
+        int,
+    ),
+    Setting(
+        "RECIPIENTS_MAX_BYTES",
+        200 * 1024 * 1024,
+        "Largest recipients upload in bytes (413 above); the import streams, so memory stays flat.",
+        int,
+    ),
+    Setting(
+        "FUNNEL_STAGES",
+        "lead,mql,sql,opportunity,sale",
+        "Conversion types in funnel order, comma-separated; other type names are still accepted.",
+    ),
+    Setting(
         "DEFAULT_CURRENCY",
         "USD",
         "ISO 4217 currency used when a campaign gives a cost without a currency.",

@@ -102,3 +102,27 @@ def events(app) -> list[dict]:
     """Every event row, oldest first, straight from the database file."""
     db = app.extensions["touchpoint"].db()
     return list(db.query("SELECT * FROM events ORDER BY rowid"))
+
+
+class FakeClock:
+    """Controls the time the app reads, for replaying sequences seconds or days apart."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    from datetime import UTC, datetime
+
+    from app import clock
+
+    fake = FakeClock(datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now_iso", lambda: clock.to_iso(fake.now))
+    monkeypatch.setattr(clock, "utcnow", lambda: fake.now)
+    return fake

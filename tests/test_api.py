@@ -369,6 +369,7 @@ def test_stats_of_a_fresh_link_are_zero(api):
         "scans": 0,
         "human": 0,
         "bots": 0,
+        "scanners": 0,
         "unique_visitors": 0,
         "first_at": None,
         "last_at": None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import api_tokens, campaigns, links, qr
+from .. import api_tokens, campaigns, conversions, leads, links, qr, recipients
 from ..errors import BadRequest, Unauthorized, ValidationError
 from .common import base_url, qr_response, runtime
 
@@ -171,6 +171,111 @@ def link_qr(link_id: int, fmt: str) -> Response:
     options = qr.parse_options(request.args)
     token = rt.link_tokens.mint(link_id)
     return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=False)
+
+
+# Recipients --------------------------------------------------------------------------------
+
+
+def _flag(name: str) -> bool:
+    raw = (request.args.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValidationError(f"'{name}' must be true or false.", field=name)
+
+
+def _wants_csv() -> bool:
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt not in ("csv", "json"):
+            raise ValidationError(
+                "'format' must be csv or json.", field="format", code="invalid_choice"
+            )
+        return fmt == "csv"
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return (
+        best == "text/csv"
+        and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
+    )
+
+
+@bp.post("/links/<int:link_id>/recipients")
+def upload_recipients(link_id: int) -> Response:
+    """CSV body, multipart file or JSON in; every row with lead_id and tracked_url out."""
+    rt = runtime()
+    db = rt.db()
+    links.get(db, link_id)
+    skip_invalid = _flag("skip_invalid")
+    as_csv = _wants_csv()
+    request.max_content_length = rt.config["RECIPIENTS_MAX_BYTES"]
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationError(
+                "Attach the CSV as the form field 'file'.", field="file", code="required"
+            )
+        parsed = recipients.parse_csv(upload.stream)
+    elif request.mimetype in recipients.CSV_TYPES:
+        parsed = recipients.parse_csv(request.stream)
+    else:
+        parsed = recipients.parse_json(recipients.json_records(json_body()))
+    result = recipients.import_parsed(
+        db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
+    )
+    headers = {
+        "X-Touchpoint-Imported": str(result.imported),
+        "X-Touchpoint-Invalid": str(len(result.invalid)),
+    }
+    if as_csv:
+        headers["Content-Disposition"] = f'attachment; filename="link-{link_id}-recipients.csv"'
+        return Response(recipients.csv_chunks(result), mimetype="text/csv", headers=headers)
+    return Response(recipients.json_chunks(result), mimetype="application/json", headers=headers)
+
+
+# Leads -------------------------------------------------------------------------------------
+
+
+@bp.get("/leads")
+def find_leads() -> Response:
+    email = request.args.get("email")
+    if not email:
+        raise ValidationError("Give '?email=' to find a lead.", field="email", code="required")
+    db = runtime().db()
+    row = leads.find_by_email(db, email)
+    return jsonify({"items": [leads.to_json(row, db)] if row else [], "next_cursor": None})
+
+
+@bp.get("/leads/<lead_id>")
+def get_lead(lead_id: str) -> Response:
+    db = runtime().db()
+    row = leads.get(db, lead_id)
+    return jsonify({"lead": leads.to_json(row, db), "events": leads.timeline(db, row["id"])})
+
+
+@bp.delete("/leads/<lead_id>")
+def erase_lead(lead_id: str) -> Response:
+    db = runtime().db()
+    return jsonify({"lead": leads.to_json(leads.erase(db, lead_id), db)})
+
+
+# Conversions -------------------------------------------------------------------------------
+
+
+@bp.post("/conversions")
+def create_conversion() -> Response:
+    rt = runtime()
+    row, is_new = conversions.record(
+        rt.db(), json_body(), default_currency=rt.config["DEFAULT_CURRENCY"]
+    )
+    if is_new:
+        return created(conversions.to_json(row), f"/api/v1/conversions/{row['id']}")
+    return jsonify(conversions.to_json(row))
+
+
+@bp.get("/conversions/<int:conversion_id>")
+def get_conversion(conversion_id: int) -> Response:
+    return jsonify(conversions.to_json(conversions.get(runtime().db(), conversion_id)))
 
 
 # API tokens --------------------------------------------------------------------------------

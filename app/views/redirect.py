@@ -71,27 +71,48 @@ def _hit(token: str, kind: str) -> Response:
         return _html(404, pages.NOT_FOUND_HTML)
 
     visitor = None
-    if not visits.wants_privacy(headers.get("Sec-GPC"), headers.get("DNT")):
+    private = visits.wants_privacy(headers.get("Sec-GPC"), headers.get("DNT"))
+    if not private:
         visitor, _ = visits.visitor_id(request.cookies.get(rt.config["VISITOR_COOKIE"]))
     reason = bots.classify(request.method, user_agent, referrer)
-    store.insert_event(
-        db,
-        (
-            click_id,
-            kind,
-            now,
-            ref.link_id,
-            target.campaign_id,
-            target.store_code,
-            visitor,
-            ip,
-            user_agent,
-            referrer,
-            0 if reason is None else 1,
-            reason,
-            target.outcome,
-        ),
+    lead_id = None
+    if ref.recipient_id is not None:
+        lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id)
+        if lead_id is None:
+            store.insert_orphan_hit(db, now, request.path[:512], ip, user_agent, referrer)
+            return _html(404, pages.NOT_FOUND_HTML)
+    # GPC/DNT: logged anonymously, so not even the recipient is kept.
+    event = (
+        click_id,
+        kind,
+        now,
+        ref.link_id,
+        target.campaign_id,
+        target.store_code,
+        visitor,
+        ip,
+        user_agent,
+        referrer,
+        0 if reason is None else 1,
+        reason,
+        target.outcome,
+        None if private else ref.recipient_id,
+        None if private else lead_id,
     )
+    if lead_id is None or private:
+        store.insert_event(db, event)
+    else:
+        rules = rt.scanner_rules
+        store.record_recipient_hit(
+            db,
+            event,
+            lead_id=lead_id,
+            visitor_id=visitor,
+            is_human=reason is None,
+            burst_since=clock.shift_iso(now, -rules.burst_seconds),
+            burst_links=rules.burst_links,
+            repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
+        )
 
     if target.location is None:
         response = _html(410, pages.GONE_HTML)

@@ -1,0 +1,349 @@
+"""Recipients in (CSV or JSON), per-recipient tracked URLs out, ready for a mail merge.
+
+Streaming in two passes so memory does not grow with the file:
+1. parse and validate every row into a temporary spool (nothing written to the database);
+2. if the file is clean (or bad rows may be skipped), import the spool in short batches,
+   each its own transaction, so redirects in other workers never wait long for the lock.
+Re-uploading is idempotent: the same email on the same link keeps its lead, recipient and URL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlite_utils import Database
+
+from . import clock, leads, store
+from . import db as dbmod
+from .errors import ValidationError
+from .tokens import LinkTokens
+
+BATCH = 1000
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
+_SPOOL_MEMORY = 4 * 1024 * 1024
+_OUT_COLUMNS = ("lead_id", "tracked_url")
+
+
+def _header_key(name: str) -> str:
+    return "".join(ch for ch in name.strip().lower() if ch.isalnum())
+
+
+_EMAIL_HEADERS = {"email", "emailaddress", "mail"}
+_NAME_HEADERS = {"name", "fullname"}
+_EXTERNAL_HEADERS = {"externalid", "crmid"}
+
+
+@dataclass
+class Parsed:
+    """Pass 1's outcome: where the rows are spooled and what was wrong with them."""
+
+    columns: list[str]
+    delimiter: str
+    spool: IO[str]
+    rows: int = 0
+    invalid: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Imported:
+    """Pass 2's outcome: output rows spooled as JSON lines, in input order."""
+
+    columns: list[str]
+    delimiter: str
+    spool: IO[str]
+    imported: int
+    invalid: list[dict]
+
+
+def _spool() -> IO[str]:
+    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY, mode="w+", encoding="utf-8")
+
+
+def _decoded_lines(
+    stream: IO[bytes], bad_lines: set[int], progress: Callable[[int], None] | None
+) -> Iterator[str]:
+    """Decode physical lines strictly as UTF-8 (a BOM is dropped), noting undecodable ones."""
+    for number, raw in enumerate(stream, start=1):
+        if progress:
+            progress(len(raw))
+        if number == 1:
+            if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise ValidationError(
+                    "The file is UTF-16; save it as 'CSV UTF-8' and upload again.",
+                    field="file",
+                    code="invalid_encoding",
+                )
+            if raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines.add(number)
+            yield raw.decode("utf-8", errors="replace")
+
+
+def _sniff_delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _classify(columns: list[str]) -> tuple[int, int | None, int | None]:
+    keys = [_header_key(c) for c in columns]
+    email = next((i for i, k in enumerate(keys) if k in _EMAIL_HEADERS), None)
+    if email is None:
+        raise ValidationError(
+            "The file has no 'email' column (the first line must be a header naming it).",
+            field="email",
+            code="missing_email_column",
+        )
+    name = next((i for i, k in enumerate(keys) if k in _NAME_HEADERS), None)
+    external = next((i for i, k in enumerate(keys) if k in _EXTERNAL_HEADERS), None)
+    return email, name, external
+
+
+def _check(values: list[str], email_at: int) -> tuple[str | None, str | None]:
+    """(normalised email, None) or (None, reason)."""
+    raw = values[email_at].strip() if email_at < len(values) else ""
+    if not raw:
+        return None, "missing email"
+    email = leads.normalize_email(raw)
+    if email is None:
+        return None, f"invalid email '{raw[:100]}'"
+    return email, None
+
+
+def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) -> Parsed:
+    """Pass 1 for CSV: `,` `;` or tab separated, UTF-8 with or without BOM, header required."""
+    bad_lines: set[int] = set()
+    lines = _decoded_lines(stream, bad_lines, progress)
+    header_line = next(lines, None)
+    header_at = 1
+    while header_line is not None and not header_line.strip():
+        header_line = next(lines, None)
+        header_at += 1
+    if header_line is None:
+        raise ValidationError("The file is empty.", field="file", code="empty_file")
+    if bad_lines:
+        raise ValidationError(
+            "The header line is not UTF-8; save the file as 'CSV UTF-8'.",
+            field="file",
+            code="invalid_encoding",
+        )
+    delimiter = _sniff_delimiter(header_line)
+    columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
+    email_at, _, _ = _classify(columns)
+    parsed = Parsed(columns=columns, delimiter=delimiter, spool=_spool())
+    reader = csv.reader(lines, delimiter=delimiter)
+    previous_end = header_at
+    for values in reader:
+        start, end = previous_end + 1, reader.line_num + header_at
+        previous_end = end
+        if not values or not any(v.strip() for v in values):
+            continue
+        line = start
+        if any(n in bad_lines for n in range(start, end + 1)):
+            reason = "not valid UTF-8 (save the file as 'CSV UTF-8')"
+            email = None
+        elif len(values) > len(columns) and any(v.strip() for v in values[len(columns) :]):
+            reason = f"{len(values)} fields but the header has {len(columns)}"
+            email = None
+        else:
+            email, reason = _check(values, email_at)
+        values = (values + [""] * len(columns))[: len(columns)]
+        _spool_row(parsed, line, values, email, reason)
+    parsed.spool.seek(0)
+    return parsed
+
+
+def parse_json(records: object) -> Parsed:
+    """Pass 1 for JSON `{"recipients": [{email, name?, external_id?, ...}]}`."""
+    if not isinstance(records, list):
+        raise ValidationError("'recipients' must be a list of objects.", field="recipients")
+    columns: list[str] = []
+    seen: set[str] = set()
+    for record in records:
+        if isinstance(record, dict):
+            for key in record:
+                if key not in seen:
+                    seen.add(key)
+                    columns.append(key)
+    if "email" not in seen:
+        raise ValidationError(
+            "Every recipient needs an 'email'.", field="email", code="missing_email_column"
+        )
+    email_at = columns.index("email")
+    parsed = Parsed(columns=columns, delimiter=",", spool=_spool())
+    for index, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            _spool_row(parsed, index, [""] * len(columns), None, "not an object")
+            continue
+        values = [record.get(c) for c in columns]
+        raw = values[email_at]
+        if raw is None or isinstance(raw, str):
+            email, reason = _check([raw or ""], 0)
+        else:
+            email, reason = None, "email must be a string"
+        _spool_row(parsed, index, values, email, reason)
+    parsed.spool.seek(0)
+    return parsed
+
+
+def _spool_row(
+    parsed: Parsed, line: int, values: list, email: str | None, reason: str | None
+) -> None:
+    parsed.rows += 1
+    if reason:
+        parsed.invalid.append({"line": line, "reason": reason})
+    parsed.spool.write(json.dumps([line, values, email, reason], ensure_ascii=False) + "\n")
+
+
+def _batches(spool: IO[str]) -> Iterator[list[list]]:
+    batch: list[list] = []
+    for text in spool:
+        batch.append(json.loads(text))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.strip()
+    return text[:1000] or None
+
+
+def import_parsed(
+    db: Database,
+    link_id: int,
+    parsed: Parsed,
+    tokens: LinkTokens,
+    base_url: str,
+    *,
+    skip_invalid: bool,
+) -> Imported:
+    """Pass 2: create leads and recipients, and spool each row with its lead and URL."""
+    if parsed.invalid and not skip_invalid:
+        parsed.spool.close()
+        raise ValidationError(
+            f"{len(parsed.invalid)} of {parsed.rows} rows are invalid; nothing was imported. "
+            "Fix them, or send ?skip_invalid=true to import the good rows.",
+            field="recipients",
+            code="invalid_rows",
+            extra={"invalid": parsed.invalid},
+        )
+    email_at, name_at, external_at = _classify(parsed.columns)
+    attribute_columns = [
+        i for i in range(len(parsed.columns)) if i not in (email_at, name_at, external_at)
+    ]
+    out = _spool()
+    imported = 0
+    for batch in _batches(parsed.spool):
+        good = [row for row in batch if row[3] is None]
+        lead_of: dict[str, str] = {}
+        recipient_of: dict[str, int] = {}
+        if good:
+            now = clock.now_iso()
+            lead_rows = []
+            for _, values, email, _ in good:
+                attributes = {
+                    parsed.columns[i]: values[i]
+                    for i in attribute_columns
+                    if values[i] not in (None, "")
+                }
+                lead_rows.append(
+                    (
+                        leads.new_id(),
+                        email,
+                        leads.email_key(email),
+                        _text(values[name_at]) if name_at is not None else None,
+                        _text(values[external_at]) if external_at is not None else None,
+                        json.dumps(attributes, ensure_ascii=False) if attributes else None,
+                        now,
+                    )
+                )
+            with dbmod.immediate(db):
+                lead_of = store.upsert_leads(db, lead_rows)
+                recipient_of = store.ensure_recipients(db, link_id, list(lead_of.values()), now)
+        for line, values, email, reason in batch:
+            lead_id = url = None
+            if reason is None:
+                lead_id = lead_of[leads.email_key(email)]
+                url = f"{base_url}/r/{tokens.mint(link_id, recipient_of[lead_id])}"
+                imported += 1
+            out.write(json.dumps([line, values, lead_id, url, reason], ensure_ascii=False))
+            out.write("\n")
+    out.seek(0)
+    parsed.spool.close()
+    return Imported(
+        columns=parsed.columns,
+        delimiter=parsed.delimiter,
+        spool=out,
+        imported=imported,
+        invalid=parsed.invalid,
+    )
+
+
+def csv_chunks(result: Imported) -> Iterator[str]:
+    """The mail-merge file: every input row, its columns, then lead_id, tracked_url, error."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=result.delimiter, lineterminator="\r\n")
+    writer.writerow([*result.columns, *_OUT_COLUMNS, "error"])
+    for text in result.spool:
+        _, values, lead_id, url, reason = json.loads(text)
+        writer.writerow(
+            [
+                *("" if v is None else _text_cell(v) for v in values),
+                lead_id or "",
+                url or "",
+                reason or "",
+            ]
+        )
+        if buffer.tell() > 65536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+    result.spool.close()
+
+
+def _text_cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def json_chunks(result: Imported) -> Iterator[str]:
+    """`{"recipients": [...], "imported": n, "invalid": [...]}`, streamed row by row."""
+    yield '{"recipients": ['
+    first = True
+    for text in result.spool:
+        _, values, lead_id, url, reason = json.loads(text)
+        if reason is not None:
+            continue
+        row = dict(zip(result.columns, values, strict=True))
+        row["lead_id"] = lead_id
+        row["tracked_url"] = url
+        yield ("" if first else ",") + json.dumps(row, ensure_ascii=False)
+        first = False
+    invalid = json.dumps(result.invalid, ensure_ascii=False)
+    yield f'], "imported": {result.imported}, "invalid": {invalid}}}'
+    result.spool.close()
+
+
+def json_records(payload: dict) -> Iterable:
+    """The list inside `{"recipients": [...]}`."""
+    if not isinstance(payload, dict) or "recipients" not in payload:
+        raise ValidationError(
+            'Send {"recipients": [...]} or a CSV file.', field="recipients", code="required"
+        )
+    return payload["recipients"]
