@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BROWSER_UA, events, make_app, api_for
+from .conftest import BROWSER_UA, api_for, events, make_app
 
 
 def upload(api, link_id: int, body: bytes | str, query: str = "", **headers):
@@ -161,7 +161,7 @@ def test_skip_invalid_imports_good_rows_and_lists_bad_ones(app, api):
 
 def test_wrong_encoding_is_a_bad_row_with_its_line(app, api):
     link = api.link()
-    body = "email,name\nann@example.com,Ann\n".encode() + "bob@example.com,Bjørn\n".encode(
+    body = b"email,name\nann@example.com,Ann\n" + "bob@example.com,Bjørn\n".encode(
         "latin-1"
     )
     response = upload(api, link["id"], body)
