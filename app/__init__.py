@@ -8,12 +8,20 @@ from typing import Any
 
 from flask import Flask
 from sqlite_utils import Database
+from werkzeug.routing import IntegerConverter
 
 from . import db as dbmod
 from . import keys, settings, visits
 from .tokens import LinkTokens
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a positive integer that fits SQLite, so huge numbers are a 404, not a 500."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ def create_app(
     )
 
     from .views import api, errors, redirect
+
+    app.url_map.converters["id"] = IdConverter
 
     app.register_blueprint(redirect.bp)
     app.register_blueprint(api.bp)

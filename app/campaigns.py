@@ -64,7 +64,7 @@ def _clean(
         if values["utm_campaign"] is None:
             values["utm_campaign"] = slugify(values["name"])
     if present("notes"):
-        values["notes"] = validation.text(payload, "notes", max_len=10_000)
+        values["notes"] = validation.text(payload, "notes", max_len=10_000, multiline=True)
     for field in ("starts_at", "ends_at"):
         if present(field):
             values[field] = validation.timestamp(payload, field)
@@ -91,6 +91,9 @@ def _clean(
                 raise ValidationError(f"'cost' {exc}.", field="cost") from None
             values["currency"] = currency
 
+    cost_minor = values.get("cost_minor", (current or {}).get("cost_minor"))
+    if cost_minor is not None and "currency" in values and values["currency"] is None:
+        raise ValidationError("A campaign with a cost needs a 'currency'.", field="currency")
     starts = values.get("starts_at", (current or {}).get("starts_at"))
     ends = values.get("ends_at", (current or {}).get("ends_at"))
     if starts and ends and ends <= starts:

@@ -38,6 +38,7 @@ def new_id() -> str:
 
 
 def get(db: Database, lead_id: str) -> dict:
+    lead_id = lead_id.strip().lower() if isinstance(lead_id, str) else lead_id
     row = store.get_lead(db, lead_id) if _is_guid(lead_id) else None
     if row is None:
         raise NotFound(f"No lead with id {lead_id}.", code="lead_not_found")

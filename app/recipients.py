@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import json
+import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from .tokens import LinkTokens
 BATCH = 1000
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 _SPOOL_MEMORY = 4 * 1024 * 1024
-_OUT_COLUMNS = ("lead_id", "tracked_url")
+_OUT_COLUMNS = ("lead_id", "tracked_url", "error")
+_GENERATED = frozenset(_OUT_COLUMNS)
 
 
 def _header_key(name: str) -> str:
@@ -40,30 +42,61 @@ _NAME_HEADERS = {"name", "fullname"}
 _EXTERNAL_HEADERS = {"externalid", "crmid"}
 
 
+class Spool:
+    """Rows parked in a temporary file (in memory while small) as pickled batches."""
+
+    def __init__(self) -> None:
+        # Closed by batches() or close(); it outlives any one with-block by design.
+        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY, mode="w+b")  # noqa: SIM115
+        self._pending: list = []
+
+    def append(self, row: list) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._pending = []
+
+    def batches(self) -> Iterator[list[list]]:
+        """Every batch in order; the file is closed afterwards."""
+        self._flush()
+        self._file.seek(0)
+        try:
+            while True:
+                try:
+                    yield pickle.load(self._file)
+                except EOFError:
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class Parsed:
-    """Pass 1's outcome: where the rows are spooled and what was wrong with them."""
+    """Pass 1's outcome: the spooled rows and what was wrong with them."""
 
     columns: list[str]
     delimiter: str
-    spool: IO[str]
+    spool: Spool = field(default_factory=Spool)
     rows: int = 0
     invalid: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class Imported:
-    """Pass 2's outcome: output rows spooled as JSON lines, in input order."""
+    """Pass 2's outcome: output rows spooled in input order."""
 
     columns: list[str]
     delimiter: str
-    spool: IO[str]
+    spool: Spool
     imported: int
     invalid: list[dict]
-
-
-def _spool() -> IO[str]:
-    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY, mode="w+", encoding="utf-8")
 
 
 def _decoded_lines(
@@ -140,7 +173,7 @@ def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) 
     delimiter = _sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
     email_at, _, _ = _classify(columns)
-    parsed = Parsed(columns=columns, delimiter=delimiter, spool=_spool())
+    parsed = Parsed(columns=columns, delimiter=delimiter)
     reader = csv.reader(lines, delimiter=delimiter)
     previous_end = header_at
     for values in reader:
@@ -159,7 +192,6 @@ def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) 
             email, reason = _check(values, email_at)
         values = (values + [""] * len(columns))[: len(columns)]
         _spool_row(parsed, line, values, email, reason)
-    parsed.spool.seek(0)
     return parsed
 
 
@@ -180,7 +212,7 @@ def parse_json(records: object) -> Parsed:
             "Every recipient needs an 'email'.", field="email", code="missing_email_column"
         )
     email_at = columns.index("email")
-    parsed = Parsed(columns=columns, delimiter=",", spool=_spool())
+    parsed = Parsed(columns=columns, delimiter=",")
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             _spool_row(parsed, index, [""] * len(columns), None, "not an object")
@@ -192,7 +224,6 @@ def parse_json(records: object) -> Parsed:
         else:
             email, reason = None, "email must be a string"
         _spool_row(parsed, index, values, email, reason)
-    parsed.spool.seek(0)
     return parsed
 
 
@@ -202,18 +233,7 @@ def _spool_row(
     parsed.rows += 1
     if reason:
         parsed.invalid.append({"line": line, "reason": reason})
-    parsed.spool.write(json.dumps([line, values, email, reason], ensure_ascii=False) + "\n")
-
-
-def _batches(spool: IO[str]) -> Iterator[list[list]]:
-    batch: list[list] = []
-    for text in spool:
-        batch.append(json.loads(text))
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    parsed.spool.append([line, values, email, reason])
 
 
 def _text(value: Any) -> str | None:
@@ -244,12 +264,15 @@ def import_parsed(
             extra={"invalid": parsed.invalid},
         )
     email_at, name_at, external_at = _classify(parsed.columns)
+    # A merge file uploaded again brings our own output columns back: never attributes.
     attribute_columns = [
-        i for i in range(len(parsed.columns)) if i not in (email_at, name_at, external_at)
+        i
+        for i, name in enumerate(parsed.columns)
+        if i not in (email_at, name_at, external_at) and name not in _GENERATED
     ]
-    out = _spool()
+    out = Spool()
     imported = 0
-    for batch in _batches(parsed.spool):
+    for batch in parsed.spool.batches():
         good = [row for row in batch if row[3] is None]
         lead_of: dict[str, str] = {}
         recipient_of: dict[str, int] = {}
@@ -282,10 +305,7 @@ def import_parsed(
                 lead_id = lead_of[leads.email_key(email)]
                 url = f"{base_url}/r/{tokens.mint(link_id, recipient_of[lead_id])}"
                 imported += 1
-            out.write(json.dumps([line, values, lead_id, url, reason], ensure_ascii=False))
-            out.write("\n")
-    out.seek(0)
-    parsed.spool.close()
+            out.append([line, values, lead_id, url, reason])
     return Imported(
         columns=parsed.columns,
         delimiter=parsed.delimiter,
@@ -299,23 +319,16 @@ def csv_chunks(result: Imported) -> Iterator[str]:
     """The mail-merge file: every input row, its columns, then lead_id, tracked_url, error."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=result.delimiter, lineterminator="\r\n")
-    writer.writerow([*result.columns, *_OUT_COLUMNS, "error"])
-    for text in result.spool:
-        _, values, lead_id, url, reason = json.loads(text)
-        writer.writerow(
-            [
-                *("" if v is None else _text_cell(v) for v in values),
-                lead_id or "",
-                url or "",
-                reason or "",
-            ]
-        )
-        if buffer.tell() > 65536:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    keep = [i for i, name in enumerate(result.columns) if name not in _GENERATED]
+    writer.writerow([*(result.columns[i] for i in keep), *_OUT_COLUMNS])
+    for batch in result.spool.batches():
+        for _, values, lead_id, url, reason in batch:
+            cells = ["" if values[i] is None else _text_cell(values[i]) for i in keep]
+            writer.writerow([*cells, lead_id or "", url or "", reason or ""])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue()
-    result.spool.close()
 
 
 def _text_cell(value: Any) -> str:
@@ -323,21 +336,24 @@ def _text_cell(value: Any) -> str:
 
 
 def json_chunks(result: Imported) -> Iterator[str]:
-    """`{"recipients": [...], "imported": n, "invalid": [...]}`, streamed row by row."""
+    """`{"recipients": [...], "imported": n, "invalid": [...]}`, streamed batch by batch."""
     yield '{"recipients": ['
-    first = True
-    for text in result.spool:
-        _, values, lead_id, url, reason = json.loads(text)
-        if reason is not None:
-            continue
-        row = dict(zip(result.columns, values, strict=True))
-        row["lead_id"] = lead_id
-        row["tracked_url"] = url
-        yield ("" if first else ",") + json.dumps(row, ensure_ascii=False)
-        first = False
+    separator = ""
+    for batch in result.spool.batches():
+        parts = []
+        for _, values, lead_id, url, reason in batch:
+            if reason is None:
+                row = {
+                    c: v for c, v in zip(result.columns, values, strict=True) if c not in _GENERATED
+                }
+                row["lead_id"] = lead_id
+                row["tracked_url"] = url
+                parts.append(json.dumps(row, ensure_ascii=False))
+        if parts:
+            yield separator + ",".join(parts)
+            separator = ","
     invalid = json.dumps(result.invalid, ensure_ascii=False)
     yield f'], "imported": {result.imported}, "invalid": {invalid}}}'
-    result.spool.close()
 
 
 def json_records(payload: dict) -> Iterable:

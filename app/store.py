@@ -429,7 +429,7 @@ SELECT h.id, h.type, NULL AS stage, h.at, h.campaign_id, c.channel, h.link_id, h
        h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency
 FROM hits h LEFT JOIN campaigns c ON c.id = h.campaign_id
 UNION ALL
-SELECT CAST(v.id AS TEXT), 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
+SELECT v.id, 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
        NULL, v.visitor_id, NULL, 0, NULL, NULL, v.value_minor, v.currency
 FROM conversions v LEFT JOIN campaigns c ON c.id = v.campaign_id
 WHERE v.lead_id = :lead OR v.visitor_id IN (SELECT visitor_id FROM visitors)

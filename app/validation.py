@@ -27,7 +27,13 @@ def reject_unknown(payload: dict, allowed: set[str]) -> None:
 
 
 def text(
-    payload: dict, field: str, *, required: bool = False, max_len: int = 200, default: Any = None
+    payload: dict,
+    field: str,
+    *,
+    required: bool = False,
+    max_len: int = 200,
+    default: Any = None,
+    multiline: bool = False,
 ) -> str | None:
     value = payload.get(field, _MISSING)
     if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
@@ -39,7 +45,8 @@ def text(
     value = value.strip()
     if len(value) > max_len:
         raise ValidationError(f"'{field}' is longer than {max_len} characters.", field=field)
-    if any(ord(c) < 32 for c in value):
+    allowed = "\n\r\t" if multiline else ""
+    if any(ord(c) < 32 and c not in allowed for c in value):
         raise ValidationError(f"'{field}' must not contain control characters.", field=field)
     return value
 

@@ -375,3 +375,54 @@ def test_stats_of_a_fresh_link_are_zero(api):
         "last_at": None,
         "by_day": [],
     }
+
+
+def test_a_full_last_page_says_there_is_no_next_page(api):
+    for i in range(4):
+        api.campaign(name=f"C{i}")
+    first = api.get("/api/v1/campaigns?limit=2").get_json()
+    second = api.get(f"/api/v1/campaigns?limit=2&cursor={first['next_cursor']}").get_json()
+    assert len(second["items"]) == 2 and second["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/campaigns/99999999999999999999",
+        "/api/v1/links/0",
+        "/api/v1/links/99999999999999999999/stats",
+    ],
+)
+def test_ids_beyond_range_are_404_not_500(api, path):
+    assert api.get(path).status_code == 404
+
+
+def test_huge_query_numbers_are_422(api):
+    assert api.get("/api/v1/campaigns?cursor=99999999999999999999").status_code == 422
+    assert api.get("/api/v1/links?campaign_id=99999999999999999999").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 5}, "name"),
+        ({}, "name"),
+        ({"name": "x", "role": "root"}, "role"),
+        ({"name": "x", "scopes": []}, "scopes"),
+    ],
+)
+def test_token_creation_validates(api, body, field):
+    response = api.post("/api/v1/tokens", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["field"] == field
+
+
+def test_notes_may_span_lines(api):
+    campaign = api.campaign(notes="Budget approved.\n\tPrint run: 5,000 flyers.")
+    assert campaign["notes"] == "Budget approved.\n\tPrint run: 5,000 flyers."
+
+
+def test_a_cost_cannot_lose_its_currency(api):
+    campaign = api.campaign(cost="10", currency="EUR")
+    response = api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"currency": None})
+    assert response.status_code == 422 and error_of(response)["field"] == "currency"

@@ -161,9 +161,7 @@ def test_skip_invalid_imports_good_rows_and_lists_bad_ones(app, api):
 
 def test_wrong_encoding_is_a_bad_row_with_its_line(app, api):
     link = api.link()
-    body = b"email,name\nann@example.com,Ann\n" + "bob@example.com,Bjørn\n".encode(
-        "latin-1"
-    )
+    body = b"email,name\nann@example.com,Ann\n" + "bob@example.com,Bjørn\n".encode("latin-1")
     response = upload(api, link["id"], body)
     assert response.status_code == 422
     [bad] = response.get_json()["error"]["invalid"]
@@ -280,3 +278,13 @@ def test_cli_import_writes_the_merge_file(tmp_path):
     assert result.returncode == 1
     assert "line 3: invalid email 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_uploading_the_merge_file_again_changes_nothing(app, api):
+    link = api.link()
+    first = upload(api, link["id"], "email,name\nann@example.com,Ann\n", "?format=csv")
+    again = upload(api, link["id"], first.get_data(), "?format=csv")
+    assert again.status_code == 200
+    assert again.get_data(as_text=True) == first.get_data(as_text=True)
+    lead = api.get(f"/api/v1/leads/{rows_of(first)[0]['lead_id'].upper()}").get_json()["lead"]
+    assert lead["attributes"] == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import api_tokens, campaigns, conversions, leads, links, qr, recipients
+from .. import api_tokens, campaigns, conversions, leads, links, qr, recipients, validation
 from ..errors import BadRequest, Unauthorized, ValidationError
 from .common import base_url, qr_response, runtime
 
@@ -15,6 +15,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 PUBLIC_ENDPOINTS = {"api.openapi"}
+MAX_ID = 2**63
 
 
 @bp.before_request
@@ -63,6 +64,8 @@ def page_args() -> tuple[int, int]:
         raise ValidationError("'limit' must be between 1 and 1000.", field="limit")
     try:
         after = int(request.args.get("cursor", 0) or 0)
+        if not 0 <= after < MAX_ID:
+            raise ValueError
     except ValueError:
         raise ValidationError(
             "'cursor' is not a cursor this API gave out.", field="cursor"
@@ -71,8 +74,9 @@ def page_args() -> tuple[int, int]:
 
 
 def listing(items: list[dict], raw: list[dict], limit: int) -> Response:
-    next_cursor = str(raw[-1]["id"]) if len(raw) == limit else None
-    return jsonify({"items": items, "next_cursor": next_cursor})
+    """A page of at most `limit` items; callers fetch limit + 1 rows to know if more exist."""
+    next_cursor = str(raw[limit - 1]["id"]) if len(raw) > limit else None
+    return jsonify({"items": items[:limit], "next_cursor": next_cursor})
 
 
 def created(body: dict, location: str) -> Response:
@@ -102,16 +106,16 @@ def list_campaigns() -> Response:
             field="channel",
             code="invalid_choice",
         )
-    rows = campaigns.list_page(runtime().db(), after_id=after, limit=limit, channel=channel)
-    return listing([campaigns.to_json(r) for r in rows], rows, limit)
+    rows = campaigns.list_page(runtime().db(), after_id=after, limit=limit + 1, channel=channel)
+    return listing([campaigns.to_json(r) for r in rows[:limit]], rows, limit)
 
 
-@bp.get("/campaigns/<int:campaign_id>")
+@bp.get("/campaigns/<id:campaign_id>")
 def get_campaign(campaign_id: int) -> Response:
     return jsonify(campaigns.to_json(campaigns.get(runtime().db(), campaign_id)))
 
 
-@bp.patch("/campaigns/<int:campaign_id>")
+@bp.patch("/campaigns/<id:campaign_id>")
 def update_campaign(campaign_id: int) -> Response:
     rt = runtime()
     row = campaigns.update(
@@ -140,29 +144,29 @@ def list_links() -> Response:
     after, limit = page_args()
     campaign_id = request.args.get("campaign_id")
     if campaign_id is not None:
-        if not campaign_id.isdigit():
+        if not campaign_id.isdigit() or int(campaign_id) >= MAX_ID:
             raise ValidationError("'campaign_id' must be a whole number.", field="campaign_id")
         campaign_id = int(campaign_id)
-    rows = links.list_page(runtime().db(), after_id=after, limit=limit, campaign_id=campaign_id)
-    return listing([_link_json(r) for r in rows], rows, limit)
+    rows = links.list_page(runtime().db(), after_id=after, limit=limit + 1, campaign_id=campaign_id)
+    return listing([_link_json(r) for r in rows[:limit]], rows, limit)
 
 
-@bp.get("/links/<int:link_id>")
+@bp.get("/links/<id:link_id>")
 def get_link(link_id: int) -> Response:
     return jsonify(_link_json(links.get(runtime().db(), link_id)))
 
 
-@bp.patch("/links/<int:link_id>")
+@bp.patch("/links/<id:link_id>")
 def update_link(link_id: int) -> Response:
     return jsonify(_link_json(links.update(runtime().db(), link_id, json_body())))
 
 
-@bp.get("/links/<int:link_id>/stats")
+@bp.get("/links/<id:link_id>/stats")
 def link_stats(link_id: int) -> Response:
     return jsonify(links.stats(runtime().db(), link_id))
 
 
-@bp.get("/links/<int:link_id>/qr.<fmt>")
+@bp.get("/links/<id:link_id>/qr.<fmt>")
 def link_qr(link_id: int, fmt: str) -> Response:
     if fmt not in qr.FORMATS:
         raise BadRequest(f"Unknown image format '{fmt}'; use qr.svg or qr.png.", field="format")
@@ -200,7 +204,7 @@ def _wants_csv() -> bool:
     )
 
 
-@bp.post("/links/<int:link_id>/recipients")
+@bp.post("/links/<id:link_id>/recipients")
 def upload_recipients(link_id: int) -> Response:
     """CSV body, multipart file or JSON in; every row with lead_id and tracked_url out."""
     rt = runtime()
@@ -273,7 +277,7 @@ def create_conversion() -> Response:
     return jsonify(conversions.to_json(row))
 
 
-@bp.get("/conversions/<int:conversion_id>")
+@bp.get("/conversions/<id:conversion_id>")
 def get_conversion(conversion_id: int) -> Response:
     return jsonify(conversions.to_json(conversions.get(runtime().db(), conversion_id)))
 
@@ -289,13 +293,16 @@ def list_tokens() -> Response:
 @bp.post("/tokens")
 def create_token() -> Response:
     payload = json_body()
-    secret, row = api_tokens.create(
-        runtime().db(), payload.get("name") or "", payload.get("role") or "admin"
-    )
-    return created({**row, "token": secret}, f"/api/v1/tokens/{row['id']}")
+    validation.reject_unknown(payload, {"name", "role"})
+    name = validation.text(payload, "name", required=True)
+    role = validation.choice(payload, "role", api_tokens.ROLES, default="admin")
+    secret, row = api_tokens.create(runtime().db(), name, role)
+    response = jsonify({**row, "token": secret})
+    response.status_code = 201
+    return response
 
 
-@bp.delete("/tokens/<int:token_id>")
+@bp.delete("/tokens/<id:token_id>")
 def revoke_token(token_id: int) -> Response:
     api_tokens.revoke(runtime().db(), token_id)
     return Response(status=204)

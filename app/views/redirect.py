@@ -146,4 +146,9 @@ def _qr_image(token: str, fmt: str) -> Response:
         options = qr.parse_options(request.args)
         return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=True)
     except TouchpointError as exc:
-        return Response(exc.message + "\n", status=400, content_type="text/plain; charset=utf-8")
+        return Response(
+            exc.message + "\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": _NO_STORE},
+        )
