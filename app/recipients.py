@@ -28,6 +28,7 @@ from .tokens import LinkTokens
 
 BATCH = 1000
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
+_READ_CHUNK = 1024 * 1024
 _SPOOL_MEMORY = 4 * 1024 * 1024
 _OUT_COLUMNS = ("lead_id", "tracked_url", "error")
 _GENERATED = frozenset(_OUT_COLUMNS)
@@ -99,13 +100,29 @@ class Imported:
     invalid: list[dict]
 
 
+def _raw_lines(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
+    """Physical lines from any binary stream, read in large chunks.
+
+    Iterating a WSGI input stream line by line costs a Python call per line; reading 1 MiB
+    at a time made a 100,000-row upload several times faster.
+    """
+    pending = b""
+    while chunk := stream.read(_READ_CHUNK):
+        if progress:
+            progress(len(chunk))
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def _decoded_lines(
     stream: IO[bytes], bad_lines: set[int], progress: Callable[[int], None] | None
 ) -> Iterator[str]:
     """Decode physical lines strictly as UTF-8 (a BOM is dropped), noting undecodable ones."""
-    for number, raw in enumerate(stream, start=1):
-        if progress:
-            progress(len(raw))
+    for number, raw in enumerate(_raw_lines(stream, progress), start=1):
         if number == 1:
             if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise ValidationError(
