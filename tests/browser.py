@@ -3,11 +3,13 @@
 Playwright's own browser download does not work on our machines, so the browser is the system
 one (`apt-get install chromium`, which `.ci/run` does). Use it from a test module with
 
-    from .browser import browser, page, screenshot  # noqa: F401
+    from .browser import browser_fixture, page_fixture, screenshot  # noqa: F401
 
-`browser` is one headless Chromium per test module; `page` is a fresh page in a fresh context
-(its own cookies and storage) for each test, and fails the test if the page threw an uncaught
-JavaScript error. For other context options (user agent, viewport, locale) use `new_page`.
+and ask for the fixtures `browser` and `page` by those names (the `_fixture` names only keep
+ruff from seeing the test arguments as redefinitions of the imports). `browser` is one headless
+Chromium per test module; `page` is a fresh page in a fresh context (its own cookies and
+storage) for each test, and fails the test if the page threw an uncaught JavaScript error. For
+other context options (user agent, viewport, locale) use `new_page`.
 Screenshots go to test-artifacts/screenshots/ at the repository root (git-ignored).
 """
 
@@ -111,14 +113,14 @@ def new_page(browser: Browser, **context_options) -> Iterator[Page]:
     assert not errors, f"uncaught JavaScript errors in the page: {errors}"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture() -> Iterator[Browser]:
     with launch_chromium() as instance:
         yield instance
 
 
-@pytest.fixture
-def page(browser) -> Iterator[Page]:
+@pytest.fixture(name="page")
+def page_fixture(browser) -> Iterator[Page]:
     with new_page(browser) as instance:
         yield instance
 

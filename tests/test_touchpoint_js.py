@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from .browser import browser, new_page, page, screenshot  # noqa: F401
+from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import BROWSER_UA, api_for, events, make_app
 from .live import gunicorn
 
@@ -226,6 +226,19 @@ def test_an_invalid_click_id_does_not_replace_the_remembered_one(page, shop):
     assert submit_contact_form(page, shop)["tp_cid"] == [CLICK]
 
 
+def test_malformed_percent_escapes_are_ignored_without_breaking_the_script(page, shop):
+    """A mangled link or a stray cookie must not throw (the page fixture fails on JS errors)."""
+    page.goto(shop.url(f"/landing?tp_cid={CLICK}"))
+    page.goto(shop.url("/contact?tp_cid=%E0%A4%A"))  # not valid UTF-8 percent-encoding
+    assert page.evaluate("window.Touchpoint.clickId()") == CLICK  # the remembered one
+    assert submit_contact_form(page, shop)["tp_cid"] == [CLICK]
+
+    page.evaluate("document.cookie = 'tp_cid=%zz; Path=/'")
+    page.goto(shop.url("/contact"))
+    assert page.evaluate("window.Touchpoint.clickId()") is None
+    assert page.locator('input[name="tp_cid"]').count() == 0
+
+
 def test_data_param_renames_the_query_parameter_cookie_and_field(page, shop):
     shop.script_attrs = {"data-param": "cid"}
     page.goto(shop.url(f"/landing?tp_cid=IgnoredValue123&cid={CLICK}"))
@@ -264,7 +277,7 @@ def test_the_cookie_is_first_party_and_lives_data_days(page, shop, touchpoint, d
     assert not [c for c in page.context.cookies(touchpoint.base) if c["name"] == "tp_cid"]
 
 
-def test_end_to_end_from_a_tracked_link_to_the_shops_form(browser, shop, touchpoint):  # noqa: F811
+def test_end_to_end_from_a_tracked_link_to_the_shops_form(browser, shop, touchpoint):
     """A marketer's link, a person's click, the shop's form: the posted id is the click row."""
     api = api_for(touchpoint.app)
     campaign = api.campaign(name="Browser end to end")
