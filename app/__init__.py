@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import db as dbmod
 from . import keys, settings, visits
-from .tokens import LinkTokens
+from .tokens import BadgeTokens, LinkTokens
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,7 @@ class Runtime:
     config: dict[str, Any]
     database_path: str
     link_tokens: LinkTokens
+    badge_tokens: BadgeTokens
     trusted_proxies: tuple
     scanner_rules: ScannerRules
 
@@ -82,6 +83,7 @@ def create_app(
         config=config,
         database_path=database_path,
         link_tokens=LinkTokens(config["SECRET_KEY"], old_keys),
+        badge_tokens=BadgeTokens(config["SECRET_KEY"], old_keys),
         trusted_proxies=visits.parse_networks(str(config["TRUSTED_PROXIES"])),
         scanner_rules=ScannerRules(
             burst_seconds=config["SCANNER_BURST_SECONDS"],

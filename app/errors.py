@@ -23,6 +23,7 @@ class TouchpointError(Exception):
         if code:
             self.code = code
         self.extra = extra or {}
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict:
         error: dict = {"code": self.code, "message": self.message}
@@ -65,3 +66,12 @@ class Gone(TouchpointError):
 class ValidationError(TouchpointError):
     status = 422
     code = "validation_error"
+
+
+class RateLimited(TouchpointError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, extra={"retry_after": retry_after})
+        self.headers = {"Retry-After": str(retry_after)}

@@ -20,6 +20,7 @@ _CREATE_FIELDS = {
     "utm_term",
     "expires_at",
     "fallback_url",
+    "offer_id",
 }
 _PATCH_FIELDS = {"destination", "label", "active", "expires_at", "fallback_url"}
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -31,7 +32,8 @@ def create(db: Database, payload: dict) -> dict:
     campaign_id = validation.integer(payload, "campaign_id", required=True)
     values = {
         "campaign_id": campaign_id,
-        "destination": validation.http_url(payload, "destination", required=True),
+        "destination": validation.http_url(payload, "destination"),
+        "offer_id": validation.integer(payload, "offer_id"),
         "label": validation.text(payload, "label"),
         "store_code": validation.code(payload, "store_code"),
         "utm_content": validation.text(payload, "utm_content"),
@@ -40,10 +42,26 @@ def create(db: Database, payload: dict) -> dict:
         "fallback_url": validation.http_url(payload, "fallback_url"),
         "active": 1,
     }
+    if (values["destination"] is None) == (values["offer_id"] is None):
+        raise ValidationError(
+            "Give a 'destination' URL, or an 'offer_id' for a coupon landing page (not both).",
+            field="destination",
+            code="required" if values["destination"] is None else "validation_error",
+        )
     if store.get_campaign(db, campaign_id) is None:
         raise ValidationError(
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
+    if values["offer_id"] is not None:
+        offer = store.get_offer(db, values["offer_id"])
+        if offer is None:
+            raise ValidationError(
+                f"No offer with id {values['offer_id']}.", field="offer_id", code="unknown_offer"
+            )
+        if offer["campaign_id"] != campaign_id:
+            raise ValidationError(
+                "The offer belongs to another campaign.", field="offer_id", code="wrong_campaign"
+            )
     now = clock.now_iso()
     link_id = store.insert_link(db, {**values, "created_at": now, "updated_at": now})
     return get(db, link_id)
@@ -62,6 +80,12 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
             )
     values: dict = {}
     if "destination" in payload:
+        if get(db, link_id)["offer_id"] is not None:
+            raise ValidationError(
+                "This link leads to an offer's landing page; it has no destination.",
+                field="destination",
+                code="not_updatable",
+            )
         values["destination"] = validation.http_url(payload, "destination", required=True)
     if "label" in payload:
         values["label"] = validation.text(payload, "label")
@@ -107,7 +131,7 @@ def to_json(row: dict, tokens: LinkTokens, base_url: str, campaign: dict | None 
     out["url"] = f"{base_url}/r/{token}"
     out["qr_url"] = f"{base_url}/q/{token}"
     out["qr"] = {"svg": f"{base_url}/q/{token}.svg", "png": f"{base_url}/q/{token}.png"}
-    if campaign is not None:
+    if campaign is not None and row["destination"]:
         out["tracked_destination"] = tracked_destination(
             row["destination"], utm_pairs(campaign, row)
         )
@@ -188,17 +212,23 @@ def _split_for_click_id(
 
 
 class Target:
-    """Where a hit goes: outcome is redirect, fallback or gone."""
+    """Where a hit goes: outcome is redirect, landing (an offer's page), fallback or gone."""
 
-    __slots__ = ("outcome", "location", "campaign_id", "store_code")
+    __slots__ = ("outcome", "location", "campaign_id", "store_code", "offer_id")
 
     def __init__(
-        self, outcome: str, location: str | None, campaign_id: int, store_code: str | None
+        self,
+        outcome: str,
+        location: str | None,
+        campaign_id: int,
+        store_code: str | None,
+        offer_id: int | None = None,
     ) -> None:
         self.outcome = outcome
         self.location = location
         self.campaign_id = campaign_id
         self.store_code = store_code
+        self.offer_id = offer_id
 
 
 def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: str) -> Target | None:
@@ -218,11 +248,14 @@ def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: st
         utm_source,
         utm_medium,
         utm_campaign,
+        offer_id,
     ) = row
     if not active or (expires_at is not None and expires_at <= now):
         if fallback_url:
             return Target("fallback", to_uri(fallback_url), campaign_id, store_code)
         return Target("gone", None, campaign_id, store_code)
+    if offer_id is not None:
+        return Target("landing", None, campaign_id, store_code, offer_id)
     pairs = tuple(
         (k, v)
         for k, v in (

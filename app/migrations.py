@@ -167,6 +167,178 @@ def m003_leads_recipients_conversions(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_locations_offers_codes(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Stores and trade-show booths; `code` is what staff, links and reports use.
+        CREATE TABLE locations (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            address TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        -- Keys for tills and booth phones: one location each, stored as a SHA-256 hash.
+        CREATE TABLE staff_keys (
+            id INTEGER PRIMARY KEY,
+            location_code TEXT NOT NULL REFERENCES locations(code),
+            label TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+
+        CREATE TABLE offers (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            title TEXT NOT NULL,
+            terms TEXT,
+            discount TEXT,
+            kind TEXT NOT NULL,
+            code_prefix TEXT,
+            starts_at TEXT,
+            ends_at TEXT,
+            max_redemptions_per_code INTEGER,
+            per_lead_limit INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- No rows for an offer means it is valid at every location.
+        CREATE TABLE offer_locations (
+            offer_id INTEGER NOT NULL REFERENCES offers(id),
+            location_code TEXT NOT NULL REFERENCES locations(code),
+            PRIMARY KEY (offer_id, location_code)
+        );
+
+        CREATE TABLE code_batches (
+            id INTEGER PRIMARY KEY,
+            offer_id INTEGER NOT NULL REFERENCES offers(id),
+            count INTEGER NOT NULL,
+            recipients_link_id INTEGER REFERENCES links(id),
+            created_at TEXT NOT NULL
+        );
+        -- code: the normalised code (unique codes: 11 random Crockford base32 characters and
+        -- a check character; shared codes: the public word in capitals).
+        CREATE TABLE codes (
+            code TEXT PRIMARY KEY,
+            offer_id INTEGER NOT NULL REFERENCES offers(id),
+            kind TEXT NOT NULL,
+            batch_id INTEGER REFERENCES code_batches(id),
+            lead_id TEXT REFERENCES leads(id),
+            recipient_id INTEGER REFERENCES recipients(id),
+            redemption_count INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX codes_offer ON codes(offer_id, batch_id);
+        CREATE INDEX codes_lead ON codes(lead_id) WHERE lead_id IS NOT NULL;
+
+        -- A web coupon claimed from an offer landing page; one per visitor and offer.
+        CREATE TABLE claims (
+            id INTEGER PRIMARY KEY,
+            offer_id INTEGER NOT NULL REFERENCES offers(id),
+            code TEXT NOT NULL UNIQUE REFERENCES codes(code),
+            visitor_id TEXT NOT NULL,
+            lead_id TEXT REFERENCES leads(id),
+            link_id INTEGER REFERENCES links(id),
+            campaign_id INTEGER REFERENCES campaigns(id),
+            click_id TEXT,
+            event_id TEXT,
+            claimed_at TEXT NOT NULL,
+            UNIQUE (offer_id, visitor_id)
+        );
+
+        CREATE TABLE redemptions (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL REFERENCES codes(code),
+            offer_id INTEGER NOT NULL REFERENCES offers(id),
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            location_code TEXT NOT NULL REFERENCES locations(code),
+            transaction_id TEXT NOT NULL,
+            amount_minor INTEGER,
+            currency TEXT,
+            staff_key_id INTEGER REFERENCES staff_keys(id),
+            claim_id INTEGER REFERENCES claims(id),
+            lead_id TEXT REFERENCES leads(id),
+            visitor_id TEXT,
+            redeemed_at TEXT NOT NULL,
+            voided_at TEXT,
+            void_reason TEXT
+        );
+        CREATE INDEX redemptions_code ON redemptions(code);
+        CREATE INDEX redemptions_at ON redemptions(redeemed_at);
+        CREATE INDEX redemptions_location ON redemptions(location_code, redeemed_at);
+
+        -- Answers already given, so a retried POST (same key) gets the same answer.
+        CREATE TABLE idempotency_keys (
+            location_code TEXT NOT NULL,
+            key TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (location_code, key)
+        );
+
+        -- Booth scans: scan_id is made by the device, so offline replays are harmless.
+        CREATE TABLE booth_scans (
+            id TEXT PRIMARY KEY,
+            location_code TEXT NOT NULL REFERENCES locations(code),
+            raw_code TEXT NOT NULL,
+            lead_id TEXT REFERENCES leads(id),
+            scanned_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            rating INTEGER,
+            note TEXT,
+            staff_key_id INTEGER REFERENCES staff_keys(id),
+            event_id TEXT
+        );
+        CREATE INDEX booth_scans_unmatched ON booth_scans(location_code) WHERE lead_id IS NULL;
+
+        -- Failed code lookups per staff key and per address, in one-minute windows.
+        CREATE TABLE rate_limits (
+            bucket TEXT NOT NULL,
+            window INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (bucket, window)
+        ) WITHOUT ROWID;
+        CREATE TABLE security_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT
+        );
+        """,
+    )
+
+
+@migrations(transactional=False)
+def m005_links_may_point_at_an_offer(db: Database) -> None:
+    # A link now leads to a destination or to an offer's landing page, so destination may be
+    # NULL. SQLite cannot relax NOT NULL in place: the table is rebuilt, following SQLite's
+    # own recipe (foreign keys off around one transaction, then checked).
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db["links"].add_column("offer_id", int)
+            db["links"].transform(
+                not_null={"destination": False},
+                add_foreign_keys=[("offer_id", "offers", "id")],
+            )
+            problems = db.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"foreign key check failed after rebuilding links: {problems}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

@@ -111,6 +111,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Conversion types in funnel order, comma-separated; other type names are still accepted.",
     ),
     Setting(
+        "GUESS_LIMIT_PER_MINUTE",
+        10,
+        "Unknown codes a staff key, or a client address, may try per minute before 429.",
+        int,
+    ),
+    Setting(
         "DEFAULT_CURRENCY",
         "USD",
         "ISO 4217 currency used when a campaign gives a cost without a currency.",

@@ -58,9 +58,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(TouchpointError)
     def touchpoint_error(exc: TouchpointError) -> Response:
         if _wants_json():
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            headers = dict(exc.headers)
+            if exc.status == 401:
+                headers["WWW-Authenticate"] = "Bearer"
             return _json_error(exc.status, exc.body(), headers)
-        return _html_error(exc.status, "Something is not right", exc.message)
+        response = _html_error(exc.status, "Something is not right", exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -1,7 +1,4 @@
-"""The storage layer: every SQL statement of the core lives here.
-
-Functions take the database first and return plain dicts or tuples; callers never see a cursor.
-"""
+"""Storage for campaigns, links, events, orphan hits and API tokens."""
 
 from __future__ import annotations
 
@@ -31,6 +28,7 @@ LINK_COLUMNS = (
     "expires_at",
     "fallback_url",
     "active",
+    "offer_id",
 )
 
 
@@ -122,7 +120,7 @@ def list_links(
 _REDIRECT_SQL = """
 SELECT l.destination, l.active, l.expires_at, l.fallback_url, l.store_code,
        l.utm_content, l.utm_term, l.campaign_id,
-       c.utm_source, c.utm_medium, c.utm_campaign
+       c.utm_source, c.utm_medium, c.utm_campaign, l.offer_id
 FROM links l JOIN campaigns c ON c.id = l.campaign_id
 WHERE l.id = ?
 """
@@ -306,202 +304,3 @@ def revoke_api_token(db: Database, token_id: int, now: str) -> bool:
 
 def count_api_tokens(db: Database) -> int:
     return db.execute("SELECT count(*) FROM api_tokens").fetchone()[0]
-
-
-# Leads and visitors ------------------------------------------------------------------------
-
-
-def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, str]:
-    """Insert or merge leads by email; return {email_key: lead_id} for the batch.
-
-    rows: (new_id, email, email_key, name, external_id, attributes_json, now). A known email
-    keeps its GUID; name and external id fill in when given, attributes merge.
-    """
-    db.conn.executemany(
-        """
-        INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,
-                           last_seen)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-        ON CONFLICT (email_key) DO UPDATE SET
-            name = coalesce(excluded.name, leads.name),
-            external_id = coalesce(excluded.external_id, leads.external_id),
-            attributes = CASE WHEN excluded.attributes IS NULL THEN leads.attributes
-                         ELSE json_patch(coalesce(leads.attributes, '{}'), excluded.attributes)
-                         END
-        """,
-        rows,
-    )
-    keys = list({r[2] for r in rows})
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            db.conn.execute(
-                f"SELECT email_key, id FROM leads WHERE email_key IN ({marks})", chunk
-            ).fetchall()
-        )
-    return found
-
-
-def ensure_recipients(db: Database, link_id: int, lead_ids: list[str], now: str) -> dict[str, int]:
-    """Create missing (link, lead) recipients; return {lead_id: recipient_id}."""
-    unique = list(dict.fromkeys(lead_ids))
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO recipients (link_id, lead_id, created_at) VALUES (?, ?, ?)",
-        [(link_id, lead_id, now) for lead_id in unique],
-    )
-    found: dict[str, int] = {}
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            db.conn.execute(
-                f"SELECT lead_id, id FROM recipients WHERE link_id = ? AND lead_id IN ({marks})",
-                [link_id, *chunk],
-            ).fetchall()
-        )
-    return found
-
-
-def get_lead(db: Database, lead_id: str) -> dict | None:
-    return _one(db, "SELECT * FROM leads WHERE id = ?", (lead_id,))
-
-
-def find_lead_by_email_key(db: Database, email_key: str) -> dict | None:
-    return _one(db, "SELECT * FROM leads WHERE email_key = ?", (email_key,))
-
-
-def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
-    """Create a lead for an email unless one exists (concurrent callers get the same row)."""
-    db.execute(
-        "INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,"
-        " last_seen) VALUES (:id, :email, :email_key, :name, :external_id, :attributes, :now,"
-        " :now) ON CONFLICT (email_key) DO NOTHING",
-        values,
-    )
-    return find_lead_by_email_key(db, values["email_key"])
-
-
-def link_visitor(db: Database, visitor_id: str, lead_id: str, at: str, source: str) -> None:
-    """Tie a browser to a lead. The first tie wins: a shared device is not re-assigned."""
-    db.execute(
-        "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source) "
-        "VALUES (?, ?, ?, ?)",
-        (visitor_id, lead_id, at, source),
-    )
-
-
-def lead_of_visitor(db: Database, visitor_id: str) -> str | None:
-    row = db.execute(
-        "SELECT lead_id FROM lead_visitors WHERE visitor_id = ?", (visitor_id,)
-    ).fetchone()
-    return row[0] if row else None
-
-
-def visitor_first_seen(db: Database, visitor_id: str) -> str | None:
-    """When a visitor GUID was first logged, or None if we have never seen it."""
-    row = db.execute("SELECT min(at) FROM events WHERE visitor_id = ?", (visitor_id,)).fetchone()
-    if row[0] is not None:
-        return row[0]
-    row = db.execute(
-        "SELECT linked_at FROM lead_visitors WHERE visitor_id = ?", (visitor_id,)
-    ).fetchone()
-    return row[0] if row else None
-
-
-def touch_lead(db: Database, lead_id: str, at: str) -> None:
-    db.execute(
-        "UPDATE leads SET last_seen = max(last_seen, ?), first_seen = min(first_seen, ?) "
-        "WHERE id = ?",
-        (at, at, lead_id),
-    )
-
-
-_TIMELINE_SQL = """
-WITH visitors AS (SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead),
-hits AS (
-    SELECT * FROM events WHERE lead_id = :lead
-    UNION
-    SELECT * FROM events WHERE visitor_id IN (SELECT visitor_id FROM visitors)
-)
-SELECT h.id, h.type, NULL AS stage, h.at, h.campaign_id, c.channel, h.link_id, h.visitor_id,
-       h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency
-FROM hits h LEFT JOIN campaigns c ON c.id = h.campaign_id
-UNION ALL
-SELECT v.id, 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
-       NULL, v.visitor_id, NULL, 0, NULL, NULL, v.value_minor, v.currency
-FROM conversions v LEFT JOIN campaigns c ON c.id = v.campaign_id
-WHERE v.lead_id = :lead OR v.visitor_id IN (SELECT visitor_id FROM visitors)
-ORDER BY 4, 1
-"""
-
-
-def lead_timeline(db: Database, lead_id: str) -> list[dict]:
-    """Every event and conversion of a lead and its stitched visitors, in time order."""
-    return _all(db, _TIMELINE_SQL, {"lead": lead_id})
-
-
-def lead_visitor_ids(db: Database, lead_id: str) -> list[str]:
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT visitor_id FROM lead_visitors WHERE lead_id = ? ORDER BY linked_at", (lead_id,)
-        ).fetchall()
-    ]
-
-
-def erase_lead(db: Database, lead_id: str, now: str) -> None:
-    """Remove personal data of a lead; keep anonymous rows so counts stay true."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "UPDATE leads SET email = NULL, email_key = NULL, name = NULL, external_id = NULL,"
-            " attributes = NULL, erased_at = ? WHERE id = ?",
-            (now, lead_id),
-        )
-        scope = (
-            "lead_id = :lead OR visitor_id IN "
-            "(SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead)"
-        )
-        conn.execute(
-            f"UPDATE events SET ip = NULL, user_agent = NULL, referrer = NULL WHERE {scope}",
-            {"lead": lead_id},
-        )
-        conn.execute(f"UPDATE conversions SET properties = NULL WHERE {scope}", {"lead": lead_id})
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-# Conversions -------------------------------------------------------------------------------
-
-
-def get_event(db: Database, event_id: str) -> dict | None:
-    return _one(
-        db,
-        "SELECT id, at, visitor_id, lead_id, campaign_id, link_id FROM events WHERE id = ?",
-        (event_id,),
-    )
-
-
-def insert_conversion(db: Database, values: dict[str, Any]) -> int | None:
-    """Insert; None when a conversion with the same external_id already exists."""
-    columns = ", ".join(values)
-    marks = ", ".join(f":{k}" for k in values)
-    cursor = db.execute(
-        f"INSERT INTO conversions ({columns}) VALUES ({marks}) "
-        "ON CONFLICT (external_id) DO NOTHING",
-        values,
-    )
-    return cursor.lastrowid if cursor.rowcount == 1 else None
-
-
-def get_conversion(db: Database, conversion_id: int) -> dict | None:
-    return _one(db, "SELECT * FROM conversions WHERE id = ?", (conversion_id,))
-
-
-def find_conversion_by_external_id(db: Database, external_id: str) -> dict | None:
-    return _one(db, "SELECT * FROM conversions WHERE external_id = ?", (external_id,))

@@ -1,0 +1,94 @@
+"""Web coupons: a visitor presses "Get my code" on an offer's landing page.
+
+Only that POST mints or hands out a code: email scanners and link previewers fetch with GET
+(some run JavaScript), and must never consume or mint codes.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlite_utils import Database
+
+from . import clock, codes, offers, store
+from . import db as dbmod
+from .errors import Gone
+
+
+def claim(
+    db: Database,
+    offer: dict,
+    *,
+    visitor_id: str,
+    lead_id: str | None,
+    link_id: int | None,
+    campaign_id: int | None,
+    click_id: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> tuple[dict, bool]:
+    """Return (claim row, created). The same visitor, or a lead at its limit, gets its code."""
+    now = clock.now_iso()
+    state = offers.validity(offer, now)
+    if state is not None:
+        raise Gone(
+            "This offer has ended." if state == "expired" else "This offer has not started yet.",
+            code=state,
+        )
+    existing = store.find_claim(db, offer["id"], visitor_id)
+    if existing is not None:
+        return existing, False
+    with dbmod.immediate(db):
+        existing = store.find_claim(db, offer["id"], visitor_id)
+        if existing is not None:
+            return existing, False
+        if lead_id is None:
+            lead_id = store.lead_of_visitor(db, visitor_id)
+        if lead_id and offer["per_lead_limit"]:
+            earlier = store.lead_claims(db, offer["id"], lead_id)
+            if len(earlier) >= offer["per_lead_limit"]:
+                return earlier[-1], False
+        code = None
+        if lead_id:
+            personal = store.personal_code(db, offer["id"], lead_id)
+            if personal and store.claim_of_code(db, personal) is None:
+                code = personal  # the code the mailer already printed for this person
+        if code is None:
+            while True:
+                code = codes.generate(1)[0]
+                if store.insert_codes(
+                    db, [(code, offer["id"], "unique", None, lead_id, None, now)]
+                ):
+                    break
+        event_id = secrets.token_urlsafe(12)
+        store.insert_event_row(
+            db,
+            {
+                "id": event_id,
+                "type": "claim",
+                "at": now,
+                "link_id": link_id,
+                "campaign_id": campaign_id,
+                "visitor_id": visitor_id,
+                "lead_id": lead_id,
+                "ip": ip,
+                "user_agent": user_agent,
+                "outcome": "claimed",
+            },
+        )
+        # Under the write lock the visitor has no claim yet, so this insert cannot conflict.
+        store.insert_claim(
+            db,
+            {
+                "offer_id": offer["id"],
+                "code": code,
+                "visitor_id": visitor_id,
+                "lead_id": lead_id,
+                "link_id": link_id,
+                "campaign_id": campaign_id,
+                "click_id": click_id,
+                "event_id": event_id,
+                "claimed_at": now,
+            },
+        )
+    return store.find_claim(db, offer["id"], visitor_id), True

@@ -1,0 +1,139 @@
+"""Stores and trade-show booths, and the staff keys their tills and phones use."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlite_utils import Database
+
+from . import clock, store, validation
+from .errors import Conflict, NotFound, ValidationError
+
+KINDS = ("store", "booth")
+STAFF_PREFIX = "tps_"
+_CREATE_FIELDS = {"code", "name", "kind", "timezone", "address"}
+_PATCH_FIELDS = {"name", "kind", "timezone", "address"}
+
+
+def _timezone(payload: dict, required: bool) -> str | None:
+    value = validation.text(payload, "timezone", required=required, max_len=64)
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"'timezone' must be an IANA time zone such as Europe/Berlin, not '{value}'.",
+            field="timezone",
+        ) from None
+    return value
+
+
+def create(db: Database, payload: dict) -> dict:
+    validation.require_object(payload)
+    validation.reject_unknown(payload, _CREATE_FIELDS)
+    code = validation.code(payload, "code", required=True)
+    values = {
+        "code": code,
+        "name": validation.text(payload, "name", required=True),
+        "kind": validation.choice(payload, "kind", KINDS, required=True),
+        "timezone": _timezone(payload, required=True),
+        "address": validation.text(payload, "address", max_len=500, multiline=True),
+    }
+    if store.get_location(db, code) is not None:
+        raise Conflict(
+            f"A location with code '{code}' exists.", field="code", code="location_exists"
+        )
+    now = clock.now_iso()
+    store.insert_location(db, {**values, "created_at": now, "updated_at": now})
+    return get(db, code)
+
+
+def update(db: Database, code: str, payload: dict) -> dict:
+    get(db, code)
+    validation.require_object(payload)
+    for key in payload:
+        if key not in _PATCH_FIELDS:
+            raise ValidationError(
+                f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
+                field=key,
+                code="not_updatable" if key == "code" else "unknown_field",
+            )
+    values: dict = {}
+    if "name" in payload:
+        values["name"] = validation.text(payload, "name", required=True)
+    if "kind" in payload:
+        values["kind"] = validation.choice(payload, "kind", KINDS, required=True)
+    if "timezone" in payload:
+        values["timezone"] = _timezone(payload, required=True)
+    if "address" in payload:
+        values["address"] = validation.text(payload, "address", max_len=500, multiline=True)
+    if values:
+        values["updated_at"] = clock.now_iso()
+        store.update_location(db, code, values)
+    return get(db, code)
+
+
+def get(db: Database, code: str) -> dict:
+    row = store.get_location(db, code)
+    if row is None:
+        raise NotFound(f"No location with code '{code}'.", code="location_not_found")
+    return row
+
+
+def list_all(db: Database, kind: str | None = None) -> list[dict]:
+    return store.list_locations(db, kind)
+
+
+# Staff keys --------------------------------------------------------------------------------
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_staff_key(db: Database, code: str, payload: dict) -> tuple[str, dict]:
+    """A key for one location; returns (the secret, shown once, and its stored row)."""
+    get(db, code)
+    validation.require_object(payload)
+    validation.reject_unknown(payload, {"label"})
+    label = validation.text(payload, "label", required=True)
+    secret = STAFF_PREFIX + secrets.token_urlsafe(32)
+    key_id = store.insert_staff_key(
+        db,
+        {
+            "location_code": code,
+            "label": label,
+            "prefix": secret[:8],
+            "key_hash": _hash(secret),
+            "created_at": clock.now_iso(),
+        },
+    )
+    row = next(k for k in store.list_staff_keys(db, code) if k["id"] == key_id)
+    return secret, row
+
+
+def staff_keys(db: Database, code: str) -> list[dict]:
+    get(db, code)
+    return store.list_staff_keys(db, code)
+
+
+def revoke_staff_key(db: Database, code: str, key_id: int) -> None:
+    if not store.revoke_staff_key(db, code, key_id, clock.now_iso()):
+        raise NotFound(f"No active staff key {key_id} at '{code}'.", code="staff_key_not_found")
+
+
+def authenticate_staff(db: Database, presented: str) -> dict | None:
+    """The active staff key row (with its location_code) for a presented secret."""
+    if not presented.startswith(STAFF_PREFIX) or len(presented) > 200:
+        return None
+    row = store.find_staff_key(db, _hash(presented))
+    if row is not None:
+        now = clock.utcnow()
+        store.touch_staff_key(
+            db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
+        )
+    return row

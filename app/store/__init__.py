@@ -1,0 +1,9 @@
+"""The storage layer: every SQL statement of Touchpoint lives in this package.
+
+Functions take the database first and return plain dicts or tuples; callers never see a
+cursor. Split by noun; callers use `store.<function>` and never import the parts directly.
+"""
+
+from .core import *  # noqa: F403
+from .coupons import *  # noqa: F403
+from .people import *  # noqa: F403
