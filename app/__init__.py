@@ -92,12 +92,14 @@ def create_app(
         ),
     )
 
-    from .views import api, errors, redirect
+    from .views import api, coupon, errors, pos, redirect
 
     app.url_map.converters["id"] = IdConverter
 
     app.register_blueprint(redirect.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(pos.bp)
+    app.register_blueprint(coupon.bp)
     errors.register(app)
     return app
 

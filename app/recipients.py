@@ -77,6 +77,10 @@ class Spool:
     def close(self) -> None:
         self._file.close()
 
+    def __del__(self) -> None:
+        # An answer that was never read (a client hung up) still frees its temporary file.
+        self._file.close()
+
 
 @dataclass
 class Parsed:

@@ -48,17 +48,20 @@ class Api:
         self.client = client
         self.headers = {"Authorization": f"Bearer {token}"}
 
+    def _headers(self, kw: dict) -> dict:
+        return {**self.headers, **kw.pop("headers", {})}
+
     def get(self, path: str, **kw):
-        return self.client.get(path, headers=self.headers, **kw)
+        return self.client.get(path, headers=self._headers(kw), **kw)
 
     def post(self, path: str, json=None, **kw):
-        return self.client.post(path, json=json, headers=self.headers, **kw)
+        return self.client.post(path, json=json, headers=self._headers(kw), **kw)
 
     def patch(self, path: str, json=None, **kw):
-        return self.client.patch(path, json=json, headers=self.headers, **kw)
+        return self.client.patch(path, json=json, headers=self._headers(kw), **kw)
 
     def delete(self, path: str, **kw):
-        return self.client.delete(path, headers=self.headers, **kw)
+        return self.client.delete(path, headers=self._headers(kw), **kw)
 
     def campaign(self, **fields) -> dict:
         body = {

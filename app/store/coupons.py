@@ -224,6 +224,10 @@ def lead_claims(db: Database, offer_id: int, lead_id: str) -> list[dict]:
     )
 
 
+def get_claim(db: Database, claim_id: int) -> dict | None:
+    return _one(db, "SELECT * FROM claims WHERE id = ?", (claim_id,))
+
+
 def claim_of_code(db: Database, code: str) -> dict | None:
     return _one(db, "SELECT * FROM claims WHERE code = ?", (code,))
 

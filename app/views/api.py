@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from .. import api_tokens, campaigns, conversions, leads, links, qr, recipients, validation
-from ..errors import BadRequest, Unauthorized, ValidationError
-from .common import base_url, qr_response, runtime
+from .. import (
+    api_tokens,
+    campaigns,
+    conversions,
+    leads,
+    links,
+    locations,
+    offers,
+    qr,
+    recipients,
+    scans,
+    store,
+    validation,
+)
+from ..errors import BadRequest, Forbidden, ValidationError
+from .common import authenticate_request, base_url, json_body, qr_response, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -22,36 +37,17 @@ MAX_ID = 2**63
 def authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
-    token = api_tokens.authenticate(runtime().db(), presented.strip())
-    if token is None:
-        raise Unauthorized("The token is unknown or revoked.", code="invalid_token")
-    g.api_token = token
+    if authenticate_request().staff_key_id is not None:
+        raise Forbidden(
+            "Staff keys can only validate, redeem, void and scan at their own location.",
+            code="staff_key_not_allowed",
+        )
 
 
 @bp.after_request
 def no_store(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-def json_body() -> dict:
-    """The request's JSON object. Content-Type is not insisted on (curl -d sends form type)."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        raise BadRequest("The request body is empty; send a JSON object.", code="invalid_json")
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(
-            f"The request body is not valid JSON: {exc}.", code="invalid_json"
-        ) from None
-    if not isinstance(payload, dict):
-        raise ValidationError("The request body must be a JSON object.", code="invalid_body")
-    return payload
 
 
 def page_args() -> tuple[int, int]:
@@ -252,9 +248,11 @@ def find_leads() -> Response:
 
 @bp.get("/leads/<lead_id>")
 def get_lead(lead_id: str) -> Response:
-    db = runtime().db()
+    rt = runtime()
+    db = rt.db()
     row = leads.get(db, lead_id)
-    return jsonify({"lead": leads.to_json(row, db), "events": leads.timeline(db, row["id"])})
+    lead = {**leads.to_json(row, db), "badge_code": rt.badge_tokens.mint(row["id"])}
+    return jsonify({"lead": lead, "events": leads.timeline(db, row["id"])})
 
 
 @bp.delete("/leads/<lead_id>")
@@ -280,6 +278,201 @@ def create_conversion() -> Response:
 @bp.get("/conversions/<id:conversion_id>")
 def get_conversion(conversion_id: int) -> Response:
     return jsonify(conversions.to_json(conversions.get(runtime().db(), conversion_id)))
+
+
+# Locations and staff keys ------------------------------------------------------------------
+
+
+@bp.post("/locations")
+def create_location() -> Response:
+    row = locations.create(runtime().db(), json_body())
+    return created(row, f"/api/v1/locations/{row['code']}")
+
+
+@bp.get("/locations")
+def list_locations() -> Response:
+    kind = request.args.get("kind") or None
+    if kind and kind not in locations.KINDS:
+        raise ValidationError("'kind' must be store or booth.", field="kind", code="invalid_choice")
+    return jsonify({"items": locations.list_all(runtime().db(), kind), "next_cursor": None})
+
+
+@bp.get("/locations/<code>")
+def get_location(code: str) -> Response:
+    return jsonify(locations.get(runtime().db(), code))
+
+
+@bp.patch("/locations/<code>")
+def update_location(code: str) -> Response:
+    return jsonify(locations.update(runtime().db(), code, json_body()))
+
+
+@bp.post("/locations/<code>/staff-keys")
+def create_staff_key(code: str) -> Response:
+    secret, row = locations.create_staff_key(runtime().db(), code, json_body())
+    response = jsonify({**row, "key": secret})
+    response.status_code = 201
+    return response
+
+
+@bp.get("/locations/<code>/staff-keys")
+def list_staff_keys(code: str) -> Response:
+    return jsonify({"items": locations.staff_keys(runtime().db(), code), "next_cursor": None})
+
+
+@bp.delete("/locations/<code>/staff-keys/<id:key_id>")
+def revoke_staff_key(code: str, key_id: int) -> Response:
+    locations.revoke_staff_key(runtime().db(), code, key_id)
+    return Response(status=204)
+
+
+# Offers and codes --------------------------------------------------------------------------
+
+
+@bp.post("/offers")
+def create_offer() -> Response:
+    row = offers.create(runtime().db(), json_body())
+    return created(offers.to_json(row), f"/api/v1/offers/{row['id']}")
+
+
+@bp.get("/offers")
+def list_offers() -> Response:
+    after, limit = page_args()
+    campaign_id = request.args.get("campaign_id")
+    if campaign_id is not None:
+        if not campaign_id.isdigit() or int(campaign_id) >= MAX_ID:
+            raise ValidationError("'campaign_id' must be a whole number.", field="campaign_id")
+        campaign_id = int(campaign_id)
+    rows = offers.list_page(
+        runtime().db(), after_id=after, limit=limit + 1, campaign_id=campaign_id
+    )
+    return listing([offers.to_json(r) for r in rows[:limit]], rows, limit)
+
+
+@bp.get("/offers/<id:offer_id>")
+def get_offer(offer_id: int) -> Response:
+    return jsonify(offers.to_json(offers.get(runtime().db(), offer_id)))
+
+
+@bp.patch("/offers/<id:offer_id>")
+def update_offer(offer_id: int) -> Response:
+    return jsonify(offers.to_json(offers.update(runtime().db(), offer_id, json_body())))
+
+
+@bp.post("/offers/<id:offer_id>/codes")
+def generate_codes(offer_id: int) -> Response:
+    batch = offers.generate_batch(runtime().db(), offer_id, json_body())
+    body = {
+        **batch,
+        "download": {
+            "csv": f"/api/v1/offers/{offer_id}/codes?batch_id={batch['id']}&format=csv",
+            "json": f"/api/v1/offers/{offer_id}/codes?batch_id={batch['id']}&format=json",
+        },
+    }
+    return created(body, body["download"]["json"])
+
+
+@bp.get("/offers/<id:offer_id>/batches")
+def list_batches(offer_id: int) -> Response:
+    db = runtime().db()
+    offers.get(db, offer_id)
+    return jsonify({"items": store.list_batches(db, offer_id), "next_cursor": None})
+
+
+_CODE_COLUMNS = (
+    "code",
+    "normalized",
+    "batch_id",
+    "lead_id",
+    "email",
+    "redemption_count",
+    "created_at",
+)
+
+
+@bp.get("/offers/<id:offer_id>/codes")
+def export_codes(offer_id: int) -> Response:
+    """Every code of an offer (or of one batch), streamed as CSV or JSON."""
+    batch_id = request.args.get("batch_id")
+    if batch_id is not None:
+        if not batch_id.isdigit() or int(batch_id) >= MAX_ID:
+            raise ValidationError("'batch_id' must be a whole number.", field="batch_id")
+        batch_id = int(batch_id)
+    as_csv = _wants_csv()
+    rows = offers.export_rows(runtime().db(), offer_id, batch_id)
+    first = next(rows, None)  # runs the checks (404s) before the streaming starts
+    if as_csv:
+        return Response(
+            _csv_stream(first, rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="offer-{offer_id}-codes.csv"'},
+        )
+    return Response(_json_stream(first, rows), mimetype="application/json")
+
+
+def _csv_stream(first, rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CODE_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    if first is not None:
+        writer.writerow(first)
+        for n, row in enumerate(rows, start=1):
+            writer.writerow(row)
+            if n % 5000 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_stream(first, rows):
+    yield '{"items": ['
+    if first is not None:
+        yield json.dumps(first)
+        chunk = []
+        for row in rows:
+            chunk.append(json.dumps(row))
+            if len(chunk) == 5000:
+                yield "," + ",".join(chunk)
+                chunk = []
+        if chunk:
+            yield "," + ",".join(chunk)
+    yield '], "next_cursor": null}'
+
+
+# Booth scans and badges --------------------------------------------------------------------
+
+
+@bp.get("/scans")
+def list_scans() -> Response:
+    location = request.args.get("location") or None
+    unmatched = _flag("unmatched")
+    rows = store.list_scans(runtime().db(), location, unmatched, 1000)
+    return jsonify({"items": [scans.to_json(r) for r in rows], "next_cursor": None})
+
+
+@bp.patch("/scans/<scan_id>")
+def match_scan(scan_id: str) -> Response:
+    return jsonify(scans.to_json(scans.assign(runtime().db(), scan_id, json_body())))
+
+
+@bp.get("/leads/<lead_id>/badge.<fmt>")
+def lead_badge(lead_id: str, fmt: str) -> Response:
+    """A lead's personal QR code for invitations and badges; booth scans of it name the lead."""
+    if fmt not in qr.FORMATS:
+        raise BadRequest(
+            f"Unknown image format '{fmt}'; use badge.svg or badge.png.", field="format"
+        )
+    rt = runtime()
+    lead = leads.get(rt.db(), lead_id)
+    options = qr.parse_options(request.args)
+    return qr_response(rt.badge_tokens.mint(lead["id"]), fmt, options, public=False)
+
+
+@bp.get("/security-log")
+def security_log() -> Response:
+    """Lockouts after repeated unknown codes, newest first."""
+    return jsonify({"items": store.security_log(runtime().db()), "next_cursor": None})
 
 
 # API tokens --------------------------------------------------------------------------------

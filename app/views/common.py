@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+import json
 
-from .. import Runtime, qr, visits
+from flask import Response, current_app, g, request
+
+from .. import Runtime, api_tokens, locations, qr, visits
+from ..errors import BadRequest, Unauthorized, ValidationError
+from ..redemptions import Actor
 
 
 def runtime() -> Runtime:
@@ -42,3 +46,49 @@ def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Re
     response.set_etag(tag)
     response.headers["Cache-Control"] = cache
     return response
+
+
+def json_body() -> dict:
+    """The request's JSON object. Content-Type is not insisted on (curl -d sends form type)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise ValidationError("The request body must be a JSON object.", code="invalid_body")
+    return payload
+
+
+def client_address(rt: Runtime) -> str | None:
+    environ = request.environ
+    return visits.client_address(
+        environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), rt.trusted_proxies
+    )
+
+
+def authenticate_request() -> Actor:
+    """Check the Bearer token: an admin API token or a staff key. Sets and returns g.actor."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
+    rt = runtime()
+    db = rt.db()
+    if presented.startswith(locations.STAFF_PREFIX):
+        key = locations.authenticate_staff(db, presented)
+        if key is None:
+            raise Unauthorized("The staff key is unknown or revoked.", code="invalid_token")
+        g.actor = Actor(key["location_code"], key["id"], client_address(rt))
+        return g.actor
+    token = api_tokens.authenticate(db, presented)
+    if token is None:
+        raise Unauthorized("The token is unknown or revoked.", code="invalid_token")
+    g.api_token = token
+    g.actor = Actor(None, None, client_address(rt))
+    return g.actor

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from .. import Runtime, bots, clock, links, pages, qr, store, visits
 from ..errors import TouchpointError
+from . import coupon
 from .common import base_url, qr_response, request_scheme, runtime
 
 bp = Blueprint("redirect", __name__)
@@ -114,7 +115,9 @@ def _hit(token: str, kind: str) -> Response:
             repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
         )
 
-    if target.location is None:
+    if target.outcome == "landing":
+        response = coupon.landing(rt, token, ref.link_id, target.offer_id, visitor, click_id)
+    elif target.location is None:
         response = _html(410, pages.GONE_HTML)
     else:
         response = Response(

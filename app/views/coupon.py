@@ -1,0 +1,150 @@
+"""Public coupon pages: an offer's landing page, the claim (POST only) and the coupon view."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+
+from .. import Runtime, claims, clock, codes, offers, pages, qr, store, visits
+from ..errors import Gone
+from .common import runtime
+
+bp = Blueprint("coupon", __name__)
+
+CLAIM_FORM_MAX_AGE = 24 * 3600
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _form_signer(rt: Runtime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(rt.config["SECRET_KEY"], salt="touchpoint.claim-form")
+
+
+def _coupon_signer(rt: Runtime) -> URLSafeSerializer:
+    return URLSafeSerializer(rt.config["SECRET_KEY"], salt="touchpoint.coupon")
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, content_type="text/html; charset=utf-8", headers=_HEADERS)
+
+
+def _stores(db, offer: dict) -> list[dict]:
+    return [store.get_location(db, code) for code in offer["location_codes"]]
+
+
+def landing(
+    rt: Runtime,
+    token: str,
+    link_id: int,
+    offer_id: int,
+    visitor: str | None,
+    click_id: str,
+    status: int = 200,
+) -> Response:
+    """The offer page a GET shows: it never mints anything.
+
+    The form carries a signed, dated token naming this link, this browser and this click;
+    a visitor without our cookie (GPC/DNT) gets a one-page-view key instead.
+    """
+    db = rt.db()
+    offer = offers.get(db, offer_id)
+    visitor_key = visitor or f"pageview:{uuid.uuid4()}"
+    form_token = _form_signer(rt).dumps([link_id, visitor_key, click_id])
+    body = render_template(
+        "offer_landing.html",
+        offer=offer,
+        stores=_stores(db, offer),
+        state=offers.validity(offer, clock.now_iso()),
+        csrf_token=form_token,
+        action=f"/r/{token}",
+    )
+    return _html(body, status)
+
+
+@bp.post("/r/<path:token>")
+def claim(token: str) -> Response:
+    rt = runtime()
+    db = rt.db()
+    ref = rt.link_tokens.verify(token)
+    link = store.get_link(db, ref.link_id) if ref else None
+    if link is None or link["offer_id"] is None:
+        return _html(pages.NOT_FOUND_HTML, 404)
+    try:
+        link_id, visitor_key, click_id = _form_signer(rt).loads(
+            request.form.get("csrf_token", ""), max_age=CLAIM_FORM_MAX_AGE
+        )
+    except (BadSignature, ValueError, TypeError):
+        return _html(
+            pages.page(
+                "Please try again",
+                "This page was open too long or did not come from us. "
+                "Go back, reload the page and press the button again.",
+            ),
+            400,
+        )
+    cookie = request.cookies.get(rt.config["VISITOR_COOKIE"])
+    if link_id != link["id"] or (
+        cookie and not visitor_key.startswith("pageview:") and cookie != visitor_key
+    ):
+        return _html(
+            pages.page("Please try again", "Reload the offer page and press the button again."), 400
+        )
+    if not link["active"] or (link["expires_at"] and link["expires_at"] <= clock.now_iso()):
+        return _html(pages.GONE_HTML, 410)
+    offer = offers.get(db, link["offer_id"])
+    lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id) if ref.recipient_id else None
+    environ = request.environ
+    address = visits.client_address(
+        environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), rt.trusted_proxies
+    )
+    try:
+        row, created = claims.claim(
+            db,
+            offer,
+            visitor_id=visitor_key,
+            lead_id=lead_id,
+            link_id=link["id"],
+            campaign_id=link["campaign_id"],
+            click_id=click_id,
+            ip=visits.anonymize_ip(address),
+            user_agent=request.headers.get("User-Agent"),
+        )
+    except Gone as exc:
+        return _html(pages.page("This offer is not available", exc.message), 410)
+    return _coupon_page(rt, db, offer, row, created)
+
+
+def _coupon_page(rt: Runtime, db, offer: dict, row: dict, created: bool) -> Response:
+    display = codes.display(row["code"], offer["code_prefix"])
+    permalink = f"/c/{_coupon_signer(rt).dumps(row['id'])}"
+    body = render_template(
+        "coupon.html",
+        offer=offer,
+        stores=_stores(db, offer),
+        code=display,
+        qr_svg=qr.svg(display, qr.Options(scale=6, ecc="M")),
+        claimed_at=row["claimed_at"],
+        created=created,
+        permalink=permalink,
+    )
+    return _html(body)
+
+
+@bp.get("/c/<token>")
+def coupon(token: str) -> Response:
+    """A claimed coupon again, for the customer who saved the link."""
+    rt = runtime()
+    try:
+        claim_id = _coupon_signer(rt).loads(token)
+    except BadSignature:
+        return _html(pages.NOT_FOUND_HTML, 404)
+    db = rt.db()
+    row = store.get_claim(db, claim_id)
+    if row is None:
+        return _html(pages.NOT_FOUND_HTML, 404)
+    return _coupon_page(rt, db, offers.get(db, row["offer_id"]), row, False)

@@ -1,0 +1,250 @@
+"""Web coupons (GET never mints, one code per visitor), booth scans and lead badges."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+
+import zxingcpp
+from PIL import Image
+
+from .conftest import BROWSER_UA, Api, events
+from .coupon_helpers import location, offer, redeem, staff
+
+SAFE_LINKS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537"
+
+
+def offer_link(api: Api, **offer_fields) -> tuple[dict, dict]:
+    campaign = api.campaign()
+    created = offer(api, campaign["id"], **offer_fields)
+    response = api.post(
+        "/api/v1/links", json={"campaign_id": campaign["id"], "offer_id": created["id"]}
+    )
+    assert response.status_code == 201, response.get_json()
+    return created, response.get_json()
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def shown_code(html: str) -> str:
+    return re.search(r'class="code"[^>]*>([^<]+)<', html).group(1)
+
+
+def claim(client, link: dict) -> tuple[int, str]:
+    page = client.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    assert page.status_code == 200
+    response = client.post(
+        f"/r/{link['token']}",
+        data={"csrf_token": form_token(page.get_data(as_text=True))},
+        headers={"User-Agent": BROWSER_UA},
+    )
+    return response.status_code, response.get_data(as_text=True)
+
+
+def codes_count(app) -> int:
+    return app.extensions["touchpoint"].db()["codes"].count
+
+
+def test_landing_page_shows_the_offer_and_get_never_mints(app, api):
+    location(api, "NYC-5TH", address="5th Avenue 1, New York")
+    created, link = offer_link(
+        api, location_codes=["NYC-5TH"], terms="One per customer.", ends_at="2030-01-31T00:00:00Z"
+    )
+    scanner = app.test_client()
+    for user_agent in (BROWSER_UA, SAFE_LINKS, "Slackbot-LinkExpanding 1.0"):
+        page = scanner.get(f"/r/{link['token']}", headers={"User-Agent": user_agent})
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+        assert created["title"] in html and "20% off" in html and "Get my code" in html
+        assert "Store NYC-5TH" in html and "5th Avenue 1" in html and "2030-01-31" in html
+    assert scanner.head(f"/r/{link['token']}").status_code == 200
+    assert codes_count(app) == 0
+    assert [e["outcome"] for e in events(app)] == ["landing"] * 4
+
+
+def test_the_button_mints_once_per_visitor(app, api):
+    _, link = offer_link(api)
+    browser = app.test_client()
+    status, html = claim(browser, link)
+    assert status == 200
+    code = shown_code(html)
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", code)
+    assert "<svg" in html and "window.print()" in html
+    status, again = claim(browser, link)
+    assert shown_code(again) == code
+    other_status, other = claim(app.test_client(), link)
+    assert shown_code(other) != code
+    assert codes_count(app) == 2
+    claim_events = [e for e in events(app) if e["type"] == "claim"]
+    assert len(claim_events) == 2 and all(e["visitor_id"] for e in claim_events)
+    # The saved coupon link shows the same code later.
+    permalink = re.search(r'href="(/c/[^"]+)"', html).group(1)
+    assert shown_code(browser.get(permalink).get_data(as_text=True)) == code
+    assert browser.get("/c/forged").status_code == 404
+
+
+def test_claim_needs_the_form_token(app, api):
+    _, link = offer_link(api)
+    browser = app.test_client()
+    assert browser.post(f"/r/{link['token']}", data={}).status_code == 400
+    assert browser.post(f"/r/{link['token']}", data={"csrf_token": "forged"}).status_code == 400
+    # A token from another browser's page does not work with this browser's cookie.
+    other = app.test_client()
+    page = other.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    browser.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    stolen = form_token(page.get_data(as_text=True))
+    assert browser.post(f"/r/{link['token']}", data={"csrf_token": stolen}).status_code == 400
+    assert codes_count(app) == 0
+
+
+def test_ended_offer_shows_a_notice_and_refuses_claims(app, api):
+    created, link = offer_link(api)
+    browser = app.test_client()
+    page = browser.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    token = form_token(page.get_data(as_text=True))
+    api.patch(
+        f"/api/v1/offers/{created['id']}",
+        json={"starts_at": "2019-01-01T00:00:00Z", "ends_at": "2020-01-01T00:00:00Z"},
+    )
+    # A page left open while the offer ended: the button no longer mints.
+    late = browser.post(f"/r/{link['token']}", data={"csrf_token": token})
+    assert late.status_code == 410
+    html = browser.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA}).get_data(
+        as_text=True
+    )
+    assert "has ended" in html and "Get my code" not in html
+    assert codes_count(app) == 0
+
+
+def test_claimed_code_redeems_with_claim_time_and_campaign(app, api):
+    location(api)
+    created, link = offer_link(api)
+    _, html = claim(app.test_client(), link)
+    response = redeem(staff(api), shown_code(html), amount="20.00")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["claimed_at"] is not None and body["campaign_id"] == created["campaign_id"]
+    redemption_event = [e for e in events(app) if e["type"] == "redemption"][0]
+    claim_event = [e for e in events(app) if e["type"] == "claim"][0]
+    assert redemption_event["visitor_id"] == claim_event["visitor_id"]
+
+
+def test_recipient_gets_their_personal_code_and_the_lead_limit_holds(app, api):
+    campaign = api.campaign()
+    created = offer(api, campaign["id"], per_lead_limit=1)
+    link = api.post(
+        "/api/v1/links", json={"campaign_id": campaign["id"], "offer_id": created["id"]}
+    ).get_json()
+    [row] = api.post(
+        f"/api/v1/links/{link['id']}/recipients",
+        json={"recipients": [{"email": "ann@example.com"}]},
+    ).get_json()["recipients"]
+    api.post(f"/api/v1/offers/{created['id']}/codes", json={"recipients_link_id": link["id"]})
+    [personal] = api.get(f"/api/v1/offers/{created['id']}/codes").get_json()["items"]
+    path = row["tracked_url"].replace("http://localhost", "")
+    phone, laptop = app.test_client(), app.test_client()
+    _, html = claim(phone, {"token": path.rsplit("/", 1)[1]})
+    assert shown_code(html) == personal["code"]
+    _, html = claim(laptop, {"token": path.rsplit("/", 1)[1]})
+    assert shown_code(html) == personal["code"]  # same person on a second device
+    assert codes_count(app) == 1
+
+
+# Booth scans -------------------------------------------------------------------------------
+
+
+def scan(booth: Api, code: str, scan_id: str | None = None, **extra):
+    return booth.post(
+        "/api/v1/scans",
+        json={
+            "code": code,
+            "scan_id": scan_id or str(uuid.uuid4()),
+            "scanned_at": "2026-11-20T10:15:00+01:00",
+            **extra,
+        },
+    )
+
+
+def test_replayed_scan_id_is_stored_once(app, api):
+    location(api, "EXPO-1", "booth")
+    booth = staff(api, "EXPO-1")
+    scan_id = str(uuid.uuid4())
+    first = scan(booth, "hello from a badge", scan_id, rating=4, note="wants a demo\nnext week")
+    second = scan(booth, "hello from a badge", scan_id, rating=4)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json() == second.get_json()
+    body = first.get_json()
+    assert body["matched"] is False and body["code"] == "hello from a badge"
+    assert body["scanned_at"] == "2026-11-20T09:15:00.000Z"  # the device's clock, kept
+    assert body["received_at"] != body["scanned_at"]
+    assert app.extensions["touchpoint"].db()["booth_scans"].count == 1
+
+
+def test_scans_match_badges_personal_links_and_emails(app, api):
+    location(api, "EXPO-1", "booth")
+    booth = staff(api, "EXPO-1")
+    link = api.link()
+    [row] = api.post(
+        f"/api/v1/links/{link['id']}/recipients",
+        json={"recipients": [{"email": "ann@example.com"}]},
+    ).get_json()["recipients"]
+    lead = api.get(f"/api/v1/leads/{row['lead_id']}").get_json()["lead"]
+    assert scan(booth, lead["badge_code"]).get_json()["lead_id"] == lead["id"]
+    assert scan(booth, row["tracked_url"]).get_json()["lead_id"] == lead["id"]
+    assert scan(booth, "ANN@example.com").get_json()["lead_id"] == lead["id"]
+    forged = lead["badge_code"][:-1] + ("A" if lead["badge_code"][-1] != "A" else "B")
+    assert scan(booth, forged).get_json()["matched"] is False
+    timeline = api.get(f"/api/v1/leads/{lead['id']}").get_json()["events"]
+    assert [e["type"] for e in timeline] == ["booth_scan"] * 3
+
+
+def test_unmatched_scans_can_be_matched_later(api):
+    location(api, "EXPO-1", "booth")
+    booth = staff(api, "EXPO-1")
+    body = scan(booth, "VCARD:Bob Builder").get_json()
+    unmatched = api.get("/api/v1/scans?unmatched=true").get_json()["items"]
+    assert [s["id"] for s in unmatched] == [body["id"]]
+    matched = api.patch(f"/api/v1/scans/{body['id']}", json={"email": "bob@example.com"})
+    assert matched.status_code == 200 and matched.get_json()["matched"] is True
+    assert api.get("/api/v1/scans?unmatched=true").get_json()["items"] == []
+    lead = api.get("/api/v1/leads?email=bob@example.com").get_json()["items"][0]
+    timeline = api.get(f"/api/v1/leads/{lead['id']}").get_json()["events"]
+    assert [e["type"] for e in timeline] == ["booth_scan"]
+
+
+def test_scan_validation(api):
+    location(api, "EXPO-1", "booth")
+    booth = staff(api, "EXPO-1")
+    for body, field in [
+        ({"scan_id": "nope"}, "scan_id"),
+        ({"code": ""}, "code"),
+        ({"scanned_at": None}, "scanned_at"),
+        ({"rating": 6}, "rating"),
+        ({"rating": 0}, "rating"),
+        ({"location": "ELSEWHERE"}, "location"),
+    ]:
+        full = {
+            "code": "x",
+            "scan_id": str(uuid.uuid4()),
+            "scanned_at": "2026-11-20T10:00:00Z",
+            **body,
+        }
+        response = booth.post("/api/v1/scans", json=full)
+        assert response.status_code in (403, 422), body
+        assert response.get_json()["error"]["field"] == field
+
+
+def test_badge_qr_decodes_to_the_badge_code(api):
+    link = api.link()
+    [row] = api.post(
+        f"/api/v1/links/{link['id']}/recipients",
+        json={"recipients": [{"email": "ann@example.com"}]},
+    ).get_json()["recipients"]
+    lead = api.get(f"/api/v1/leads/{row['lead_id']}").get_json()["lead"]
+    png = api.get(f"/api/v1/leads/{lead['id']}/badge.png").data
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))]
+    assert decoded == [lead["badge_code"]]
+    assert api.get(f"/api/v1/leads/{lead['id']}/badge.svg").mimetype == "image/svg+xml"
