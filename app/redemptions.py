@@ -274,7 +274,7 @@ def redeem(
         store.insert_event_row(
             db,
             {
-                "id": f"rd{redemption_id}",
+                "id": clock.new_event_id(),
                 "type": "redemption",
                 "at": now,
                 "link_id": claim["link_id"] if claim else None,
@@ -324,7 +324,7 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
         store.insert_event_row(
             db,
             {
-                "id": f"vd{redemption_id}",
+                "id": clock.new_event_id(),
                 "type": "void",
                 "at": now,
                 "campaign_id": row["campaign_id"],

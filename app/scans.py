@@ -72,7 +72,7 @@ def record(
     note = validation.text(payload, "note", max_len=2000, multiline=True)
     lead_id, campaign_id = match(db, text, link_tokens, badges)
     now = clock.now_iso()
-    event_id = "bs" + scan_id.replace("-", "")[:20]
+    event_id = clock.new_event_id()
     created = store.insert_scan(
         db,
         {

@@ -21,6 +21,7 @@ import hashlib
 import struct
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from itsdangerous.encoding import base64_decode, base64_encode
 from itsdangerous.exc import BadData
@@ -99,6 +100,7 @@ class LinkTokens:
             raise ValueError("a secret key is required")
         self._current = _KeyedCodec(secret_key, salt)
         self._all = [self._current] + [_KeyedCodec(k, salt) for k in old_keys if k]
+        self._verify_cached = lru_cache(maxsize=65536)(self._verify)
 
     def mint(self, link_id: int, recipient_id: int | None = None) -> str:
         """Return the token for a link (and recipient): always 27 characters."""
@@ -113,7 +115,14 @@ class LinkTokens:
         )
 
     def verify(self, token: str) -> LinkRef | None:
-        """Return what a token names, or None when it is malformed, altered or foreign."""
+        """Return what a token names, or None when it is malformed, altered or foreign.
+
+        Cached: a printed QR code or a mailed link is verified over and over, and the answer
+        for a given token never changes.
+        """
+        return self._verify_cached(token)
+
+    def _verify(self, token: str) -> LinkRef | None:
         if len(token) != TOKEN_LENGTH or not _ALPHABET.issuperset(token):
             return None
         payload = token[:PAYLOAD_CHARS].encode("ascii")

@@ -1,0 +1,33 @@
+"""Flask's signed-cookie session, kept off the redirect hot path.
+
+Staff and dashboard pages use the session; /r/ and /q/ never do, yet Flask would build an
+itsdangerous serializer for every click to find that out (about 15 µs of ~400). The
+serializer is also built once per app instead of once per request.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
+
+_HOT_PREFIXES = ("/r/", "/q/")
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[int, object], URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (id(app), app.secret_key)
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if serializer is not None:
+                self._serializers[key] = serializer
+        return serializer
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.method in ("GET", "HEAD") and request.path.startswith(_HOT_PREFIXES):
+            return self.null_session_class()
+        return super().open_session(app, request)

@@ -1,0 +1,550 @@
+"""Staff pages: sign in with a staff key, redeem codes at a till, log leads at a booth.
+
+The audience is shop and booth staff on a till or a phone, signed in with the same `tps_…` key
+the POS API takes as a Bearer token. The key itself is never stored in the browser: the Flask
+session (a signed cookie) holds the key's id and location, and every request checks that the
+key is still active, so revoking it in the API signs the device out.
+
+Pages work as plain HTML forms; static/staff.js adds the camera, the double-submit guard and
+the booth's offline queue (which posts to the small JSON endpoint at the end of this module).
+Every POST carries a CSRF token bound to the session (see `_check_csrf`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from .. import campaigns, clock, codes, locations, redemptions, scans, store
+from ..errors import BadRequest, NotFound, RateLimited, TouchpointError, Unauthorized
+from ..redemptions import Actor
+from .common import client_address, json_body, request_scheme, runtime
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+# Wrong keys per client address per minute before sign-in answers 429. A staff key has 256
+# random bits, so this is not what keeps it safe; it keeps a script from hammering the form.
+SIGNIN_LIMIT_PER_MINUTE = 10
+WINDOW_SECONDS = 60
+RECENT_ROWS = 15
+_OPEN_ENDPOINTS = {"staff.signin", "staff.service_worker"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # Everything is served from here: no inline script, no CDN. frame-ancestors stops a page
+    # elsewhere from framing the till and tricking a click on Redeem or Void.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+}
+
+
+# Session cookie ----------------------------------------------------------------------------
+
+
+class _SecureOnHttps(SecureCookieSessionInterface):
+    """Mixed into the app's session class: the cookie is Secure whenever the client came in
+    over HTTPS (directly or through a trusted proxy).
+
+    SESSION_COOKIE_SECURE is one value for the whole app, but the same server is reached over
+    plain HTTP on a shop's LAN (where a Secure cookie would be dropped) and over HTTPS.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if super().get_cookie_secure(app):
+            return True
+        return has_request_context() and request_scheme(runtime()) == "https"
+
+
+@bp.record_once
+def _configure_session(state: BlueprintSetupState) -> None:
+    app = state.app
+    # Lax, not Strict: a till opening the bookmarked page from another site's link must stay
+    # signed in; cross-site POSTs still arrive without the cookie (a second wall behind CSRF).
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True  # Flask's default; staff.js never reads it
+    # create_app installs its own session class (app/sessions.py); keep it and its state, and
+    # add the per-request Secure flag on top rather than replacing it.
+    current = app.session_interface
+    if isinstance(current, SecureCookieSessionInterface) and not isinstance(
+        current, _SecureOnHttps
+    ):
+        cls = type(current)
+        current.__class__ = type(f"SecureOnHttps{cls.__name__}", (_SecureOnHttps, cls), {})
+
+
+# Who is signed in --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in staff key: its id, its label and the location it works at."""
+
+    key_id: int
+    label: str
+    location: dict
+    actor: Actor
+
+
+def _active_key(db, key_id: int, location_code: str) -> dict | None:
+    # The session holds the key's id, not the secret, so look it up among its location's keys.
+    try:
+        keys = locations.staff_keys(db, location_code)
+    except NotFound:
+        return None
+    return next((k for k in keys if k["id"] == key_id and k["revoked_at"] is None), None)
+
+
+def _signed_in_staff() -> Staff | None:
+    info = session.get("staff")
+    if not isinstance(info, dict):
+        return None
+    rt = runtime()
+    db = rt.db()
+    key_id, location_code = info.get("key"), info.get("location")
+    key = None
+    if isinstance(key_id, int) and isinstance(location_code, str):
+        key = _active_key(db, key_id, location_code)
+    if key is None:
+        session.clear()
+        g.revoked = True
+        return None
+    return Staff(
+        key_id=key["id"],
+        label=key["label"],
+        location=locations.get(db, key["location_code"]),
+        actor=Actor(key["location_code"], key["id"], client_address(rt)),
+    )
+
+
+def _csrf_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="touchpoint.staff-csrf")
+
+
+def csrf_token() -> str:
+    """The token every staff form (and staff.js's fetch) sends back; bound to this session."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(16)
+    return _csrf_serializer().dumps(session["csrf"])
+
+
+def _check_csrf() -> None:
+    presented = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf")
+    try:
+        nonce = _csrf_serializer().loads(presented) if presented else None
+    except BadSignature:
+        nonce = None
+    if not expected or not isinstance(nonce, str) or not hmac.compare_digest(nonce, expected):
+        raise BadRequest(
+            "This form is out of date or did not come from this page. Reload the page and "
+            "try again.",
+            code="csrf_failed",
+        )
+
+
+def _is_api() -> bool:
+    return request.path.startswith(f"{bp.url_prefix}/api/")
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    g.revoked = False
+    g.staff = _signed_in_staff()
+    if g.staff is None and request.endpoint not in _OPEN_ENDPOINTS:
+        if _is_api():
+            raise Unauthorized("Signed out: sign in again on this device.", code="signed_out")
+        reason = "revoked" if g.revoked else "required"
+        return redirect(url_for("staff.signin", signed_out=reason), 303)
+    if request.method == "POST":
+        _check_csrf()
+    return None
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@bp.context_processor
+def _template_context() -> dict:
+    return {"staff": g.get("staff"), "csrf_token": csrf_token}
+
+
+@bp.errorhandler(TouchpointError)
+def _error(exc: TouchpointError) -> Response:
+    """JSON for staff.js under /staff/api/, a staff page otherwise (the app's is for customers)."""
+    if _is_api():
+        response = jsonify(exc.body())
+    else:
+        staff = g.get("staff")
+        back = _home(staff) if staff else url_for("staff.signin")
+        response = Response(
+            render_template(
+                "staff/message.html", title=_ERROR_TITLES.get(exc.status), exc=exc, back=back
+            )
+        )
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_ERROR_TITLES = {
+    400: "Please reload and try again",
+    404: "Not found here",
+    409: "Already done",
+    422: "Please check the form",
+    429: "Too many tries",
+}
+
+
+def _page(template: str, status: int = 200, **context) -> Response:
+    return Response(render_template(template, **context), status=status)
+
+
+def _local_time(text: str | None, location: dict) -> str | None:
+    """A stored UTC time as staff read it: the location's own clock."""
+    if not text:
+        return None
+    try:
+        zone = ZoneInfo(location["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    try:
+        moment: datetime = clock.parse_iso(text).astimezone(zone)
+    except ValueError:
+        return text
+    return f"{moment.day} {moment:%b %Y, %H:%M}"
+
+
+# Sign in and out ---------------------------------------------------------------------------
+
+
+def _home(staff: Staff) -> str:
+    return url_for("staff.scan_page" if staff.location["kind"] == "booth" else "staff.redeem_page")
+
+
+def _signin_lockout(db, bucket: str) -> None:
+    """429 while this address has used up its wrong keys for the current minute."""
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    if store.failures(db, bucket, window) >= SIGNIN_LIMIT_PER_MINUTE:
+        retry = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+        raise RateLimited(f"Too many wrong keys; try again in {retry} s.", retry_after=retry)
+
+
+def _count_wrong_key(db, bucket: str) -> None:
+    window = int(time.time() // WINDOW_SECONDS)
+    if store.count_failure(db, bucket, window) == SIGNIN_LIMIT_PER_MINUTE:
+        store.log_security(
+            db,
+            clock.now_iso(),
+            "lockout",
+            bucket,
+            f"{SIGNIN_LIMIT_PER_MINUTE} wrong staff keys within a minute",
+        )
+
+
+@bp.route("", methods=["GET", "POST"])
+def signin() -> Response:
+    """The sign-in form; a signed-in device goes straight to its location's page."""
+    if request.method == "GET":
+        if g.staff is not None:
+            return redirect(_home(g.staff), 303)
+        return _page("staff/signin.html", signed_out=request.args.get("signed_out"))
+    rt = runtime()
+    db = rt.db()
+    bucket = f"signin:{client_address(rt) or 'unknown'}"
+    _signin_lockout(db, bucket)
+    presented = request.form.get("key", "").strip()
+    if not presented:
+        return _page("staff/signin.html", 422, error="Enter or scan your staff key.")
+    key = locations.authenticate_staff(db, presented)
+    if key is None:
+        _count_wrong_key(db, bucket)
+        return _page(
+            "staff/signin.html",
+            422,
+            error="This staff key is not valid: it is mistyped, revoked or from another server.",
+        )
+    # A fresh session (and CSRF nonce) at every sign-in: nothing from before survives it.
+    session.clear()
+    session.permanent = True
+    session["staff"] = {"key": key["id"], "location": key["location_code"]}
+    session["csrf"] = secrets.token_urlsafe(16)
+    location = locations.get(db, key["location_code"])
+    target = "staff.scan_page" if location["kind"] == "booth" else "staff.redeem_page"
+    return redirect(url_for(target), 303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    session.clear()
+    return redirect(url_for("staff.signin", signed_out="done"), 303)
+
+
+# Till: redeem and void ---------------------------------------------------------------------
+
+
+def _redeem_context(staff: Staff, **extra) -> dict:
+    db = runtime().db()
+    rows = redemptions.recent(db, staff.location["code"], RECENT_ROWS)
+    for row in rows:
+        row["redeemed_local"] = _local_time(row["redeemed_at"], staff.location)
+        row["code_display"] = codes.display(row["code"])
+    return {"recent": rows, "submission": str(uuid.uuid4()), "form": {}, **extra}
+
+
+@bp.get("/redeem")
+def redeem_page() -> Response:
+    return _page("staff/redeem.html", **_redeem_context(g.staff))
+
+
+def _amount(text: str) -> str | None:
+    # Tills in much of Europe type a decimal comma; the API takes "12.50".
+    text = text.strip()
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
+    return text or None
+
+
+@bp.post("/redeem")
+def redeem() -> Response:
+    """Redeem what was scanned or typed; the page shows the outcome in words, colour and icon."""
+    staff: Staff = g.staff
+    rt = runtime()
+    db = rt.db()
+    form = {k: request.form.get(k, "").strip() for k in ("code", "amount", "transaction_id")}
+    submission = request.form.get("submission", "").strip()[:64] or str(uuid.uuid4())
+    if not form["code"]:
+        return _page(
+            "staff/redeem.html",
+            422,
+            **_redeem_context(staff, form=form, field_error=("code", "Scan or type a code.")),
+        )
+    payload = {
+        "code": form["code"],
+        # The page makes one id per form: a resubmitted form is the same transaction.
+        "transaction_id": form["transaction_id"] or f"staff-{submission}",
+        "amount": _amount(form["amount"]),
+    }
+    started = clock.now_iso()
+    try:
+        status, body = redemptions.redeem(
+            db,
+            staff.actor,
+            payload,
+            submission,
+            limit=rt.config["GUESS_LIMIT_PER_MINUTE"],
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+        )
+    except TouchpointError as exc:
+        return _refused(staff, exc, form, submission)
+    result = _redeemed_result(db, staff, body, replayed=body["redemption"]["redeemed_at"] < started)
+    return _page("staff/redeem.html", status, **_redeem_context(staff, result=result))
+
+
+def _redeemed_result(db, staff: Staff, body: dict, replayed: bool) -> dict:
+    offer = body["offer"]
+    redemption = body["redemption"]
+    try:
+        campaign = campaigns.get(db, body["campaign_id"])["name"]
+    except NotFound:
+        campaign = f"#{body['campaign_id']}"
+    facts = [
+        ("Offer", offer["title"]),
+        ("Discount", offer["discount"] or "as printed on the offer"),
+        ("Code", codes.display(redemption["code"])),
+        ("Campaign", campaign),
+        (
+            "Claimed online",
+            _local_time(body["claimed_at"], staff.location) or "no (printed or sent code)",
+        ),
+    ]
+    if redemption["amount"]:
+        facts.append(("Amount", f"{redemption['amount']} {redemption['currency']}"))
+    note = None
+    if replayed:
+        note = (
+            "This form was sent before: it is still one redemption, at "
+            f"{_local_time(redemption['redeemed_at'], staff.location)}."
+        )
+    return {"tone": "ok", "icon": "✓", "word": "REDEEMED", "facts": facts, "note": note}
+
+
+# What staff read for each refusal: (tone, icon, word).
+_REFUSALS = {
+    "already_redeemed": ("bad", "✕", "ALREADY REDEEMED"),
+    "wrong_location": ("bad", "✕", "WRONG STORE"),
+    "expired": ("bad", "✕", "EXPIRED"),
+    "not_yet_valid": ("bad", "✕", "NOT YET VALID"),
+    "check_character_mismatch": ("warn", "!", "TYPO — RETYPE"),
+    "unknown_code": ("bad", "?", "UNKNOWN CODE"),
+    "rate_limited": ("warn", "⏸", "TOO MANY TRIES"),
+    "idempotency_key_reused": ("warn", "!", "FORM ALREADY USED — SCAN AGAIN"),
+}
+
+
+def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) -> Response:
+    db = runtime().db()
+    if exc.code not in _REFUSALS:
+        # A field problem (amount, currency, a too-long code): keep what was typed, point at it.
+        field = exc.field if exc.field in ("code", "amount", "transaction_id") else "code"
+        context = _redeem_context(staff, form=form, field_error=(field, exc.message))
+        context["submission"] = submission
+        response = _page("staff/redeem.html", exc.status, **context)
+        response.headers.update(exc.headers)
+        return response
+    tone, icon, word = _REFUSALS[exc.code]
+    facts: list[tuple[str, str]] = [("Code", form["code"])]
+    message = exc.message
+    if exc.code == "already_redeemed":
+        where = exc.extra.get("location")
+        place = store.get_location(db, where) if where else None
+        if place:
+            where = f"{place['name']} ({where})"
+        facts += [
+            ("When", _local_time(exc.extra.get("redeemed_at"), staff.location) or "unknown"),
+            ("Where", where or "unknown"),
+        ]
+        message = "Do not give the discount again."
+    elif exc.code == "rate_limited":
+        word = f"TOO MANY TRIES — WAIT {exc.extra['retry_after']} S"
+        message = (
+            "Too many unknown codes from this till in the last minute. "
+            f"Wait {exc.extra['retry_after']} seconds, then scan again."
+        )
+    elif exc.code == "idempotency_key_reused":
+        message = "This form was already sent with another code or amount. Scan the code again."
+    elif exc.code == "expired":
+        facts.append(("Ended", _local_time(exc.extra.get("ends_at"), staff.location) or "?"))
+    elif exc.code == "not_yet_valid":
+        facts.append(("Starts", _local_time(exc.extra.get("starts_at"), staff.location) or "?"))
+    elif exc.code == "wrong_location":
+        valid_at = exc.extra.get("valid_at") or []
+        facts.append(("Valid at", ", ".join(valid_at) or "other stores"))
+    result = {"tone": tone, "icon": icon, "word": word, "message": message, "facts": facts}
+    response = _page("staff/redeem.html", exc.status, **_redeem_context(staff, result=result))
+    response.headers.update(exc.headers)
+    return response
+
+
+@bp.post("/redemptions/<id:redemption_id>/void")
+def void(redemption_id: int) -> Response:
+    """Void a redemption at this location (a returned purchase), with a reason."""
+    staff: Staff = g.staff
+    reason = request.form.get("reason", "").strip()
+    try:
+        row = redemptions.void(runtime().db(), staff.actor, redemption_id, {"reason": reason})
+    except TouchpointError as exc:
+        # Back on the till page, input focused: the next customer should not wait on this.
+        context = _redeem_context(staff, void_error=f"Not voided: {exc.message}")
+        return _page("staff/redeem.html", exc.status, **context)
+    notice = (
+        f"Voided redemption #{row['id']} (code {codes.display(row['code'])}). "
+        "The code can be used again."
+    )
+    return _page("staff/redeem.html", **_redeem_context(staff, notice=notice))
+
+
+# Booth: scans ------------------------------------------------------------------------------
+
+
+def _recent_scans(staff: Staff) -> list[dict]:
+    rows = store.list_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
+    items = [scans.to_json(r) for r in rows]
+    for item in items:
+        item["scanned_local"] = _local_time(item["scanned_at"], staff.location)
+    return items
+
+
+@bp.get("/scan")
+def scan_page() -> Response:
+    return _page("staff/scan.html", recent=_recent_scans(g.staff), scan_id=str(uuid.uuid4()))
+
+
+@bp.post("/scan")
+def scan() -> Response:
+    """The form without JavaScript: no offline queue, so the server's clock is the scan time."""
+    staff: Staff = g.staff
+    rt = runtime()
+    rating = request.form.get("rating", "").strip()
+    payload = {
+        "code": request.form.get("code", ""),
+        "scan_id": request.form.get("scan_id", ""),
+        "scanned_at": clock.now_iso(),
+        "rating": (int(rating) if rating.isdigit() else -1) if rating else None,
+        "note": request.form.get("note") or None,
+    }
+    try:
+        row, created = scans.record(rt.db(), staff.actor, payload, rt.link_tokens, rt.badge_tokens)
+    except TouchpointError as exc:
+        # Keep the scan_id: the corrected form is still the same scan.
+        return _page(
+            "staff/scan.html",
+            exc.status,
+            recent=_recent_scans(staff),
+            scan_id=payload["scan_id"] or str(uuid.uuid4()),
+            form=request.form,
+            error=exc,
+        )
+    return _page(
+        "staff/scan.html",
+        201 if created else 200,
+        recent=_recent_scans(staff),
+        scan_id=str(uuid.uuid4()),
+        saved=scans.to_json(row),
+    )
+
+
+@bp.post("/api/scans")
+def api_scan() -> Response:
+    """staff.js's offline queue sends here; the same scan_id again answers 200 with the original."""
+    rt = runtime()
+    row, created = scans.record(
+        rt.db(), g.staff.actor, json_body(), rt.link_tokens, rt.badge_tokens
+    )
+    response = jsonify(scans.to_json(row))
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    """The booth page's service worker, served from /staff/ so its scope covers /staff/scan."""
+    response = send_from_directory(current_app.static_folder, "staff-sw.js", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
