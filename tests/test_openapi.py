@@ -15,8 +15,15 @@ from app.views import api as api_views
 DOC_PATH = Path(api_views.OPENAPI_PATH)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
-QR_TEMPLATE = "/api/v1/links/{link_id}/qr.{fmt}"
-QR_CONCRETE = {f"/api/v1/links/{{link_id}}/qr.{fmt}" for fmt in qr.FORMATS}
+# Image routes take the format as an extension; the document lists one path per format.
+FORMAT_TEMPLATES = {
+    template: {template.replace("{fmt}", fmt) for fmt in qr.FORMATS}
+    for template in ("/api/v1/links/{link_id}/qr.{fmt}", "/api/v1/leads/{lead_id}/badge.{fmt}")
+}
+CONCRETE_FORMATS = {path: tpl for tpl, paths in FORMAT_TEMPLATES.items() for path in paths}
+# Blueprints serving /api/: `api` takes admin tokens only, `pos` staff keys too.
+API_BLUEPRINTS = ("api.", "pos.")
+STAFF_KEY_BLUEPRINT = "pos."
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 
@@ -127,8 +134,8 @@ def test_every_api_route_and_method_is_documented(app, doc):
     documented = documented_operations(doc)
     missing = []
     for path, methods in served_api_operations(app).items():
-        if path == QR_TEMPLATE and path not in documented:
-            candidates = sorted(QR_CONCRETE)
+        if path in FORMAT_TEMPLATES and path not in documented:
+            candidates = sorted(FORMAT_TEMPLATES[path])
         else:
             candidates = [path]
         for candidate in candidates:
@@ -142,7 +149,7 @@ def test_document_lists_only_operations_the_app_serves(app, doc):
     adapter = app.url_map.bind("localhost")
     extra = []
     for path, methods in documented_operations(doc, "/api/").items():
-        route = QR_TEMPLATE if path in QR_CONCRETE else path
+        route = CONCRETE_FORMATS.get(path, path)
         for method in sorted(methods):
             if method not in served.get(route, set()):
                 extra.append(f"{method} {path}")
@@ -154,7 +161,7 @@ def test_document_lists_only_operations_the_app_serves(app, doc):
             except HTTPException as exc:
                 extra.append(f"{method} {path} ({exc.code})")
                 continue
-            assert endpoint.startswith("api."), (method, path, endpoint)
+            assert endpoint.startswith(API_BLUEPRINTS), (method, path, endpoint)
     assert not extra, f"app/openapi.json documents operations the app does not serve: {extra}"
 
 
@@ -196,16 +203,24 @@ def test_every_ref_resolves(doc):
 
 
 def test_security_is_bearer_except_for_public_endpoints(app, doc):
-    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
-    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    schemes = doc["components"]["securitySchemes"]
+    for name in ("bearerAuth", "staffKey"):
+        assert (schemes[name]["type"], schemes[name]["scheme"]) == ("http", "bearer"), name
     assert doc["security"] == [{"bearerAuth": []}]
     public_paths = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint in api_views.PUBLIC_ENDPOINTS:
             public_paths.add(openapi_path(rule.rule))
+    adapter = app.url_map.bind("localhost")
     for path, method, op in operations(doc):
         if path.startswith("/api/") and path not in public_paths:
-            assert "security" not in op, f"{method.upper()} {path} must use the global security"
+            endpoint, _ = adapter.match(_TEMPLATE.sub("1", path), method=method.upper())
+            if endpoint.startswith(STAFF_KEY_BLUEPRINT):
+                # Admin tokens or a staff key: both alternatives are declared.
+                expected = [{"bearerAuth": []}, {"staffKey": []}]
+                assert op.get("security") == expected, f"{method.upper()} {path} takes staff keys"
+            else:
+                assert "security" not in op, f"{method.upper()} {path} must use the global security"
             assert "401" in op["responses"], f"{method.upper()} {path} does not document 401"
         else:
             assert op.get("security") == [], f"{method.upper()} {path} is public"
