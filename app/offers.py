@@ -41,9 +41,11 @@ _SHARED_RE = re.compile(r"^[A-Z0-9]{3,40}$")
 
 
 def _location_codes(db: Database, payload: dict) -> list[str] | None:
-    if "location_codes" not in payload or payload["location_codes"] is None:
+    if "location_codes" not in payload:
         return None
     value = payload["location_codes"]
+    if value is None:
+        return []  # null clears the list, like every other field: valid everywhere
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationError(
             "'location_codes' must be a list of location codes.", field="location_codes"

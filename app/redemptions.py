@@ -16,6 +16,7 @@ from .errors import Conflict, Forbidden, Gone, NotFound, RateLimited, Validation
 
 _REDEEM_FIELDS = {"code", "location", "transaction_id", "amount", "currency"}
 WINDOW_SECONDS = 60
+ADDRESS_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,15 @@ class Actor:
     staff_key_id: int | None
     client_address: str | None
 
-    def buckets(self) -> list[str]:
+    def buckets(self, limit: int) -> list[tuple[str, int]]:
+        """(counter, its limit). Tills behind one shop router share an address, so the
+        address gets ADDRESS_FACTOR times the per-key limit: one guessing till must not lock
+        out the whole store, but a guesser rotating keys from one address still stops."""
         found = []
         if self.staff_key_id is not None:
-            found.append(f"staff:{self.staff_key_id}")
+            found.append((f"staff:{self.staff_key_id}", limit))
         if self.client_address:
-            found.append(f"ip:{self.client_address}")
+            found.append((f"ip:{self.client_address}", limit * ADDRESS_FACTOR))
         return found
 
 
@@ -64,8 +68,8 @@ def _window(now: float) -> int:
 def check_not_locked(db: Database, actor: Actor, limit: int) -> None:
     now = time.time()
     window = _window(now)
-    for bucket in actor.buckets():
-        if store.failures(db, bucket, window) >= limit:
+    for bucket, bucket_limit in actor.buckets(limit):
+        if store.failures(db, bucket, window) >= bucket_limit:
             retry = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
             raise RateLimited(f"Too many unknown codes; try again in {retry} s.", retry_after=retry)
 
@@ -73,14 +77,14 @@ def check_not_locked(db: Database, actor: Actor, limit: int) -> None:
 def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> None:
     now = time.time()
     window = _window(now)
-    for bucket in actor.buckets():
-        if store.count_failure(db, bucket, window) == limit:
+    for bucket, bucket_limit in actor.buckets(limit):
+        if store.count_failure(db, bucket, window) == bucket_limit:
             store.log_security(
                 db,
                 clock.now_iso(),
                 "lockout",
                 bucket,
-                f"{limit} unknown codes within a minute; last tried {text[:40]!r}",
+                f"{bucket_limit} unknown codes within a minute; last tried {text[:40]!r}",
             )
     if window % 10 == 0:
         store.prune_rate_limits(db, window - 5)
@@ -109,10 +113,16 @@ def find_code(db: Database, actor: Actor, text: str, limit: int) -> dict:
     return row
 
 
-def _redemption_json(row: dict) -> dict:
+def _shown(code_row: dict, offer: dict) -> str:
+    """The code as printed: grouped, with the offer's prefix (unique codes only)."""
+    prefix = offer["code_prefix"] if code_row["kind"] == "unique" else None
+    return codes.display(code_row["code"], prefix)
+
+
+def _redemption_json(row: dict, shown_code: str) -> dict:
     return {
         "id": row["id"],
-        "code": row["code"],
+        "code": shown_code,
         "location": row["location_code"],
         "transaction_id": row["transaction_id"],
         "amount": money.to_decimal_string(row["amount_minor"], row["currency"]),
@@ -151,10 +161,9 @@ def check(db: Database, actor: Actor, text: str, location_code: str | None, limi
         status = "already_redeemed"
     claim = store.claim_of_code(db, row["code"])
     last = store.last_redemption(db, row["code"])
+    shown = _shown(row, offer)
     return {
-        "code": codes.display(
-            row["code"], offer["code_prefix"] if row["kind"] == "unique" else None
-        ),
+        "code": shown,
         "status": status or "valid",
         "valid_here": status is None,
         "location": location["code"],
@@ -162,7 +171,7 @@ def check(db: Database, actor: Actor, text: str, location_code: str | None, limi
         "campaign_id": offer["campaign_id"],
         "claimed_at": claim["claimed_at"] if claim else None,
         "redemption_count": row["redemption_count"],
-        "last_redemption": _redemption_json(last) if last else None,
+        "last_redemption": _redemption_json(last, shown) if last else None,
     }
 
 
@@ -200,6 +209,24 @@ def redeem(
         except ValueError as exc:
             raise ValidationError(f"'amount' {exc}.", field="amount") from None
     key = (idempotency_key or "").strip()[:200] or f"txn:{transaction_id}"
+
+    # A retry is answered before anything else, even during a lockout: the till may be
+    # resending a redemption that already went through.
+    seen = store.find_idempotent(db, location["code"], key)
+    if seen is not None:
+        reading = codes.read(text)
+        candidates = {reading.shared, reading.unique} - {None}
+        if any(
+            _request_hash(c, location["code"], transaction_id, amount, currency)
+            == seen["request_hash"]
+            for c in candidates
+        ):
+            return seen["status"], json.loads(seen["body"])
+        raise ValidationError(
+            "This Idempotency-Key (or transaction_id) was used for a different redemption.",
+            field="transaction_id",
+            code="idempotency_key_reused",
+        )
 
     row = find_code(db, actor, text, limit)
     code = row["code"]
@@ -289,7 +316,9 @@ def redeem(
             store.touch_lead(db, lead_id, now)
         body = {
             "status": "redeemed",
-            "redemption": _redemption_json(store.get_redemption(db, redemption_id)),
+            "redemption": _redemption_json(
+                store.get_redemption(db, redemption_id), _shown(row, offer)
+            ),
             "offer": _offer_summary(offer),
             "claimed_at": claim["claimed_at"] if claim else None,
             "campaign_id": offer["campaign_id"],
@@ -334,11 +363,19 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
                 "outcome": "voided",
             },
         )
-    return _redemption_json(store.get_redemption(db, redemption_id))
+    code_row = store.get_code(db, row["code"])
+    shown = _shown(code_row, offers.get(db, row["offer_id"]))
+    return _redemption_json(store.get_redemption(db, redemption_id), shown)
 
 
 def recent(db: Database, location_code: str, limit: int = 20) -> list[dict]:
     return [
-        {**_redemption_json(r), "offer_title": r["offer_title"]}
+        {
+            **_redemption_json(
+                r,
+                codes.display(r["code"], r["code_prefix"] if r["code_kind"] == "unique" else None),
+            ),
+            "offer_title": r["offer_title"],
+        }
         for r in store.recent_redemptions(db, location_code, limit)
     ]

@@ -8,7 +8,7 @@ import uuid
 from sqlite_utils import Database
 
 from . import clock, leads, store, validation
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .redemptions import Actor, resolve_location
 from .tokens import BadgeTokens, LinkTokens
 
@@ -56,10 +56,16 @@ def record(
         raise ValidationError(
             "'scan_id' must be a UUID made by the device.", field="scan_id"
         ) from None
+    location = resolve_location(db, actor, validation.text(payload, "location", max_len=64))
     existing = store.get_scan(db, scan_id)
     if existing is not None:
+        if existing["location_code"] != location["code"]:
+            raise Conflict(
+                "This scan_id belongs to a scan at another location.",
+                field="scan_id",
+                code="scan_id_taken",
+            )
         return existing, False
-    location = resolve_location(db, actor, validation.text(payload, "location", max_len=64))
     text = validation.text(payload, "code", required=True, max_len=2000)
     scanned_at = validation.timestamp(payload, "scanned_at")
     if scanned_at is None:

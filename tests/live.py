@@ -46,17 +46,18 @@ def gunicorn(env: dict[str, str], workers: int = 3, worker_class: str = "sync"):
     try:
         deadline = time.monotonic() + 30
         while True:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/api/v1/openapi.json")
                 conn.getresponse().read()
-                conn.close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     output = process.stdout.read().decode() if process.stdout else ""
                     raise RuntimeError(f"gunicorn did not start:\n{output}") from None
                 time.sleep(0.1)
+            finally:
+                conn.close()
         yield port
     finally:
         process.terminate()

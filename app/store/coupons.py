@@ -299,7 +299,8 @@ def code_redemptions(db: Database, code: str) -> list[dict]:
 def recent_redemptions(db: Database, location_code: str, limit: int = 20) -> list[dict]:
     return _all(
         db,
-        "SELECT r.*, o.title AS offer_title FROM redemptions r JOIN offers o ON o.id = r.offer_id"
+        "SELECT r.*, o.title AS offer_title, o.code_prefix, c.kind AS code_kind"
+        " FROM redemptions r JOIN offers o ON o.id = r.offer_id JOIN codes c ON c.code = r.code"
         " WHERE r.location_code = ? ORDER BY r.id DESC LIMIT ?",
         (location_code, limit),
     )

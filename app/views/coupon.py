@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from .. import Runtime, claims, clock, codes, offers, pages, qr, store, visits
+from .. import Runtime, claims, clock, codes, links, offers, pages, qr, store, visits
 from ..errors import Gone
 from .common import runtime
 
@@ -95,6 +95,8 @@ def claim(token: str) -> Response:
             pages.page("Please try again", "Reload the offer page and press the button again."), 400
         )
     if not link["active"] or (link["expires_at"] and link["expires_at"] <= clock.now_iso()):
+        if link["fallback_url"]:
+            return redirect(links.to_uri(link["fallback_url"]), 302)
         return _html(pages.GONE_HTML, 410)
     offer = offers.get(db, link["offer_id"])
     lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id) if ref.recipient_id else None
