@@ -64,12 +64,14 @@ class _Redirect(Response):
 
 
 def _redirect(location: str, cookie: str | None) -> Response:
-    headers = Headers([
-        ("Location", location),
-        ("Cache-Control", _NO_STORE),
-        ("Referrer-Policy", _REFERRER_POLICY),
-        ("Content-Length", "0"),
-    ])
+    headers = Headers(
+        [
+            ("Location", location),
+            ("Cache-Control", _NO_STORE),
+            ("Referrer-Policy", _REFERRER_POLICY),
+            ("Content-Length", "0"),
+        ]
+    )
     if cookie:
         headers.add("Set-Cookie", cookie)
     return _Redirect(status=302, headers=headers)
