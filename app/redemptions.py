@@ -208,13 +208,17 @@ def redeem(
             amount = money.to_minor(payload["amount"], currency)
         except ValueError as exc:
             raise ValidationError(f"'amount' {exc}.", field="amount") from None
-    key = (idempotency_key or "").strip()[:200] or f"txn:{transaction_id}"
+    # Without a header, the receipt and the code together are the key: a retry is the same
+    # pair, while a second coupon on the same receipt is a new redemption.
+    reading = codes.read(text)
+    key = (idempotency_key or "").strip()[:200] or (
+        f"txn:{transaction_id}:{reading.unique or reading.shared}"
+    )
 
     # A retry is answered before anything else, even during a lockout: the till may be
     # resending a redemption that already went through.
     seen = store.find_idempotent(db, location["code"], key)
     if seen is not None:
-        reading = codes.read(text)
         candidates = {reading.shared, reading.unique} - {None}
         if any(
             _request_hash(c, location["code"], transaction_id, amount, currency)

@@ -217,12 +217,14 @@ def test_same_idempotency_key_returns_the_original_answer(app, api, till):
         "/api/v1/redemptions", json={"code": code, "transaction_id": "T-10"}, headers=headers
     )
     assert reused.status_code == 422 and err(reused)["code"] == "idempotency_key_reused"
-    # Without a header the transaction id is the key.
-    other = codes_for(api, offer(api)["id"], 1)[0]
+    # Without a header the receipt and the code are the key: a retry is answered again,
+    # a second coupon on the same receipt is its own redemption.
+    other, third = codes_for(api, offer(api)["id"], 2)
     assert redeem(till, other, "T-77").status_code == 201
     assert redeem(till, other, "T-77").status_code == 201
+    assert redeem(till, third, "T-77").status_code == 201
     db = app.extensions["touchpoint"].db()
-    assert db["redemptions"].count == 2
+    assert db["redemptions"].count == 3
 
 
 def test_unknown_code_is_404_and_a_typo_is_422(api, till):

@@ -40,7 +40,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from .. import campaigns, clock, codes, locations, redemptions, scans, store
+from .. import campaigns, clock, locations, redemptions, scans, store
 from ..errors import BadRequest, NotFound, RateLimited, TouchpointError, Unauthorized
 from ..redemptions import Actor
 from .common import client_address, json_body, request_scheme, runtime
@@ -210,7 +210,7 @@ def _error(exc: TouchpointError) -> Response:
         response = jsonify(exc.body())
     else:
         staff = g.get("staff")
-        back = _home(staff) if staff else url_for("staff.signin")
+        back = _home(staff.location) if staff else url_for("staff.signin")
         response = Response(
             render_template(
                 "staff/message.html", title=_ERROR_TITLES.get(exc.status), exc=exc, back=back
@@ -253,8 +253,9 @@ def _local_time(text: str | None, location: dict) -> str | None:
 # Sign in and out ---------------------------------------------------------------------------
 
 
-def _home(staff: Staff) -> str:
-    return url_for("staff.scan_page" if staff.location["kind"] == "booth" else "staff.redeem_page")
+def _home(location: dict) -> str:
+    """Where a signed-in device starts: booths log leads, stores redeem."""
+    return url_for("staff.scan_page" if location["kind"] == "booth" else "staff.redeem_page")
 
 
 def _signin_lockout(db, bucket: str) -> None:
@@ -283,7 +284,7 @@ def signin() -> Response:
     """The sign-in form; a signed-in device goes straight to its location's page."""
     if request.method == "GET":
         if g.staff is not None:
-            return redirect(_home(g.staff), 303)
+            return redirect(_home(g.staff.location), 303)
         return _page("staff/signin.html", signed_out=request.args.get("signed_out"))
     rt = runtime()
     db = rt.db()
@@ -305,9 +306,7 @@ def signin() -> Response:
     session.permanent = True
     session["staff"] = {"key": key["id"], "location": key["location_code"]}
     session["csrf"] = secrets.token_urlsafe(16)
-    location = locations.get(db, key["location_code"])
-    target = "staff.scan_page" if location["kind"] == "booth" else "staff.redeem_page"
-    return redirect(url_for(target), 303)
+    return redirect(_home(locations.get(db, key["location_code"])), 303)
 
 
 @bp.post("/sign-out")
@@ -324,7 +323,6 @@ def _redeem_context(staff: Staff, **extra) -> dict:
     rows = redemptions.recent(db, staff.location["code"], RECENT_ROWS)
     for row in rows:
         row["redeemed_local"] = _local_time(row["redeemed_at"], staff.location)
-        row["code_display"] = codes.display(row["code"])
     return {"recent": rows, "submission": str(uuid.uuid4()), "form": {}, **extra}
 
 
@@ -387,7 +385,7 @@ def _redeemed_result(db, staff: Staff, body: dict, replayed: bool) -> dict:
     facts = [
         ("Offer", offer["title"]),
         ("Discount", offer["discount"] or "as printed on the offer"),
-        ("Code", codes.display(redemption["code"])),
+        ("Code", redemption["code"]),
         ("Campaign", campaign),
         (
             "Claimed online",
@@ -473,10 +471,7 @@ def void(redemption_id: int) -> Response:
         # Back on the till page, input focused: the next customer should not wait on this.
         context = _redeem_context(staff, void_error=f"Not voided: {exc.message}")
         return _page("staff/redeem.html", exc.status, **context)
-    notice = (
-        f"Voided redemption #{row['id']} (code {codes.display(row['code'])}). "
-        "The code can be used again."
-    )
+    notice = f"Voided redemption #{row['id']} (code {row['code']}). The code can be used again."
     return _page("staff/redeem.html", **_redeem_context(staff, notice=notice))
 
 

@@ -1,0 +1,518 @@
+"""Staff pages with the Flask test client: sign-in, CSRF, till outcomes, voids, scope, scans."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+
+from app import codes, redemptions
+from app.views import staff as staff_views
+
+from .conftest import Api, api_for, make_app
+
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+SUBMISSION_RE = re.compile(r'name="submission" value="([^"]+)"')
+
+
+@dataclass
+class Shop:
+    app: object
+    api: Api
+    keys: dict[str, str]  # location code -> staff key
+    campaign: dict
+
+
+def _location(api: Api, code: str, name: str, kind: str = "store") -> str:
+    response = api.post(
+        "/api/v1/locations",
+        json={"code": code, "name": name, "kind": kind, "timezone": "Europe/Berlin"},
+    )
+    assert response.status_code == 201, response.get_json()
+    response = api.post(f"/api/v1/locations/{code}/staff-keys", json={"label": f"{code} till"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["key"]
+
+
+def make_shop(tmp_path, **settings) -> Shop:
+    app = make_app(tmp_path, **settings)
+    api = api_for(app)
+    keys = {
+        "BER": _location(api, "BER", "Berlin Mitte"),
+        "HAM": _location(api, "HAM", "Hamburg Hafen"),
+        "FAIR": _location(api, "FAIR", "Trade fair booth", kind="booth"),
+    }
+    return Shop(app, api, keys, api.campaign(name="Boot Week"))
+
+
+@pytest.fixture
+def shop(tmp_path) -> Shop:
+    return make_shop(tmp_path)
+
+
+def offer_codes(shop: Shop, count: int = 1, **fields) -> list[str]:
+    body = {
+        "campaign_id": shop.campaign["id"],
+        "title": "10% off boots",
+        "discount": "10%",
+        "kind": "unique",
+        "code_prefix": "BOOT",
+        **fields,
+    }
+    response = shop.api.post("/api/v1/offers", json=body)
+    assert response.status_code == 201, response.get_json()
+    offer_id = response.get_json()["id"]
+    response = shop.api.post(f"/api/v1/offers/{offer_id}/codes", json={"count": count})
+    assert response.status_code == 201, response.get_json()
+    items = shop.api.get(f"/api/v1/offers/{offer_id}/codes?format=json").get_json()["items"]
+    return [item["code"] for item in items]
+
+
+def token_of(response) -> str:
+    found = TOKEN_RE.search(response.get_data(as_text=True))
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def sign_in(client, key: str):
+    token = token_of(client.get("/staff"))
+    return client.post("/staff", data={"key": key, "csrf_token": token})
+
+
+def signed_in(shop: Shop, location: str = "BER"):
+    client = shop.app.test_client()
+    response = sign_in(client, shop.keys[location])
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+def redeem(client, code: str, **fields):
+    page = client.get("/staff/redeem")
+    data = {
+        "csrf_token": token_of(page),
+        "submission": SUBMISSION_RE.search(page.get_data(as_text=True)).group(1),
+        "code": code,
+        **fields,
+    }
+    return client.post("/staff/redeem", data=data)
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def rows(shop: Shop, sql: str) -> list[dict]:
+    return list(shop.app.extensions["touchpoint"].db().query(sql))
+
+
+def mistype(code: str) -> str:
+    """The same code with one character of its random part changed: a typo, not a guess."""
+    position = len(code) - 2
+    replacement = next(c for c in codes.ALPHABET if c != code[position])
+    return code[:position] + replacement + code[position + 1 :]
+
+
+@pytest.fixture
+def frozen_minute(monkeypatch):
+    """Keep both guess counters inside one minute, so a test never straddles two windows."""
+    fake = SimpleNamespace(time=lambda: 1_800_000_000.0)
+    monkeypatch.setattr(redemptions, "time", fake)
+    monkeypatch.setattr(staff_views, "time", fake)
+
+
+# Sign-in -----------------------------------------------------------------------------------
+
+
+def test_sign_in_sends_a_store_to_the_till_and_a_booth_to_the_scan_page(shop):
+    client = shop.app.test_client()
+    response = sign_in(client, shop.keys["BER"])
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff/redeem"
+    page = client.get("/staff/redeem")
+    assert page.status_code == 200
+    assert "Berlin Mitte" in text(page) and "BER till" in text(page)
+    assert client.get("/staff").headers["Location"] == "/staff/redeem"
+
+    booth = shop.app.test_client()
+    assert sign_in(booth, shop.keys["FAIR"]).headers["Location"] == "/staff/scan"
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_over_https(shop):
+    client = shop.app.test_client()
+    cookie = sign_in(client, shop.keys["BER"]).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP on a shop LAN: a Secure cookie would be lost
+
+    secure = shop.app.test_client()
+    token = token_of(secure.get("/staff", base_url="https://tp.example"))
+    response = secure.post(
+        "/staff",
+        data={"key": shop.keys["BER"], "csrf_token": token},
+        base_url="https://tp.example",
+    )
+    assert response.status_code == 303
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_the_staff_key_never_reaches_the_browser(shop):
+    client = shop.app.test_client()
+    sign_in(client, shop.keys["BER"])
+    cookie = client.get_cookie("session")
+    assert cookie is not None and shop.keys["BER"] not in cookie.value
+    assert shop.keys["BER"] not in text(client.get("/staff/redeem"))
+
+
+def test_a_wrong_key_shows_the_form_again_with_the_error_at_the_field(shop):
+    client = shop.app.test_client()
+    response = sign_in(client, "tps_not-a-real-key")
+    assert response.status_code == 422
+    page = text(response)
+    assert '<label for="key">Staff key</label>' in page
+    assert 'aria-invalid="true"' in page and 'id="key-error"' in page
+    assert "This staff key is not valid" in page
+    assert "tps_not-a-real-key" not in page  # a secret is never echoed back
+    assert client.get("/staff/redeem").status_code == 303  # still signed out
+
+    response = client.post("/staff", data={"key": "  ", "csrf_token": token_of(response)})
+    assert response.status_code == 422 and "Enter or scan your staff key" in text(response)
+
+
+def test_a_revoked_key_is_signed_out_on_its_next_page(shop):
+    client = signed_in(shop)
+    assert client.get("/staff/redeem").status_code == 200
+    keys = shop.api.get("/api/v1/locations/BER/staff-keys").get_json()["items"]
+    assert shop.api.delete(f"/api/v1/locations/BER/staff-keys/{keys[0]['id']}").status_code == 204
+
+    response = client.get("/staff/redeem")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff?signed_out=revoked"
+    assert "staff key was revoked" in text(client.get(response.headers["Location"]))
+    assert client.get("/staff/redeem").status_code == 303
+    assert sign_in(client, shop.keys["BER"]).status_code == 422  # and it cannot come back
+
+
+def test_sign_in_is_rate_limited_per_address(shop, frozen_minute):
+    client = shop.app.test_client()
+    for _ in range(staff_views.SIGNIN_LIMIT_PER_MINUTE):
+        assert sign_in(client, "tps_guess").status_code == 422
+    response = sign_in(client, shop.keys["BER"])  # even the right key waits
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "Too many wrong keys" in text(response)
+    log = rows(shop, "SELECT * FROM security_log")
+    assert [(r["kind"], r["subject"]) for r in log] == [("lockout", "signin:127.0.0.1")]
+
+    elsewhere = shop.app.test_client()
+    token = token_of(elsewhere.get("/staff", environ_base={"REMOTE_ADDR": "10.0.0.9"}))
+    response = elsewhere.post(
+        "/staff",
+        data={"key": shop.keys["BER"], "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
+    assert response.status_code == 303  # another address is not locked out
+
+
+def test_sign_out(shop):
+    client = signed_in(shop)
+    token = token_of(client.get("/staff/redeem"))
+    response = client.post("/staff/sign-out", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff?signed_out=done"
+    assert client.get("/staff/redeem").status_code == 303
+    # The old page's token died with the session, even once the device signs in again.
+    assert sign_in(client, shop.keys["BER"]).status_code == 303
+    assert client.post("/staff/sign-out", data={"csrf_token": token}).status_code == 400
+    assert client.get("/staff/redeem").status_code == 200
+
+
+def test_pages_need_a_session_and_the_json_endpoint_says_so_in_json(shop):
+    client = shop.app.test_client()
+    for path in ("/staff/redeem", "/staff/scan"):
+        response = client.get(path)
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/staff?signed_out=required"
+    response = client.post("/staff/api/scans", json={})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "signed_out"
+
+
+def test_staff_pages_carry_security_headers(shop):
+    response = signed_in(shop).get("/staff/redeem")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert '<html lang="en">' in text(response)
+
+
+# CSRF --------------------------------------------------------------------------------------
+
+
+def _posts(shop: Shop, client) -> list[tuple[str, dict]]:
+    code = offer_codes(shop)[0]
+    redeem(client, code)
+    [row] = rows(shop, "SELECT id FROM redemptions")
+    return [
+        ("/staff", {"key": shop.keys["BER"]}),
+        ("/staff/sign-out", {}),
+        ("/staff/redeem", {"code": code, "submission": str(uuid.uuid4())}),
+        (f"/staff/redemptions/{row['id']}/void", {"reason": "returned"}),
+        ("/staff/scan", {"code": "ada@example.com", "scan_id": str(uuid.uuid4())}),
+    ]
+
+
+@pytest.mark.parametrize("token", ["missing", "forged", "other_session"])
+def test_every_post_is_refused_without_this_sessions_token(shop, token):
+    client = signed_in(shop)
+    other = signed_in(shop, "HAM")
+    tokens = {
+        "missing": None,
+        "forged": "not-a-token",
+        "other_session": token_of(other.get("/staff/redeem")),
+    }
+    for path, data in _posts(shop, client):
+        if tokens[token] is not None:
+            data = {**data, "csrf_token": tokens[token]}
+        response = client.post(path, data=data)
+        assert response.status_code == 400, path
+        assert "Reload the page" in text(response), path
+
+    headers = {"X-CSRF-Token": tokens[token]} if tokens[token] else {}
+    scan = {"code": "x", "scan_id": str(uuid.uuid4()), "scanned_at": "2026-11-02T09:00:00Z"}
+    response = client.post("/staff/api/scans", json=scan, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "csrf_failed"
+    # Nothing got through: still one redemption, not voided; still signed in; no scans.
+    [row] = rows(shop, "SELECT voided_at FROM redemptions")
+    assert row["voided_at"] is None
+    assert client.get("/staff/redeem").status_code == 200
+    assert rows(shop, "SELECT * FROM booth_scans") == []
+
+
+# The till ----------------------------------------------------------------------------------
+
+
+def test_redeemed_shows_offer_discount_campaign_and_claim(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    response = redeem(client, code, amount="49,90", transaction_id="R-1001")
+    assert response.status_code == 201
+    page = text(response)
+    assert 'class="result result-ok"' in page and "✓" in page and "REDEEMED" in page
+    for fact in ("10% off boots", "10%", "Boot Week", code, "49.90 USD", "no (printed"):
+        assert fact in page, fact
+    # The input is empty again and has the focus, for the next customer.
+    assert re.search(r'<input id="code" name="code"[^>]*value=""[^>]*autofocus', page)
+    [row] = rows(shop, "SELECT * FROM redemptions")
+    assert (row["location_code"], row["transaction_id"], row["amount_minor"]) == (
+        "BER",
+        "R-1001",
+        4990,
+    )
+    assert code in page.split('id="recent-title"')[1]  # and it is in the list below
+
+
+def test_the_same_form_sent_twice_redeems_once(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    page = client.get("/staff/redeem")
+    data = {
+        "csrf_token": token_of(page),
+        "submission": SUBMISSION_RE.search(text(page)).group(1),
+        "code": code,
+    }
+    first = client.post("/staff/redeem", data=data)
+    again = client.post("/staff/redeem", data=data)
+    assert first.status_code == again.status_code == 201
+    assert "This form was sent before" in text(again)
+    [row] = rows(shop, "SELECT * FROM redemptions")
+    assert row["transaction_id"].startswith("staff-")
+
+
+def test_already_redeemed_says_when_and_where(shop):
+    code = offer_codes(shop)[0]
+    assert redeem(signed_in(shop, "HAM"), code).status_code == 201
+    response = redeem(signed_in(shop), code)
+    assert response.status_code == 409
+    page = text(response)
+    assert 'class="result result-bad"' in page and "✕" in page
+    assert "ALREADY REDEEMED" in page and "Hamburg Hafen (HAM)" in page
+    assert "Do not give the discount again" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "word", "fact"),
+    [
+        ({"location_codes": ["HAM"]}, 403, "WRONG STORE", "HAM"),
+        ({"ends_at": "2020-01-31T23:00:00Z"}, 410, "EXPIRED", "1 Feb 2020, 00:00"),
+        ({"starts_at": "2099-06-01T08:00:00Z"}, 410, "NOT YET VALID", "1 Jun 2099, 10:00"),
+    ],
+)
+def test_codes_that_are_not_valid_here_and_now(shop, fields, status, word, fact):
+    response = redeem(signed_in(shop), offer_codes(shop, **fields)[0])
+    assert response.status_code == status
+    page = text(response)
+    assert word in page and 'class="result result-bad"' in page and fact in page
+    assert rows(shop, "SELECT * FROM redemptions") == []
+
+
+def test_a_typo_asks_to_retype_and_an_unknown_code_says_so(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    response = redeem(client, mistype(code))
+    assert response.status_code == 422
+    assert "TYPO — RETYPE" in text(response) and 'class="result result-warn"' in text(response)
+
+    response = redeem(client, "NOSUCHCODE")
+    assert response.status_code == 404
+    assert "UNKNOWN CODE" in text(response) and 'class="result result-bad"' in text(response)
+    assert rows(shop, "SELECT * FROM redemptions") == []
+
+
+def test_too_many_unknown_codes_says_how_long_to_wait(tmp_path, frozen_minute):
+    shop = make_shop(tmp_path, GUESS_LIMIT_PER_MINUTE=3)
+    client = signed_in(shop)
+    for _ in range(3):
+        assert redeem(client, "NOSUCHCODE").status_code == 404
+    response = redeem(client, offer_codes(shop)[0])
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert re.search(r"TOO MANY TRIES — WAIT \d+ S", text(response))
+
+
+def test_a_bad_amount_keeps_the_code_and_points_at_the_amount(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    response = redeem(client, code, amount="twelve")
+    assert response.status_code == 422
+    page = text(response)
+    assert 'id="amount-error"' in page and f'value="{code}"' in page
+    assert re.search(r'<input id="amount"[^>]*aria-invalid="true"[^>]*autofocus', page)
+    response = redeem(client, "")
+    assert response.status_code == 422 and "Scan or type a code" in text(response)
+
+
+def test_void_asks_for_a_reason_and_frees_the_code(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    page = redeem(client, code)
+    [row] = rows(shop, "SELECT id FROM redemptions")
+    action = f"/staff/redemptions/{row['id']}/void"
+    assert f'action="{action}"' in text(page)
+
+    response = client.post(action, data={"csrf_token": token_of(page), "reason": ""})
+    assert response.status_code == 422
+    assert "Not voided: 'reason' is required" in text(response)
+
+    response = client.post(action, data={"csrf_token": token_of(page), "reason": "returned"})
+    assert response.status_code == 200
+    assert f"Voided redemption #{row['id']}" in text(response)
+    assert 'class="voided"' in text(response)
+    [row] = rows(shop, "SELECT voided_at, void_reason FROM redemptions")
+    assert row["voided_at"] and row["void_reason"] == "returned"
+    assert redeem(client, code).status_code == 201  # the customer may use it again
+
+    again = client.post(action, data={"csrf_token": token_of(page), "reason": "twice"})
+    assert again.status_code == 409
+
+
+def test_a_store_sees_and_voids_only_its_own_redemptions(shop):
+    ber, ham = signed_in(shop, "BER"), signed_in(shop, "HAM")
+    code_ber, code_ham = offer_codes(shop, count=2)
+    redeem(ber, code_ber)
+    redeem(ham, code_ham)
+    ham_id = rows(shop, "SELECT id FROM redemptions WHERE location_code = 'HAM'")[0]["id"]
+
+    page = text(ber.get("/staff/redeem"))
+    listed = page.split('id="recent-title"')[1]
+    assert code_ber in listed and code_ham not in listed
+    assert f"/staff/redemptions/{ham_id}/void" not in page
+
+    response = ber.post(
+        f"/staff/redemptions/{ham_id}/void",
+        data={"csrf_token": token_of(ber.get("/staff/redeem")), "reason": "not mine"},
+    )
+    assert response.status_code == 404
+    voided = rows(shop, f"SELECT voided_at FROM redemptions WHERE id = {ham_id}")
+    assert voided == [{"voided_at": None}]
+
+
+# The booth ---------------------------------------------------------------------------------
+
+
+def _scan(client, token: str, **fields):
+    body = {"scan_id": str(uuid.uuid4()), "scanned_at": "2026-11-02T09:30:00Z", **fields}
+    return client.post("/staff/api/scans", json=body, headers={"X-CSRF-Token": token})
+
+
+def test_the_booth_endpoint_stores_each_scan_once(shop):
+    client = signed_in(shop, "FAIR")
+    token = token_of(client.get("/staff/scan"))
+    scan_id = str(uuid.uuid4())
+    body = {
+        "scan_id": scan_id,
+        "scanned_at": "2026-11-02T09:30:00+01:00",
+        "code": "ada@example.com",
+        "rating": 4,
+        "note": "wants a demo",
+        "location": "FAIR",
+    }
+    first = client.post("/staff/api/scans", json=body, headers={"X-CSRF-Token": token})
+    assert first.status_code == 201
+    assert first.get_json()["id"] == scan_id and first.get_json()["matched"] is True
+    # The answer was lost and the queue sends it again: same scan, nothing new stored.
+    again = client.post("/staff/api/scans", json=body, headers={"X-CSRF-Token": token})
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    [row] = rows(shop, "SELECT * FROM booth_scans")
+    assert (row["scanned_at"], row["rating"], row["location_code"]) == (
+        "2026-11-02T08:30:00.000Z",
+        4,
+        "FAIR",
+    )
+    assert "ada@example.com" in text(client.get("/staff/scan"))
+
+
+def test_the_booth_endpoint_refuses_bad_scans_in_json(shop):
+    client = signed_in(shop, "FAIR")
+    token = token_of(client.get("/staff/scan"))
+    response = _scan(client, token, code="x", scan_id="not-a-uuid")
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "scan_id"
+    response = _scan(client, token, code="x", rating=9)
+    assert response.status_code == 422
+    # A phone signed in at another booth by now: refused (and parked by staff.js), not misfiled.
+    response = _scan(client, token, code="x", location="BER")
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "location_not_allowed"
+    response = client.post("/staff/api/scans", data="{", headers={"X-CSRF-Token": token})
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_json"
+    assert rows(shop, "SELECT * FROM booth_scans") == []
+
+
+def test_the_scan_form_works_without_javascript(shop):
+    client = signed_in(shop, "FAIR")
+    page = client.get("/staff/scan")
+    scan_id = re.search(r'name="scan_id" value="([^"]+)"', text(page)).group(1)
+    form = {"csrf_token": token_of(page), "scan_id": scan_id, "code": "bob@example.com"}
+    response = client.post("/staff/scan", data={**form, "rating": "5", "note": "hot lead"})
+    assert response.status_code == 201 and "SAVED" in text(response)
+    response = client.post("/staff/scan", data={**form, "rating": "5", "note": "hot lead"})
+    assert response.status_code == 200  # the same form again is the same scan
+    [row] = rows(shop, "SELECT * FROM booth_scans")
+    assert (row["id"], row["rating"], row["note"]) == (scan_id, 5, "hot lead")
+
+    form["scan_id"] = str(uuid.uuid4())
+    response = client.post("/staff/scan", data={**form, "rating": "7"})
+    assert response.status_code == 422 and "NOT SAVED" in text(response)
+    assert 'value="bob@example.com"' in text(response)
+
+
+def test_the_service_worker_is_served_for_the_staff_scope(shop):
+    response = shop.app.test_client().get("/staff/sw.js")
+    assert response.status_code == 200
+    assert response.mimetype in ("text/javascript", "application/javascript")
+    assert response.headers["Cache-Control"] == "no-cache"
+    response.close()
