@@ -74,8 +74,8 @@ def m002_core(db: Database) -> None:
             bot_reason TEXT,
             outcome TEXT NOT NULL
         );
+        -- Every index on events is paid for by every click (bench/redirect): keep them few.
         CREATE INDEX events_link_at ON events(link_id, at);
-        CREATE INDEX events_campaign_at ON events(campaign_id, at);
         CREATE INDEX events_visitor ON events(visitor_id) WHERE visitor_id IS NOT NULL;
 
         -- Requests for tokens that do not verify: kept so guessing and abuse are visible.
@@ -337,6 +337,90 @@ def m005_links_may_point_at_an_offer(db: Database) -> None:
                 raise RuntimeError(f"foreign key check failed after rebuilding links: {problems}")
     finally:
         db.execute("PRAGMA foreign_keys = ON")
+
+
+@migrations()
+def m006_report_rollups(db: Database) -> None:
+    # Derived from events for the reports (see app/store/reports.py); refreshed lazily by
+    # rowid before each report, so nothing here fires when the redirect path INSERTs a click.
+    # Only UPDATE and DELETE of rows already summed queue their old values for a recount.
+    _run(
+        db,
+        """
+        CREATE TABLE report_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_event_rowid INTEGER NOT NULL,
+            last_event_id TEXT
+        );
+        INSERT INTO report_state (id, last_event_rowid) VALUES (1, 0);
+
+        -- Visitor GUIDs numbered, so a day's visitors pack into a blob of 32-bit integers.
+        CREATE TABLE report_visitors (
+            n INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL UNIQUE
+        );
+
+        -- 0 and '' stand for "no campaign / link / store": NULLs never match in a key.
+        CREATE TABLE report_days (
+            day TEXT NOT NULL,
+            campaign_id INTEGER NOT NULL,
+            link_id INTEGER NOT NULL,
+            store_code TEXT NOT NULL,
+            human_clicks INTEGER NOT NULL,
+            scans INTEGER NOT NULL,
+            bot_hits INTEGER NOT NULL,
+            claims INTEGER NOT NULL,
+            booth_scans INTEGER NOT NULL,
+            visitors BLOB NOT NULL,
+            PRIMARY KEY (day, campaign_id, link_id, store_code)
+        ) WITHOUT ROWID;
+
+        -- Human touches (click, scan, claim, booth scan = kind 1-4), clustered by visitor so a
+        -- journey is one range read; visitor_n 0 is a touch without a visitor.
+        CREATE TABLE report_touches (
+            visitor_n INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            event_rowid INTEGER NOT NULL,
+            lead_id TEXT,
+            kind INTEGER NOT NULL,
+            campaign_id INTEGER,
+            link_id INTEGER,
+            store_code TEXT,
+            PRIMARY KEY (visitor_n, at_ms, event_rowid)
+        ) WITHOUT ROWID;
+        CREATE INDEX report_touches_lead ON report_touches(lead_id, at_ms)
+            WHERE lead_id IS NOT NULL;
+
+        CREATE TABLE report_changes (
+            id INTEGER PRIMARY KEY,
+            event_rowid INTEGER NOT NULL,
+            at TEXT,
+            visitor_id TEXT,
+            campaign_id INTEGER,
+            link_id INTEGER,
+            store_code TEXT
+        );
+        CREATE TRIGGER events_report_update
+        AFTER UPDATE OF type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id
+        ON events
+        WHEN OLD.rowid <= (SELECT last_event_rowid FROM report_state)
+        BEGIN
+            INSERT INTO report_changes (event_rowid, at, visitor_id, campaign_id, link_id,
+                                        store_code)
+            VALUES (OLD.rowid, OLD.at, OLD.visitor_id, OLD.campaign_id, OLD.link_id,
+                    OLD.store_code);
+        END;
+        CREATE TRIGGER events_report_delete
+        AFTER DELETE ON events
+        WHEN OLD.rowid <= (SELECT last_event_rowid FROM report_state)
+        BEGIN
+            INSERT INTO report_changes (event_rowid, at, visitor_id, campaign_id, link_id,
+                                        store_code)
+            VALUES (OLD.rowid, OLD.at, OLD.visitor_id, OLD.campaign_id, OLD.link_id,
+                    OLD.store_code);
+        END;
+        """,
+    )
 
 
 def _run(db: Database, script: str) -> None:
