@@ -50,6 +50,15 @@ class Runtime:
             self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
         )
 
+    def hot_db(self) -> Database:
+        """The redirect path's connection: writes retry quickly instead of sleeping (db.py)."""
+        return dbmod.thread_database(
+            self.database_path,
+            self.config["SYNCHRONOUS"],
+            self.config["BUSY_TIMEOUT_MS"],
+            hot=True,
+        )
+
 
 def create_app(
     overrides: dict[str, Any] | None = None,

@@ -11,11 +11,14 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from sqlite_utils import Database
 
 _local = threading.local()
+T = TypeVar("T")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -37,16 +40,43 @@ def open_database(path: str, synchronous: str = "NORMAL", busy_timeout_ms: int =
     return Database(conn, execute_plugins=False)
 
 
-def thread_database(path: str, synchronous: str, busy_timeout_ms: int) -> Database:
-    """Return this thread's connection to `path`, opening it on first use."""
-    key = (os.getpid(), path)
+def thread_database(
+    path: str, synchronous: str, busy_timeout_ms: int, *, hot: bool = False
+) -> Database:
+    """Return this thread's connection to `path`, opening it on first use.
+
+    `hot=True` gives the redirect path its own connection without SQLite's busy handler:
+    its writes go through `retry_locked` instead (see there for why).
+    """
+    key = (os.getpid(), path, hot)
     cache = getattr(_local, "dbs", None)
     if cache is None:
         cache = _local.dbs = {}
     db = cache.get(key)
     if db is None:
-        db = cache[key] = open_database(path, synchronous, busy_timeout_ms)
+        db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
+        db.write_timeout_s = busy_timeout_ms / 1000
     return db
+
+
+def retry_locked(db: Database, write: Callable[[], T]) -> T:
+    """Run a write on a hot connection, retrying "database is locked" with short sleeps.
+
+    SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 ms... between tries. With several
+    workers appending clicks the lock is free again within tens of microseconds, so those
+    sleeps cost more than the writes: bench/redirect went from 0.79 to 0.88 of the floor's
+    throughput and its p99 from 81 to 48 ms with 50 µs sleeps growing to 2 ms instead.
+    """
+    deadline = time.monotonic() + db.write_timeout_s
+    delay = 0.00005
+    while True:
+        try:
+            return write()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.002)
 
 
 @contextlib.contextmanager

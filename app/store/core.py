@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..db import retry_locked
+
 CAMPAIGN_COLUMNS = (
     "name",
     "channel",
@@ -128,7 +130,8 @@ WHERE l.id = ?
 
 def link_for_redirect(db: Database, link_id: int) -> tuple | None:
     """The one read on the redirect hot path: everything needed to decide and log."""
-    return db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone()
+    # Retried too: a WAL reader can briefly see "locked" while another process recovers.
+    return retry_locked(db, lambda: db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone())
 
 
 # Events ------------------------------------------------------------------------------------
@@ -142,14 +145,17 @@ _EVENT_SQL = (
 
 def insert_event(db: Database, row: tuple) -> None:
     """Record one click or scan; autocommit makes it durable before the caller answers."""
-    db.conn.execute(_EVENT_SQL, row)
+    retry_locked(db, lambda: db.conn.execute(_EVENT_SQL, row))
 
 
 def recipient_lead(db: Database, recipient_id: int, link_id: int) -> str | None:
     """The lead behind a per-recipient token, if the recipient belongs to that link."""
-    row = db.conn.execute(
-        "SELECT lead_id FROM recipients WHERE id = ? AND link_id = ?", (recipient_id, link_id)
-    ).fetchone()
+    row = retry_locked(
+        db,
+        lambda: db.conn.execute(
+            "SELECT lead_id FROM recipients WHERE id = ? AND link_id = ?", (recipient_id, link_id)
+        ).fetchone(),
+    )
     return row[0] if row else None
 
 
@@ -174,7 +180,8 @@ def record_recipient_hit(
     """
     at, campaign_id = event[2], event[4]
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
+    # Only taking the write lock can be "locked"; once held, the rest runs without waiting.
+    retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         conn.execute(_EVENT_SQL, event)
         if is_human:
@@ -217,9 +224,12 @@ def record_recipient_hit(
 def insert_orphan_hit(
     db: Database, at: str, path: str, ip: str | None, user_agent: str | None, referrer: str | None
 ) -> None:
-    db.conn.execute(
-        "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) VALUES (?, ?, ?, ?, ?)",
-        (at, path, ip, user_agent, referrer),
+    retry_locked(
+        db,
+        lambda: db.conn.execute(
+            "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) VALUES (?, ?, ?, ?, ?)",
+            (at, path, ip, user_agent, referrer),
+        ),
     )
 
 

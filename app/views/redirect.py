@@ -87,7 +87,7 @@ def _visitor_cookie(name: str, visitor: str, secure: bool) -> str:
 
 def _hit(token: str, kind: str) -> Response:
     rt = runtime()
-    db = rt.db()
+    db = rt.hot_db()
     now = clock.now_iso()
     environ = request.environ
     user_agent = environ.get("HTTP_USER_AGENT")
