@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import struct
 import uuid
 from dataclasses import dataclass
@@ -36,10 +37,23 @@ _ROUNDS = 4
 
 
 class _TruncatedHMAC(HMACAlgorithm):
-    """HMAC-SHA256 cut to SIGNATURE_BYTES; verification compares in constant time."""
+    """HMAC-SHA256 cut to SIGNATURE_BYTES; verification compares in constant time.
+
+    The keyed HMAC state is built once per key and copied for each message: setting up the
+    key costs as much as the MAC itself, and a 100,000-recipient import mints 100,000 tokens.
+    """
+
+    def __init__(self, digest_method) -> None:
+        super().__init__(digest_method)
+        self._keyed: dict[bytes, hmac.HMAC] = {}
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return super().get_signature(key, value)[:SIGNATURE_BYTES]
+        base = self._keyed.get(key)
+        if base is None:
+            base = self._keyed[key] = hmac.new(key, digestmod=self.digest_method)
+        mac = base.copy()
+        mac.update(value)
+        return mac.digest()[:SIGNATURE_BYTES]
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,14 @@ class _KeyedCodec:
         self.key = self.signer.derive_key()
         self.algorithm = self.signer.algorithm
         root = hashlib.sha256(f"{salt}.permutation.{secret_key}".encode()).digest()
-        self.round_keys = [hashlib.sha256(root + bytes([i])).digest() for i in range(_ROUNDS)]
+        round_keys = [hashlib.sha256(root + bytes([i])).digest() for i in range(_ROUNDS)]
+        # Keyed once, copied per use (re-keying blake2b dominated the round's cost).
+        self._rounds = [hashlib.blake2b(key=k, digest_size=4) for k in round_keys]
 
     def _round(self, i: int, half: int) -> int:
-        digest = hashlib.blake2b(
-            half.to_bytes(4, "big"), key=self.round_keys[i], digest_size=4
-        ).digest()
-        return int.from_bytes(digest, "big")
+        h = self._rounds[i].copy()
+        h.update(half.to_bytes(4, "big"))
+        return int.from_bytes(h.digest(), "big")
 
     def permute(self, block: int) -> int:
         left, right = block >> 32, block & 0xFFFFFFFF
