@@ -103,7 +103,7 @@ def create_app(
         ),
     )
 
-    from .views import api, coupon, errors, pos, redirect, staff
+    from .views import api, coupon, errors, pos, redirect, reports, staff
 
     app.url_map.converters["id"] = IdConverter
 
@@ -112,6 +112,7 @@ def create_app(
     app.register_blueprint(pos.bp)
     app.register_blueprint(coupon.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(reports.bp)
     errors.register(app)
     return app
 

@@ -374,6 +374,20 @@ def m006_report_rollups(db: Database) -> None:
             visitors BLOB NOT NULL,
             PRIMARY KEY (day, campaign_id, link_id, store_code)
         ) WITHOUT ROWID;
+        -- The same by month (YYYY-MM), so a report over months reads a few rows a link.
+        CREATE TABLE report_months (
+            month TEXT NOT NULL,
+            campaign_id INTEGER NOT NULL,
+            link_id INTEGER NOT NULL,
+            store_code TEXT NOT NULL,
+            human_clicks INTEGER NOT NULL,
+            scans INTEGER NOT NULL,
+            bot_hits INTEGER NOT NULL,
+            claims INTEGER NOT NULL,
+            booth_scans INTEGER NOT NULL,
+            visitors BLOB NOT NULL,
+            PRIMARY KEY (month, campaign_id, link_id, store_code)
+        ) WITHOUT ROWID;
 
         -- Human touches (click, scan, claim, booth scan = kind 1-4), clustered by visitor so a
         -- journey is one range read; visitor_n 0 is a touch without a visitor.

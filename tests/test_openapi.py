@@ -21,8 +21,8 @@ FORMAT_TEMPLATES = {
     for template in ("/api/v1/links/{link_id}/qr.{fmt}", "/api/v1/leads/{lead_id}/badge.{fmt}")
 }
 CONCRETE_FORMATS = {path: tpl for tpl, paths in FORMAT_TEMPLATES.items() for path in paths}
-# Blueprints serving /api/: `api` takes admin tokens only, `pos` staff keys too.
-API_BLUEPRINTS = ("api.", "pos.")
+# Blueprints serving /api/: `api` and `reports` take admin tokens only, `pos` staff keys too.
+API_BLUEPRINTS = ("api.", "pos.", "reports.")
 STAFF_KEY_BLUEPRINT = "pos."
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")

@@ -7,3 +7,4 @@ cursor. Split by noun; callers use `store.<function>` and never import the parts
 from .core import *  # noqa: F403
 from .coupons import *  # noqa: F403
 from .people import *  # noqa: F403
+from .reports import *  # noqa: F403

@@ -1,0 +1,579 @@
+"""Storage for reports: the derived tables behind them and every report query.
+
+A report over a million events cannot afford to group raw events (SQLite sorts them) or to
+fetch converters' journeys through the events_visitor index (one random row per touch), so
+two tables are derived from events (migration m006):
+
+- report_days: per UTC day, campaign, link and store, the counts a report shows and the set of
+  human visitors (numbered through report_visitors, packed as 32-bit integers);
+- report_touches: every human touch in a few bytes, clustered by visitor (then lead, by
+  index), so a journey is one range read.
+
+They are brought up to date lazily, before each report, by reading events past the last
+rowid summed (refresh_report_tables): the redirect hot path pays nothing, since no index or
+trigger fires on INSERT. The UPDATE and DELETE triggers of m006 queue the old values of rows
+already summed (scanner flags, a booth scan matched later), and the refresh recounts the
+buckets they touched from raw events. Both tables can be rebuilt from events at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from array import array
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..db import immediate
+
+__all__ = [
+    "KIND_NAMES",
+    "TOUCH_KINDS",
+    "claims_between",
+    "conversions_between",
+    "click_touches",
+    "lead_visitor_numbers",
+    "next_month",
+    "offer_count",
+    "raw_activity",
+    "rebuild_report_tables",
+    "redemptions_between",
+    "refresh_report_tables",
+    "report_campaigns",
+    "report_days_between",
+    "report_links",
+    "report_locations",
+    "report_months_between",
+    "report_snapshot",
+    "report_state",
+    "touches_of_leads",
+    "touches_of_visitors",
+    "unpack_visitors",
+    "visitor_numbers_of",
+    "stitched_visitor_numbers",
+]
+
+TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
+KIND_NAMES = {number: name for name, number in TOUCH_KINDS.items()}
+# Stored text times to epoch milliseconds inside SQLite (exact: julianday keeps integer ms).
+_MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000.0) AS INTEGER)"
+_EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
+_JSON_IN = "(SELECT value FROM json_each(?))"
+REFRESH_CHUNK = 10_000
+REFRESH_CACHE_KIB = -65_536  # negative: KiB, as PRAGMA cache_size takes it
+
+
+@contextlib.contextmanager
+def report_snapshot(db: Database) -> Iterator[None]:
+    """One read transaction: every query of a report sees the same state of the database."""
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.conn.execute("COMMIT")
+
+
+def _pack(numbers: Iterable[int]) -> bytes:
+    return array("I", sorted(numbers)).tobytes()
+
+
+def unpack_visitors(blob: bytes) -> array:
+    numbers = array("I")
+    numbers.frombytes(blob)
+    return numbers
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+# Keeping the derived tables up to date -----------------------------------------------------
+
+
+def report_state(db: Database) -> tuple[int, str | None]:
+    """(rowid of the last event summed, its id)."""
+    return db.execute("SELECT last_event_rowid, last_event_id FROM report_state").fetchone()
+
+
+def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
+    """Sum the events written since the last refresh, and recount changed ones; return how many.
+
+    Each chunk is one IMMEDIATE transaction, so two reports never sum the same rows and a
+    redirect worker waits at most one chunk (tens of milliseconds) for the write lock.
+    """
+    done = 0
+    # Summing inserts all over the clustered touches table; a bigger page cache meanwhile
+    # keeps those pages in memory (the connection's own setting comes back afterwards).
+    cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = {REFRESH_CACHE_KIB}")
+    try:
+        while True:
+            new, changed = _refresh_chunk(db, chunk)
+            done += new + changed
+            if new < chunk and changed < chunk:
+                return done
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int]:
+    """Sum one chunk of new events and of queued changes; return how many of each."""
+    with immediate(db):
+        last, last_id = report_state(db)
+        if last and _event_id_at(db, last) != last_id:
+            # Rowids moved (a VACUUM after deletions): what was summed cannot be trusted.
+            _clear(db)
+            last = 0
+        rows = db.execute(
+            f"SELECT {_EVENT_COLUMNS}, id FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (last, chunk),
+        ).fetchall()
+        if rows:
+            _add_events(db, rows)
+            last = rows[-1][0]
+            db.execute(
+                "UPDATE report_state SET last_event_rowid = ?, last_event_id = ?",
+                (last, rows[-1][-1]),
+            )
+        changes = db.execute(
+            "SELECT id, event_rowid, at, visitor_id, campaign_id, link_id, store_code "
+            "FROM report_changes ORDER BY id LIMIT ?",
+            (chunk,),
+        ).fetchall()
+        if changes:
+            _apply_changes(db, changes, last)
+            db.execute("DELETE FROM report_changes WHERE id <= ?", (changes[-1][0],))
+    return len(rows), len(changes)
+
+
+def rebuild_report_tables(db: Database) -> int:
+    """Empty the derived tables and sum every event again."""
+    with immediate(db):
+        _clear(db)
+    return refresh_report_tables(db)
+
+
+def _clear(db: Database) -> None:
+    # report_visitors stays: it only names visitors, and stable numbers keep rebuilds equal.
+    for table in ("report_days", "report_months", "report_touches", "report_changes"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("UPDATE report_state SET last_event_rowid = 0, last_event_id = NULL")
+
+
+def _event_id_at(db: Database, rowid: int) -> str | None:
+    row = db.execute("SELECT id FROM events WHERE rowid = ?", (rowid,)).fetchone()
+    return row[0] if row else None
+
+
+def _number_visitors(db: Database, visitor_ids: set[str]) -> dict[str, int]:
+    """Give each visitor id a small number (kept forever), creating the missing ones."""
+    if not visitor_ids:
+        return {}
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO report_visitors (visitor_id) VALUES (?)",
+        [(v,) for v in visitor_ids],
+    )
+    return visitor_numbers_of(db, visitor_ids)
+
+
+def _bucket_of(row: tuple) -> tuple[str, int, int, str]:
+    # NULLs would never compare equal in the primary key; 0 and '' stand for "none".
+    _, _, at, link_id, campaign_id, store_code = row[:6]
+    return at[:10], campaign_id or 0, link_id or 0, store_code or ""
+
+
+def _count(rows: Iterable[tuple], numbers: dict[str, int]) -> tuple[dict, list[tuple]]:
+    """Bucket counts [clicks, scans, bots, claims, booth scans, visitor set] and touch rows."""
+    buckets: dict[tuple, list] = {}
+    touches = []
+    for row in rows:
+        rowid, kind, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id = row[:9]
+        if kind not in TOUCH_KINDS:
+            continue  # redemptions and voids are read from their own table
+        key = _bucket_of(row)
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = [0, 0, 0, 0, 0, set()]
+        if is_bot:
+            if kind in ("click", "scan"):
+                bucket[2] += 1
+            continue
+        bucket[(0, 1, 3, 4)[TOUCH_KINDS[kind] - 1]] += 1
+        number = numbers.get(visitor_id, 0) if visitor_id else 0
+        if number:
+            bucket[5].add(number)
+        touches.append(
+            (number, at, rowid, lead_id, TOUCH_KINDS[kind], campaign_id, link_id, store_code)
+        )
+    return buckets, touches
+
+
+def _human_visitors(rows: Iterable[tuple]) -> set[str]:
+    return {r[6] for r in rows if r[6] and not r[7] and r[1] in TOUCH_KINDS}
+
+
+def _add_events(db: Database, rows: list[tuple]) -> None:
+    buckets, touches = _count(rows, _number_visitors(db, _human_visitors(rows)))
+    months = _by_month(buckets)
+    _merge(db, "report_days", buckets)
+    _merge(db, "report_months", months)
+    _insert_touches(db, touches)
+
+
+def _by_month(buckets: dict[tuple, list]) -> dict[tuple, list]:
+    months: dict[tuple, list] = {}
+    for (day, *rest), counts in buckets.items():
+        month = months.get((day[:7], *rest))
+        if month is None:
+            months[(day[:7], *rest)] = [*counts[:5], set(counts[5])]
+        else:
+            for i in range(5):
+                month[i] += counts[i]
+            month[5] |= counts[5]
+    return months
+
+
+# report_days is keyed by day (YYYY-MM-DD), report_months by month (YYYY-MM).
+_UNITS = {"report_days": "day", "report_months": "month"}
+_COUNTS = "human_clicks, scans, bot_hits, claims, booth_scans, visitors"
+
+
+def _merge(db: Database, table: str, buckets: dict[tuple, list]) -> None:
+    """Add these buckets' counts and visitors to what `table` holds under the same keys."""
+    unit = _UNITS[table]
+    for *key, clicks, scans, bots, claims, booths, visitors in db.execute(
+        f"SELECT t.{unit}, t.campaign_id, t.link_id, t.store_code, {_COUNTS} "
+        f"FROM json_each(?) AS k CROSS JOIN {table} AS t "
+        f"ON t.{unit} = json_extract(k.value, '$[0]') "
+        "AND t.campaign_id = json_extract(k.value, '$[1]') "
+        "AND t.link_id = json_extract(k.value, '$[2]') "
+        "AND t.store_code = json_extract(k.value, '$[3]')",
+        (json.dumps(list(buckets)),),
+    ):
+        bucket = buckets[tuple(key)]
+        for i, old in enumerate((clicks, scans, bots, claims, booths)):
+            bucket[i] += old
+        bucket[5].update(unpack_visitors(visitors))
+    db.conn.executemany(
+        f"INSERT OR REPLACE INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (*key, *counts[:5], _pack(counts[5]))
+            for key, counts in buckets.items()
+            if any(counts[:5])
+        ],
+    )
+
+
+def _write_bucket(db: Database, table: str, key: tuple, counts: list | tuple) -> None:
+    unit = _UNITS[table]
+    where = f"{unit} = ? AND campaign_id = ? AND link_id = ? AND store_code = ?"
+    if not any(counts[:5]):
+        db.execute(f"DELETE FROM {table} WHERE {where}", key)
+        return
+    db.execute(
+        f"INSERT OR REPLACE INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*key, *counts[:5], _pack(counts[5])),
+    )
+
+
+def _insert_touches(db: Database, touches: list[tuple]) -> None:
+    touches.sort(key=lambda t: (t[0], t[1]))  # in key order: neighbouring pages, fewer reads
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO report_touches (visitor_n, at_ms, event_rowid, lead_id, kind, "
+        f"campaign_id, link_id, store_code) VALUES (?, {_MS.format('?')}, ?, ?, ?, ?, ?, ?)",
+        touches,
+    )
+
+
+def _apply_changes(db: Database, changes: list[tuple], last: int) -> None:
+    """Recount every bucket a changed event left or entered; re-derive its touch row."""
+    buckets = set()
+    old_numbers = visitor_numbers_of(db, {c[3] for c in changes if c[3]})
+    for _, rowid, at, visitor_id, campaign_id, link_id, store_code in changes:
+        if at is not None:
+            buckets.add(_bucket_of((None, None, at, link_id, campaign_id, store_code)))
+            db.execute(
+                f"DELETE FROM report_touches WHERE visitor_n = ? AND at_ms = {_MS.format('?')} "
+                "AND event_rowid = ?",
+                (old_numbers.get(visitor_id, 0) if visitor_id else 0, at, rowid),
+            )
+    rowids = json.dumps(sorted({c[1] for c in changes}))
+    current = db.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE rowid IN {_JSON_IN}", (rowids,)
+    ).fetchall()
+    buckets.update(_bucket_of(row) for row in current)
+    _, touches = _count(current, _number_visitors(db, _human_visitors(current)))
+    _insert_touches(db, touches)
+    for key in buckets:
+        _recount_day(db, key, last)
+    for month, *rest in {(key[0][:7], *key[1:]) for key in buckets}:
+        _recount_month(db, (month, *rest))
+
+
+def _recount_day(db: Database, key: tuple[str, int, int, str], last: int) -> None:
+    """A day bucket counted again from raw events (through the events_link_at index)."""
+    day, campaign_id, link_id, store_code = key
+    rows = db.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IS ? AND at >= ? AND at < ? "
+        "AND campaign_id IS ? AND store_code IS ? AND rowid <= ?",
+        (link_id or None, day, _next_day(day), campaign_id or None, store_code or None, last),
+    ).fetchall()
+    counted, _ = _count(rows, _number_visitors(db, _human_visitors(rows)))
+    _write_bucket(db, "report_days", key, counted.get(key, [0, 0, 0, 0, 0, set()]))
+
+
+def _recount_month(db: Database, key: tuple[str, int, int, str]) -> None:
+    """A month bucket added up again from its day buckets."""
+    month, *rest = key
+    total = [0, 0, 0, 0, 0, set()]
+    for *counts, visitors in db.execute(
+        f"SELECT {_COUNTS} FROM report_days WHERE day >= ? AND day < ? "
+        "AND campaign_id = ? AND link_id = ? AND store_code = ?",
+        (f"{month}-01", f"{next_month(month)}-01", *rest),
+    ):
+        for i, count in enumerate(counts):
+            total[i] += count
+        total[5].update(unpack_visitors(visitors))
+    _write_bucket(db, "report_months", key, total)
+
+
+# Reading the derived tables ----------------------------------------------------------------
+
+
+def _bucket_out(key: tuple, counts: list) -> tuple:
+    day, campaign_id, link_id, store_code = key
+    visitors = _pack(counts[5])
+    return (day, campaign_id or None, link_id or None, store_code or None, *counts[:5], visitors)
+
+
+def report_days_between(
+    db: Database, first_day: str, end_day: str, campaign_id: int | None
+) -> list[tuple]:
+    """Buckets of the whole days in [first_day, end_day): (day, campaign, link, store, human
+    clicks, scans, bot hits, claims, booth scans, visitor numbers packed by unpack_visitors)."""
+    return _buckets_between(db, "report_days", first_day, end_day, campaign_id)
+
+
+def report_months_between(
+    db: Database, first_month: str, end_month: str, campaign_id: int | None
+) -> list[tuple]:
+    """Like report_days_between, one bucket a month (YYYY-MM) for whole months."""
+    return _buckets_between(db, "report_months", first_month, end_month, campaign_id)
+
+
+def _buckets_between(
+    db: Database, table: str, first: str, end: str, campaign_id: int | None
+) -> list[tuple]:
+    unit = _UNITS[table]
+    sql = (
+        f"SELECT {unit}, nullif(campaign_id, 0), nullif(link_id, 0), nullif(store_code, ''), "
+        f"{_COUNTS} FROM {table} WHERE {unit} >= ? AND {unit} < ?"
+    )
+    params: list[Any] = [first, end]
+    if campaign_id is not None:
+        sql += " AND campaign_id = ?"
+        params.append(campaign_id)
+    return db.execute(sql, params).fetchall()
+
+
+def raw_activity(
+    db: Database, start: str, end: str, last: int, campaign_id: int | None
+) -> list[tuple]:
+    """Buckets like report_days_between, counted from raw events in [start, end) up to rowid
+    `last`: for the parts of days at the edges of a report.
+
+    Read through the events_link_at index (one range per link, then link-less events), so the
+    cost follows the hours asked for, not the size of the table.
+    """
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IN {_JSON_IN} AND at >= ? AND at < ?"
+        " AND rowid <= ? UNION ALL "
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IS NULL AND at >= ? AND at < ?"
+        " AND rowid <= ?"
+    )
+    link_ids = json.dumps([r[0] for r in db.execute("SELECT id FROM links")])
+    rows = db.execute(sql, (link_ids, start, end, last, start, end, last)).fetchall()
+    if campaign_id is not None:
+        rows = [r for r in rows if r[4] == campaign_id]
+    numbers = visitor_numbers_of(db, _human_visitors(rows))
+    buckets, _ = _count(rows, numbers)
+    return [_bucket_out(key, counts) for key, counts in buckets.items()]
+
+
+def visitor_numbers_of(db: Database, visitor_ids: Iterable[str]) -> dict[str, int]:
+    ids = json.dumps(list(visitor_ids))
+    return dict(
+        db.execute(
+            f"SELECT visitor_id, n FROM report_visitors WHERE visitor_id IN {_JSON_IN}", (ids,)
+        ).fetchall()
+    )
+
+
+# A touch as reports use it: (at_ms, event rowid, kind, campaign, link, store, visitor number
+# or lead). Tuples sort in time order as they are.
+_TOUCH_COLUMNS = "at_ms, event_rowid, kind, campaign_id, link_id, store_code"
+
+
+def touches_of_visitors(
+    db: Database, windows: list[tuple[int, int, int]]
+) -> dict[int, list[tuple]]:
+    """{visitor number: human touches oldest first} for (visitor number, from_ms, to_ms)
+    windows (both ends included). Only the windows are read: one index range each."""
+    rows = db.execute(
+        f"SELECT {_TOUCH_COLUMNS}, visitor_n FROM json_each(?) AS w CROSS JOIN report_touches "
+        "WHERE visitor_n = json_extract(w.value, '$[0]') "
+        "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
+        (json.dumps(windows),),
+    )
+    return _grouped(rows)
+
+
+def touches_of_leads(db: Database, windows: list[tuple[str, int, int]]) -> dict[str, list[tuple]]:
+    """{lead: touches recorded against the lead itself (personal links, booth scans)} for
+    (lead, from_ms, to_ms) windows."""
+    rows = db.execute(
+        f"SELECT {_TOUCH_COLUMNS}, lead_id FROM json_each(?) AS w CROSS JOIN report_touches "
+        "WHERE lead_id = json_extract(w.value, '$[0]') "
+        "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
+        (json.dumps(windows),),
+    )
+    return _grouped(rows)
+
+
+def _grouped(rows: Iterable[tuple]) -> dict:
+    # Grouped and sorted here, a few touches per person: cheaper than SQLite sorting them all.
+    found: dict = {}
+    for row in rows:
+        found.setdefault(row[6], []).append(row)
+    for touches in found.values():
+        touches.sort()
+    return found
+
+
+def click_touches(db: Database, click_ids: Iterable[str], last: int) -> dict[str, tuple]:
+    """{click id: touch row} for clicks a conversion names (they may carry no visitor)."""
+    rows = db.execute(
+        f"SELECT id, {_MS.format('at')}, rowid, lead_id, type, campaign_id, link_id, store_code,"
+        f" is_bot FROM events WHERE id IN {_JSON_IN} AND rowid <= ?",
+        (json.dumps(list(click_ids)), last),
+    ).fetchall()
+    return {
+        r[0]: (r[1], r[2], TOUCH_KINDS[r[4]], r[5], r[6], r[7], None)
+        for r in rows
+        if r[4] in TOUCH_KINDS and not r[8]
+    }
+
+
+# Identity ----------------------------------------------------------------------------------
+# People are visitor numbers (report_visitors) and leads; a visitor stitched to a lead
+# (lead_visitors) is that lead. The lookups are joins, so no visitor id crosses into Python.
+
+
+def lead_visitor_numbers(db: Database, lead_ids: Iterable[str]) -> list[tuple[str, int]]:
+    """(lead, visitor number) for every browser stitched to these leads."""
+    return db.execute(
+        "SELECT lv.lead_id, rv.n FROM lead_visitors lv "
+        "JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id "
+        f"WHERE lv.lead_id IN {_JSON_IN}",
+        (json.dumps(list(lead_ids)),),
+    ).fetchall()
+
+
+def stitched_visitor_numbers(db: Database) -> dict[int, str]:
+    """{visitor number: lead} for every stitched browser."""
+    return dict(
+        db.execute(
+            "SELECT rv.n, lv.lead_id FROM lead_visitors lv "
+            "JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id"
+        )
+    )
+
+
+# Conversions, redemptions, claims ----------------------------------------------------------
+
+# The lead a visitor was stitched to later; inside coalesce() it is only looked up when the
+# row names no lead itself.
+_LEAD_OF = "(SELECT lead_id FROM lead_visitors WHERE visitor_id = {0})"
+
+
+def conversions_between(db: Database, start: str, end: str, types: list[str] | None) -> list[tuple]:
+    """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency)."""
+    sql = (
+        f"SELECT c.type, c.occurred_at, {_MS.format('c.occurred_at')}, "
+        f"coalesce(c.lead_id, {_LEAD_OF.format('c.visitor_id')}), rv.n, c.click_id, "
+        "c.value_minor, c.currency FROM conversions c "
+        "LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id "
+        "WHERE c.occurred_at >= ? AND c.occurred_at < ?"
+    )
+    params: list[Any] = [start, end]
+    if types is not None:
+        sql += f" AND c.type IN {_JSON_IN}"
+        params.append(json.dumps(types))
+    return db.execute(sql, params).fetchall()
+
+
+def redemptions_between(db: Database, start: str, end: str) -> list[tuple]:
+    """Redemptions not voided: (redeemed_at, ms, amount_minor, currency, campaign_id,
+    location_code, claim id, claim's visitor number, lead, claim's link)."""
+    return db.execute(
+        f"SELECT r.redeemed_at, {_MS.format('r.redeemed_at')}, r.amount_minor, r.currency,"
+        " r.campaign_id, r.location_code, r.claim_id, rv.n,"
+        f" coalesce(r.lead_id, c.lead_id, {_LEAD_OF.format('c.visitor_id')}), c.link_id"
+        " FROM redemptions r LEFT JOIN claims c ON c.id = r.claim_id"
+        " LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id"
+        " WHERE r.redeemed_at >= ? AND r.redeemed_at < ? AND r.voided_at IS NULL",
+        (start, end),
+    ).fetchall()
+
+
+def claims_between(db: Database, start: str, end: str, campaign_id: int | None) -> list[tuple]:
+    """(offer's campaign, visitor number, lead) of claims in [start, end)."""
+    sql = (
+        f"SELECT o.campaign_id, rv.n, coalesce(c.lead_id, {_LEAD_OF.format('c.visitor_id')}) "
+        "FROM claims c JOIN offers o ON o.id = c.offer_id "
+        "LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id "
+        "WHERE c.claimed_at >= ? AND c.claimed_at < ?"
+    )
+    params: list[Any] = [start, end]
+    if campaign_id is not None:
+        sql += " AND o.campaign_id = ?"
+        params.append(campaign_id)
+    return db.execute(sql, params).fetchall()
+
+
+def offer_count(db: Database, campaign_id: int | None) -> int:
+    if campaign_id is None:
+        return db.execute("SELECT count(*) FROM offers").fetchone()[0]
+    return db.execute(
+        "SELECT count(*) FROM offers WHERE campaign_id = ?", (campaign_id,)
+    ).fetchone()[0]
+
+
+# Labels and costs --------------------------------------------------------------------------
+
+
+def report_campaigns(db: Database) -> dict[int, tuple]:
+    """{id: (name, channel, cost_minor, currency, starts_at, ends_at)}."""
+    rows = db.execute(
+        "SELECT id, name, channel, cost_minor, currency, starts_at, ends_at FROM campaigns"
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+def report_links(db: Database) -> dict[int, tuple]:
+    """{id: (label, destination)}."""
+    return {r[0]: r[1:] for r in db.execute("SELECT id, label, destination FROM links")}
+
+
+def report_locations(db: Database) -> dict[str, str]:
+    return dict(db.execute("SELECT code, name FROM locations"))

@@ -1,0 +1,71 @@
+"""The reports API under /api/v1/reports: attribution, funnel and time to convert.
+
+Admin tokens only; every parameter is checked by app.reports, which names the bad one.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from .. import clock, reports
+from ..errors import Forbidden
+from .common import authenticate_request, runtime
+
+bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
+
+
+@bp.before_request
+def authenticate() -> None:
+    authenticate_request()
+    if g.actor.staff_key_id is not None:
+        raise Forbidden(
+            "Staff keys can only validate, redeem, void and scan at their own location.",
+            code="staff_key_not_allowed",
+        )
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _stages(config: dict) -> tuple[str, ...]:
+    return tuple(s.strip().lower() for s in str(config["FUNNEL_STAGES"]).split(",") if s.strip())
+
+
+@bp.get("/attribution")
+def attribution() -> Response:
+    rt = runtime()
+    db = rt.db()
+    params = reports.attribution_params(db, request.args, clock.utcnow())
+    report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+    if params.format == "csv":
+        return Response(
+            reports.to_csv(report),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="attribution.csv"'},
+        )
+    return jsonify(report)
+
+
+@bp.get("/funnel")
+def funnel() -> Response:
+    rt = runtime()
+    db = rt.db()
+    params = reports.funnel_params(db, request.args, clock.utcnow())
+    return jsonify(
+        reports.funnel(
+            db,
+            params,
+            stages=_stages(rt.config),
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+        )
+    )
+
+
+@bp.get("/time-to-convert")
+def time_to_convert() -> Response:
+    db = runtime().db()
+    params = reports.time_to_convert_params(db, request.args, clock.utcnow())
+    return jsonify(reports.time_to_convert(db, params))
