@@ -4,8 +4,9 @@ A report over a million events cannot afford to group raw events (SQLite sorts t
 fetch converters' journeys through the events_visitor index (one random row per touch), so
 two tables are derived from events (migration m006):
 
-- report_days: per UTC day, campaign, link and store, the counts a report shows and the set of
-  human visitors (numbered through report_visitors, packed as 32-bit integers);
+- report_days and report_months: per UTC day (and month), campaign, link and store, the
+  counts a report shows and the set of human visitors (numbered through report_visitors,
+  packed as 32-bit integers), so six months of activity is a few thousand rows;
 - report_touches: every human touch in a few bytes, clustered by visitor (then lead, by
   index), so a journey is one range read.
 
@@ -13,7 +14,7 @@ They are brought up to date lazily, before each report, by reading events past t
 rowid summed (refresh_report_tables): the redirect hot path pays nothing, since no index or
 trigger fires on INSERT. The UPDATE and DELETE triggers of m006 queue the old values of rows
 already summed (scanner flags, a booth scan matched later), and the refresh recounts the
-buckets they touched from raw events. Both tables can be rebuilt from events at any time.
+buckets they touched from raw events. All of them can be rebuilt from events at any time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from sqlite_utils import Database
 from ..db import immediate
 
 __all__ = [
-    "KIND_NAMES",
     "TOUCH_KINDS",
     "claims_between",
     "conversions_between",
@@ -49,15 +49,14 @@ __all__ = [
     "report_months_between",
     "report_snapshot",
     "report_state",
+    "stitched_visitor_numbers",
     "touches_of_leads",
     "touches_of_visitors",
     "unpack_visitors",
     "visitor_numbers_of",
-    "stitched_visitor_numbers",
 ]
 
 TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
-KIND_NAMES = {number: name for name, number in TOUCH_KINDS.items()}
 # Stored text times to epoch milliseconds inside SQLite (exact: julianday keeps integer ms).
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000.0) AS INTEGER)"
 _EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
@@ -77,6 +76,8 @@ def report_snapshot(db: Database) -> Iterator[None]:
 
 
 def _pack(numbers: Iterable[int]) -> bytes:
+    # Machine byte order: derived data, rebuilt (`touchpoint report refresh --rebuild`) rather
+    # than carried to a machine of the other endianness.
     return array("I", sorted(numbers)).tobytes()
 
 
