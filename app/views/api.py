@@ -50,6 +50,16 @@ def no_store(response: Response) -> Response:
     return response
 
 
+def id_arg(name: str) -> int | None:
+    """An optional id in the query string (?campaign_id=, ?batch_id=), or None."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) >= MAX_ID:
+        raise ValidationError(f"'{name}' must be a whole number.", field=name)
+    return int(raw)
+
+
 def page_args() -> tuple[int, int]:
     """(after_id, limit) from ?cursor= and ?limit=."""
     try:
@@ -138,11 +148,7 @@ def create_link() -> Response:
 @bp.get("/links")
 def list_links() -> Response:
     after, limit = page_args()
-    campaign_id = request.args.get("campaign_id")
-    if campaign_id is not None:
-        if not campaign_id.isdigit() or int(campaign_id) >= MAX_ID:
-            raise ValidationError("'campaign_id' must be a whole number.", field="campaign_id")
-        campaign_id = int(campaign_id)
+    campaign_id = id_arg("campaign_id")
     rows = links.list_page(runtime().db(), after_id=after, limit=limit + 1, campaign_id=campaign_id)
     return listing([_link_json(r) for r in rows[:limit]], rows, limit)
 
@@ -338,11 +344,7 @@ def create_offer() -> Response:
 @bp.get("/offers")
 def list_offers() -> Response:
     after, limit = page_args()
-    campaign_id = request.args.get("campaign_id")
-    if campaign_id is not None:
-        if not campaign_id.isdigit() or int(campaign_id) >= MAX_ID:
-            raise ValidationError("'campaign_id' must be a whole number.", field="campaign_id")
-        campaign_id = int(campaign_id)
+    campaign_id = id_arg("campaign_id")
     rows = offers.list_page(
         runtime().db(), after_id=after, limit=limit + 1, campaign_id=campaign_id
     )
@@ -393,11 +395,7 @@ _CODE_COLUMNS = (
 @bp.get("/offers/<id:offer_id>/codes")
 def export_codes(offer_id: int) -> Response:
     """Every code of an offer (or of one batch), streamed as CSV or JSON."""
-    batch_id = request.args.get("batch_id")
-    if batch_id is not None:
-        if not batch_id.isdigit() or int(batch_id) >= MAX_ID:
-            raise ValidationError("'batch_id' must be a whole number.", field="batch_id")
-        batch_id = int(batch_id)
+    batch_id = id_arg("batch_id")
     as_csv = _wants_csv()
     rows = offers.export_rows(runtime().db(), offer_id, batch_id)
     first = next(rows, None)  # runs the checks (404s) before the streaming starts
