@@ -70,12 +70,7 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
                 f"No visitor with id '{visitor_id}'.", field="visitor_id", code="unknown_visitor"
             )
     if lead_id is not None:
-        try:
-            lead_id = leads.get(db, lead_id)["id"]
-        except NotFound:
-            raise ValidationError(
-                f"No lead with id '{lead_id}'.", field="lead_id", code="unknown_lead"
-            ) from None
+        lead_id = leads.existing_id(db, lead_id)
 
     now = clock.utcnow()
     occurred_text = validation.timestamp(payload, "occurred_at")

@@ -45,6 +45,16 @@ def get(db: Database, lead_id: str) -> dict:
     return row
 
 
+def existing_id(db: Database, lead_id: str, field: str = "lead_id") -> str:
+    """The canonical id of a lead named in a request body; 422 `unknown_lead` otherwise."""
+    try:
+        return get(db, lead_id)["id"]
+    except NotFound:
+        raise ValidationError(
+            f"No lead with id '{lead_id}'.", field=field, code="unknown_lead"
+        ) from None
+
+
 def _is_guid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value

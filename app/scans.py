@@ -123,12 +123,7 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
     lead_id = validation.text(payload, "lead_id", max_len=64)
     email = validation.text(payload, "email", max_len=254)
     if lead_id:
-        try:
-            lead_id = leads.get(db, lead_id)["id"]
-        except NotFound:
-            raise ValidationError(
-                f"No lead with id '{lead_id}'.", field="lead_id", code="unknown_lead"
-            ) from None
+        lead_id = leads.existing_id(db, lead_id)
     elif email:
         lead_id = leads.find_or_create_by_email(db, email)["id"]
     else:
