@@ -86,6 +86,10 @@ def create_app(
         SECRET_KEY=config["SECRET_KEY"],
         MAX_CONTENT_LENGTH=config["MAX_CONTENT_LENGTH"],
         JSON_SORT_KEYS=False,
+        # Lax, not Strict: a bookmarked page opened from another site's link stays signed in;
+        # cross-site POSTs still arrive without the cookie (a second wall behind CSRF tokens).
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
     )
     app.json.sort_keys = False
     app.session_interface = SessionInterface()
@@ -103,7 +107,7 @@ def create_app(
         ),
     )
 
-    from .views import api, coupon, errors, pos, redirect, reports, staff
+    from .views import api, coupon, dashboard, errors, pos, redirect, reports, staff
 
     app.url_map.converters["id"] = IdConverter
 
@@ -113,6 +117,7 @@ def create_app(
     app.register_blueprint(coupon.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(reports.bp)
+    dashboard.register(app)
     errors.register(app)
     return app
 

@@ -16,15 +16,23 @@ from . import clock, store
 from .errors import NotFound, ValidationError
 
 PREFIX = "tpa_"
-ROLES = ("admin",)
+# admin: everything. marketer: campaigns, links, recipients, offers, codes, conversions,
+# leads (read), scans and reports, but not tokens, locations and staff keys, the security
+# log or erasing leads (see ADMIN_ONLY in app/views/api.py).
+ROLES = ("admin", "marketer")
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create(db: Database, name: str, role: str = "admin") -> tuple[str, dict]:
-    """Create a token; return (the secret, to show once, and its stored row)."""
+def create(
+    db: Database, name: str, role: str = "admin", user_id: int | None = None
+) -> tuple[str, dict]:
+    """Create a token; return (the secret, to show once, and its stored row).
+
+    A token with a user_id belongs to that dashboard account and dies with it.
+    """
     name = (name or "").strip()
     if not name:
         raise ValidationError("'name' is required.", field="name", code="required")
@@ -40,6 +48,7 @@ def create(db: Database, name: str, role: str = "admin") -> tuple[str, dict]:
             "prefix": secret[:8],
             "token_hash": _hash(secret),
             "role": role,
+            "user_id": user_id,
             "created_at": clock.now_iso(),
         },
     )

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from . import api_tokens, create_app, links, migrations, recipients
+from . import api_tokens, create_app, links, migrations, recipients, users
 from .errors import TouchpointError, ValidationError
 
 
@@ -43,12 +43,34 @@ def migrate() -> None:
     show_default=True,
     help="Address the server will listen on, for the welcome message.",
 )
-def bootstrap(url: str) -> None:
-    """Migrate, and on first start create an admin API token and print it once."""
+@click.option(
+    "--admin-email",
+    default="admin@touchpoint.local",
+    show_default=True,
+    help="Email of the first dashboard admin (only used when there are no users yet).",
+)
+def bootstrap(url: str, admin_email: str) -> None:
+    """Migrate; on first start create a dashboard admin and an admin API token, printed once."""
     db = _db()
     migrations.apply(db)
     rt = current_app.extensions["touchpoint"]
     click.echo(f"Touchpoint database: {rt.database_path}")
+    if not users.any_exist(db):
+        try:
+            password, user = users.create(
+                db, admin_email, "admin", hash_method=rt.config["PASSWORD_HASH"]
+            )
+        except TouchpointError as exc:
+            raise click.UsageError(f"--admin-email: {exc.message}") from None
+        click.echo("")
+        click.echo("=" * 72)
+        click.echo("  First start: a dashboard admin was created. The password is shown")
+        click.echo("  only once, so copy it now (change it under Account after signing in):")
+        click.echo("")
+        click.echo(f"    Dashboard  {url}/dashboard/")
+        click.echo(f"    Email      {user['email']}")
+        click.echo(f"    Password   {password}")
+        click.echo("=" * 72)
     if not api_tokens.any_exist(db):
         secret, _ = api_tokens.create(db, "first admin")
         click.echo("")
@@ -105,6 +127,60 @@ def token_revoke(token_id: int) -> None:
     except TouchpointError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Token {token_id} revoked.")
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Create and manage dashboard accounts."""
+
+
+@user_group.command("create")
+@click.option("--email", required=True, help="The account's email address (its sign-in name).")
+@click.option(
+    "--role",
+    type=click.Choice(users.ROLES),
+    default="marketer",
+    show_default=True,
+    help="admin: everything, including users, locations and staff keys; marketer: the rest.",
+)
+@click.option("--name", default="", help="Display name.")
+def user_create(email: str, role: str, name: str) -> None:
+    """Create an account and print its random password (shown once)."""
+    rt = current_app.extensions["touchpoint"]
+    try:
+        password, _ = users.create(
+            _db(), email, role, name=name, hash_method=rt.config["PASSWORD_HASH"]
+        )
+    except TouchpointError as exc:
+        raise click.UsageError(exc.message) from None
+    click.echo(password)
+
+
+@user_group.command("list")
+def user_list() -> None:
+    """List accounts: id, email, role, last sign-in, disabled."""
+    rows = users.list_all(_db())
+    if not rows:
+        click.echo("No users yet: touchpoint user create --email EMAIL --role admin")
+        return
+    for row in rows:
+        state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "active"
+        click.echo(
+            f"{row['id']:>4}  {row['email']:<32}  {row['role']:<8}  "
+            f"last sign-in {row['last_sign_in_at'] or 'never'}  {state}"
+        )
+
+
+@user_group.command("reset-password")
+@click.argument("email")
+def user_reset_password(email: str) -> None:
+    """Give an account a new random password (printed once) and sign it out everywhere."""
+    rt = current_app.extensions["touchpoint"]
+    db = _db()
+    row = next((u for u in users.list_all(db) if u["email"].lower() == email.lower()), None)
+    if row is None:
+        raise click.ClickException(f"No account for {email}.")
+    click.echo(users.reset_password(db, row["id"], hash_method=rt.config["PASSWORD_HASH"]))
 
 
 @cli.group("recipients")

@@ -437,6 +437,32 @@ def m006_report_rollups(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_user_accounts(db: Database) -> None:
+    # Dashboard accounts. session_epoch is part of every signed session cookie: raising it
+    # (sign out everywhere, password change, disable) ends all of that user's sessions.
+    _run(
+        db,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL CHECK (role IN ('admin', 'marketer')),
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            password_changed_at TEXT NOT NULL,
+            last_sign_in_at TEXT,
+            disabled_at TEXT,
+            session_epoch INTEGER NOT NULL DEFAULT 0
+        );
+        -- Tokens made in the dashboard belong to their user and stop working with the account.
+        ALTER TABLE api_tokens ADD COLUMN user_id INTEGER REFERENCES users (id);
+        CREATE INDEX api_tokens_by_user ON api_tokens (user_id) WHERE user_id IS NOT NULL;
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

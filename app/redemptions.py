@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from . import clock, codes, money, offers, store, validation
+from . import clock, codes, money, offers, store, throttle, validation
 from . import db as dbmod
 from .errors import Conflict, Forbidden, Gone, NotFound, RateLimited, ValidationError
 
@@ -87,7 +87,8 @@ def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> No
                 f"{bucket_limit} unknown codes within a minute; last tried {text[:40]!r}",
             )
     if window % 10 == 0:
-        store.prune_rate_limits(db, window - 5)
+        # Sign-in throttles (app/throttle.py) look back up to an hour in the same table.
+        store.prune_rate_limits(db, window - throttle.KEEP_MINUTES)
 
 
 # Looking codes up --------------------------------------------------------------------------

@@ -121,6 +121,12 @@ SETTINGS: tuple[Setting, ...] = (
         "USD",
         "ISO 4217 currency used when a campaign gives a cost without a currency.",
     ),
+    Setting(
+        "PASSWORD_HASH",
+        "scrypt:32768:8:1",
+        "How dashboard passwords are hashed (a Werkzeug method string: scrypt:N:r:p or "
+        "pbkdf2:sha256:iterations). Existing hashes keep working when it changes.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

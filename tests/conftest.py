@@ -15,7 +15,12 @@ BROWSER_UA = (
 
 
 def make_app(tmp_path: Path, **overrides):
-    settings = {"DATABASE": str(tmp_path / "touchpoint.db"), **overrides}
+    # A cheap password hash keeps sign-in tests fast; one test checks the real default.
+    settings = {
+        "DATABASE": str(tmp_path / "touchpoint.db"),
+        "PASSWORD_HASH": "scrypt:1024:8:1",
+        **overrides,
+    }
     app = create_app(settings, instance_path=tmp_path / "instance", environ={})
     app.config["TESTING"] = True
     with app.app_context():

@@ -197,7 +197,7 @@ def test_a_revoked_key_is_signed_out_on_its_next_page(shop):
 
 def test_sign_in_is_rate_limited_per_address(shop, frozen_minute):
     client = shop.app.test_client()
-    for _ in range(staff_views.SIGNIN_LIMIT_PER_MINUTE):
+    for _ in range(staff_views.SIGNIN_THROTTLE.attempts):
         assert sign_in(client, "tps_guess").status_code == 422
     response = sign_in(client, shop.keys["BER"])  # even the right key waits
     assert response.status_code == 429

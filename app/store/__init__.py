@@ -4,7 +4,9 @@ Functions take the database first and return plain dicts or tuples; callers neve
 cursor. Split by noun; callers use `store.<function>` and never import the parts directly.
 """
 
+from .accounts import *  # noqa: F403
 from .core import *  # noqa: F403
 from .coupons import *  # noqa: F403
+from .dashboard import *  # noqa: F403
 from .people import *  # noqa: F403
 from .reports import *  # noqa: F403

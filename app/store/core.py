@@ -281,8 +281,11 @@ def insert_api_token(db: Database, values: dict[str, Any]) -> int:
 def find_api_token(db: Database, token_hash: str) -> dict | None:
     return _one(
         db,
-        "SELECT id, name, role, last_used_at FROM api_tokens "
-        "WHERE token_hash = ? AND revoked_at IS NULL",
+        # A token made by a user stops with the account (disabled user: the token is dead).
+        "SELECT t.id, t.name, t.role, t.last_used_at, t.user_id FROM api_tokens t "
+        "LEFT JOIN users u ON u.id = t.user_id "
+        "WHERE t.token_hash = ? AND t.revoked_at IS NULL "
+        "AND (t.user_id IS NULL OR u.disabled_at IS NULL)",
         (token_hash,),
     )
 
@@ -299,7 +302,7 @@ def touch_api_token(db: Database, token_id: int, now: str, stale_before: str) ->
 def list_api_tokens(db: Database) -> list[dict]:
     return _all(
         db,
-        "SELECT id, name, prefix, role, created_at, last_used_at, revoked_at "
+        "SELECT id, name, prefix, role, user_id, created_at, last_used_at, revoked_at "
         "FROM api_tokens ORDER BY id",
     )
 

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from .. import (
     api_tokens,
@@ -33,6 +33,22 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 MAX_ID = 2**63
 
 
+# What a marketer's token may not do (least privilege: it cannot mint credentials, see who
+# was locked out, or erase people). Admin tokens and the first token from bootstrap can.
+ADMIN_ONLY = {
+    "api.list_tokens",
+    "api.create_token",
+    "api.revoke_token",
+    "api.create_location",
+    "api.update_location",
+    "api.create_staff_key",
+    "api.list_staff_keys",
+    "api.revoke_staff_key",
+    "api.security_log",
+    "api.erase_lead",
+}
+
+
 @bp.before_request
 def authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -42,6 +58,8 @@ def authenticate() -> None:
             "Staff keys can only validate, redeem, void and scan at their own location.",
             code="staff_key_not_allowed",
         )
+    if request.endpoint in ADMIN_ONLY and g.api_token["role"] != "admin":
+        raise Forbidden("This needs an admin token.", code="admin_only")
 
 
 @bp.after_request

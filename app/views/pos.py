@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from .. import redemptions, scans
-from ..errors import ValidationError
+from ..errors import Forbidden, ValidationError
 from .common import authenticate_request, json_body, runtime
 
 bp = Blueprint("pos", __name__, url_prefix="/api/v1")
@@ -17,6 +17,13 @@ bp = Blueprint("pos", __name__, url_prefix="/api/v1")
 @bp.before_request
 def authenticate() -> None:
     authenticate_request()
+    token = g.get("api_token")
+    if token is not None and token["role"] != "admin":
+        # Redeeming moves money at a till: staff keys (scoped to a location) or an admin.
+        raise Forbidden(
+            "Redeeming, voiding and booth scans need a staff key or an admin token.",
+            code="admin_only",
+        )
 
 
 @bp.after_request

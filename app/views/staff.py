@@ -12,10 +12,6 @@ Every POST carries a CSRF token bound to the session (see `_check_csrf`).
 
 from __future__ import annotations
 
-import hmac
-import math
-import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     current_app,
     g,
-    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -36,21 +30,19 @@ from flask import (
     session,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import campaigns, clock, locations, redemptions, scans, store
-from ..errors import BadRequest, NotFound, RateLimited, TouchpointError, Unauthorized
+from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
-from .common import client_address, json_body, request_scheme, runtime
+from ..throttle import Throttle
+from .common import client_address, json_body, runtime
+from .csrf import check_csrf, csrf_token, renew_csrf
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # Wrong keys per client address per minute before sign-in answers 429. A staff key has 256
 # random bits, so this is not what keeps it safe; it keeps a script from hammering the form.
-SIGNIN_LIMIT_PER_MINUTE = 10
-WINDOW_SECONDS = 60
+SIGNIN_THROTTLE = Throttle("signin", attempts=10, minutes=1, what="wrong staff keys")
 RECENT_ROWS = 15
 _OPEN_ENDPOINTS = {"staff.signin", "staff.service_worker"}
 _HEADERS = {
@@ -66,41 +58,6 @@ _HEADERS = {
     ),
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
-
-
-# Session cookie ----------------------------------------------------------------------------
-
-
-class _SecureOnHttps(SecureCookieSessionInterface):
-    """Mixed into the app's session class: the cookie is Secure whenever the client came in
-    over HTTPS (directly or through a trusted proxy).
-
-    SESSION_COOKIE_SECURE is one value for the whole app, but the same server is reached over
-    plain HTTP on a shop's LAN (where a Secure cookie would be dropped) and over HTTPS.
-    """
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        if super().get_cookie_secure(app):
-            return True
-        return has_request_context() and request_scheme(runtime()) == "https"
-
-
-@bp.record_once
-def _configure_session(state: BlueprintSetupState) -> None:
-    app = state.app
-    # Lax, not Strict: a till opening the bookmarked page from another site's link must stay
-    # signed in; cross-site POSTs still arrive without the cookie (a second wall behind CSRF).
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config["SESSION_COOKIE_HTTPONLY"] = True  # Flask's default; staff.js never reads it
-    # create_app installs its own session class (app/sessions.py); keep it and its state, and
-    # add the per-request Secure flag on top rather than replacing it.
-    current = app.session_interface
-    if isinstance(current, SecureCookieSessionInterface) and not isinstance(
-        current, _SecureOnHttps
-    ):
-        cls = type(current)
-        current.__class__ = type(f"SecureOnHttps{cls.__name__}", (_SecureOnHttps, cls), {})
 
 
 # Who is signed in --------------------------------------------------------------------------
@@ -136,7 +93,7 @@ def _signed_in_staff() -> Staff | None:
     if isinstance(key_id, int) and isinstance(location_code, str):
         key = _active_key(db, key_id, location_code)
     if key is None:
-        session.clear()
+        session.pop("staff", None)
         g.revoked = True
         return None
     return Staff(
@@ -145,32 +102,6 @@ def _signed_in_staff() -> Staff | None:
         location=locations.get(db, key["location_code"]),
         actor=Actor(key["location_code"], key["id"], client_address(rt)),
     )
-
-
-def _csrf_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="touchpoint.staff-csrf")
-
-
-def csrf_token() -> str:
-    """The token every staff form (and staff.js's fetch) sends back; bound to this session."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(16)
-    return _csrf_serializer().dumps(session["csrf"])
-
-
-def _check_csrf() -> None:
-    presented = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-    expected = session.get("csrf")
-    try:
-        nonce = _csrf_serializer().loads(presented) if presented else None
-    except BadSignature:
-        nonce = None
-    if not expected or not isinstance(nonce, str) or not hmac.compare_digest(nonce, expected):
-        raise BadRequest(
-            "This form is out of date or did not come from this page. Reload the page and "
-            "try again.",
-            code="csrf_failed",
-        )
 
 
 def _is_api() -> bool:
@@ -187,7 +118,7 @@ def _authenticate() -> Response | None:
         reason = "revoked" if g.revoked else "required"
         return redirect(url_for("staff.signin", signed_out=reason), 303)
     if request.method == "POST":
-        _check_csrf()
+        check_csrf()
     return None
 
 
@@ -258,27 +189,6 @@ def _home(location: dict) -> str:
     return url_for("staff.scan_page" if location["kind"] == "booth" else "staff.redeem_page")
 
 
-def _signin_lockout(db, bucket: str) -> None:
-    """429 while this address has used up its wrong keys for the current minute."""
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    if store.failures(db, bucket, window) >= SIGNIN_LIMIT_PER_MINUTE:
-        retry = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
-        raise RateLimited(f"Too many wrong keys; try again in {retry} s.", retry_after=retry)
-
-
-def _count_wrong_key(db, bucket: str) -> None:
-    window = int(time.time() // WINDOW_SECONDS)
-    if store.count_failure(db, bucket, window) == SIGNIN_LIMIT_PER_MINUTE:
-        store.log_security(
-            db,
-            clock.now_iso(),
-            "lockout",
-            bucket,
-            f"{SIGNIN_LIMIT_PER_MINUTE} wrong staff keys within a minute",
-        )
-
-
 @bp.route("", methods=["GET", "POST"])
 def signin() -> Response:
     """The sign-in form; a signed-in device goes straight to its location's page."""
@@ -288,30 +198,30 @@ def signin() -> Response:
         return _page("staff/signin.html", signed_out=request.args.get("signed_out"))
     rt = runtime()
     db = rt.db()
-    bucket = f"signin:{client_address(rt) or 'unknown'}"
-    _signin_lockout(db, bucket)
+    address = client_address(rt) or "unknown"
+    SIGNIN_THROTTLE.check(db, address)
     presented = request.form.get("key", "").strip()
     if not presented:
         return _page("staff/signin.html", 422, error="Enter or scan your staff key.")
     key = locations.authenticate_staff(db, presented)
     if key is None:
-        _count_wrong_key(db, bucket)
+        SIGNIN_THROTTLE.fail(db, address)
         return _page(
             "staff/signin.html",
             422,
             error="This staff key is not valid: it is mistyped, revoked or from another server.",
         )
-    # A fresh session (and CSRF nonce) at every sign-in: nothing from before survives it.
-    session.clear()
+    # A fresh CSRF nonce at every sign-in: no form from before survives it. A dashboard
+    # account signed in in the same browser stays signed in (its own session key).
     session.permanent = True
     session["staff"] = {"key": key["id"], "location": key["location_code"]}
-    session["csrf"] = secrets.token_urlsafe(16)
+    renew_csrf()
     return redirect(_home(locations.get(db, key["location_code"])), 303)
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    session.clear()
+    session.pop("staff", None)
     return redirect(url_for("staff.signin", signed_out="done"), 303)
 
 

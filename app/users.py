@@ -1,0 +1,251 @@
+"""Dashboard accounts: email and password, role admin or marketer.
+
+Passwords are stored with a slow salted hash (scrypt through Werkzeug; the cost is the
+TOUCHPOINT_PASSWORD_HASH setting). Unlike API tokens, people choose passwords, so each guess
+must be expensive, and sign-in is throttled per address and per account (app/throttle.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+
+from sqlite_utils import Database
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import api_tokens, clock, leads, store
+from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .throttle import Throttle
+
+ROLES = ("admin", "marketer")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+DEFAULT_HASH = "scrypt:32768:8:1"
+
+# Per client address: someone trying many accounts. Per account: someone trying one account
+# from many addresses. Both count only wrong passwords for real or unknown accounts.
+ADDRESS_THROTTLE = Throttle("login-address", attempts=20, minutes=15, what="failed sign-ins")
+ACCOUNT_THROTTLE = Throttle("login-account", attempts=5, minutes=15, what="wrong passwords")
+
+
+def new_password() -> str:
+    """A random password for a new account: 96 bits, easy to copy (no look-alike signs)."""
+    return secrets.token_urlsafe(12)
+
+
+def _hash(password: str, method: str) -> str:
+    return generate_password_hash(password, method=method)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    return _hash(secrets.token_urlsafe(16), method)
+
+
+def check_password(password: object, field: str = "password", email: str | None = None) -> str:
+    if not isinstance(password, str) or not password:
+        raise ValidationError("Choose a password.", field=field, code="required")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(
+            f"The password must be at least {MIN_PASSWORD} characters long.", field=field
+        )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(
+            f"The password is longer than {MAX_PASSWORD} characters.", field=field
+        )
+    if email and password.strip().lower() == email.lower():
+        raise ValidationError("The password must not be the email address.", field=field)
+    return password
+
+
+def _email(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError("Enter an email address.", field="email", code="required")
+    email = leads.normalize_email(raw)
+    if email is None:
+        raise ValidationError(
+            "This is not a valid email address (like name@example.com).", field="email"
+        )
+    return email
+
+
+def _role(raw: object) -> str:
+    if raw not in ROLES:
+        raise ValidationError(f"The role must be one of: {', '.join(ROLES)}.", field="role")
+    return raw
+
+
+def _name(raw: object) -> str:
+    name = raw.strip() if isinstance(raw, str) else ""
+    if len(name) > 100:
+        raise ValidationError("The name is longer than 100 characters.", field="name")
+    if any(ord(c) < 32 for c in name):
+        raise ValidationError("The name must not contain control characters.", field="name")
+    return name
+
+
+def create(
+    db: Database,
+    email: object,
+    role: object = "marketer",
+    *,
+    name: object = "",
+    password: str | None = None,
+    hash_method: str = DEFAULT_HASH,
+) -> tuple[str, dict]:
+    """Create an account; return (its password, to show once, and the user row)."""
+    email = _email(email)
+    role = _role(role)
+    name = _name(name)
+    password = check_password(password, email=email) if password is not None else new_password()
+    if store.user_by_email(db, email) is not None:
+        raise Conflict(f"There is already an account for {email}.", code="email_taken")
+    now = clock.now_iso()
+    user_id = store.insert_user(
+        db,
+        {
+            "email": email,
+            "name": name,
+            "role": role,
+            "password_hash": _hash(password, hash_method),
+            "created_at": now,
+            "password_changed_at": now,
+        },
+    )
+    return password, get(db, user_id)
+
+
+def get(db: Database, user_id: int) -> dict:
+    row = store.get_user(db, user_id)
+    if row is None:
+        raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+    return row
+
+
+def get_or_none(db: Database, user_id: int) -> dict | None:
+    return store.get_user(db, user_id)
+
+
+def list_all(db: Database) -> list[dict]:
+    return store.list_users(db)
+
+
+def any_exist(db: Database) -> bool:
+    return store.count_users(db) > 0
+
+
+def authenticate(
+    db: Database, email: str, password: str, *, hash_method: str = DEFAULT_HASH
+) -> dict | None:
+    """The active user with this email and password, or None.
+
+    An unknown email costs the same hash as a wrong password, so response time does not
+    tell which accounts exist.
+    """
+    row = store.user_by_email(db, (email or "").strip())
+    stored = store.user_password_hash(db, row["id"]) if row else None
+    if stored is None:
+        check_password_hash(_dummy_hash(hash_method), password or "")
+        return None
+    if not check_password_hash(stored, password or ""):
+        return None
+    if row["disabled_at"] is not None:
+        return None
+    store.record_sign_in(db, row["id"], clock.now_iso())
+    return row
+
+
+def change_password(
+    db: Database,
+    user_id: int,
+    current: str,
+    new: str,
+    *,
+    hash_method: str = DEFAULT_HASH,
+) -> dict:
+    """Change one's own password (knowing the current one); ends every other session."""
+    stored = store.user_password_hash(db, user_id)
+    if stored is None:
+        raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+    if not check_password_hash(stored, current or ""):
+        raise ValidationError("This is not your current password.", field="current_password")
+    user = get(db, user_id)
+    check_password(new, field="new_password", email=user["email"])
+    store.set_user_password(db, user_id, _hash(new, hash_method), clock.now_iso())
+    return get(db, user_id)
+
+
+def reset_password(db: Database, user_id: int, *, hash_method: str = DEFAULT_HASH) -> str:
+    """An admin's reset: a new random password, shown once; the user's sessions end."""
+    get(db, user_id)
+    password = new_password()
+    store.set_user_password(db, user_id, _hash(password, hash_method), clock.now_iso())
+    return password
+
+
+def _keep_an_admin(db: Database, user: dict) -> None:
+    active_admin = user["role"] == "admin" and user["disabled_at"] is None
+    if active_admin and store.count_active_admins(db) <= 1:
+        raise Conflict(
+            "This is the last active admin; make another admin first.", code="last_admin"
+        )
+
+
+def set_role(db: Database, user_id: int, role: object, *, by: dict) -> dict:
+    role = _role(role)
+    user = get(db, user_id)
+    if user["role"] == role:
+        return user
+    if user_id == by["id"]:
+        raise Forbidden("You cannot change your own role.", code="own_account")
+    _keep_an_admin(db, user)
+    store.set_user_role(db, user_id, role)
+    return get(db, user_id)
+
+
+def disable(db: Database, user_id: int, *, by: dict) -> dict:
+    """Disable an account: its sessions end and its API tokens stop working."""
+    user = get(db, user_id)
+    if user_id == by["id"]:
+        raise Forbidden("You cannot disable your own account.", code="own_account")
+    _keep_an_admin(db, user)
+    store.disable_user(db, user_id, clock.now_iso())
+    return get(db, user_id)
+
+
+def enable(db: Database, user_id: int) -> dict:
+    get(db, user_id)
+    store.enable_user(db, user_id)
+    return get(db, user_id)
+
+
+def end_sessions(db: Database, user_id: int) -> None:
+    store.end_user_sessions(db, user_id)
+
+
+def set_name(db: Database, user_id: int, name: object) -> dict:
+    store.set_user_name(db, user_id, _name(name))
+    return get(db, user_id)
+
+
+def session_valid(user: dict | None, epoch: object) -> bool:
+    return user is not None and user["disabled_at"] is None and user["session_epoch"] == epoch
+
+
+# API tokens of a user ------------------------------------------------------------------------
+
+
+def tokens(db: Database, user_id: int) -> list[dict]:
+    return store.list_user_tokens(db, user_id)
+
+
+def create_token(db: Database, user: dict, name: object) -> tuple[str, dict]:
+    """A token acting with the user's role; it stops working when the account is disabled."""
+    return api_tokens.create(db, name if isinstance(name, str) else "", user["role"], user["id"])
+
+
+def revoke_token(db: Database, user: dict, token_id: int) -> None:
+    """Users revoke their own tokens; admins any token."""
+    if user["role"] != "admin" and token_id not in {t["id"] for t in tokens(db, user["id"])}:
+        raise NotFound(f"You have no active token with id {token_id}.", code="token_not_found")
+    api_tokens.revoke(db, token_id)

@@ -1,0 +1,409 @@
+"""Overview, campaigns and their links: QR codes, recipients, signage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+from flask import Response, redirect, request, url_for
+
+from ... import campaigns, charts, clock, links, qr, recipients, reports, store
+from ...errors import TouchpointError, ValidationError
+from ..common import base_url, qr_response, runtime
+from . import bp, field_errors, form_values, page
+
+PERIODS = (
+    ("7", "Last 7 days"),
+    ("30", "Last 30 days"),
+    ("90", "Last 90 days"),
+    ("365", "Last year"),
+)
+CAMPAIGN_FIELDS = (
+    "name",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "cost",
+    "currency",
+    "starts_at",
+    "ends_at",
+    "notes",
+)
+CHANNEL_OPTIONS = [(c, c.replace("_", " ")) for c in campaigns.CHANNELS]
+LINK_FIELDS = ("destination", "label", "store_code", "utm_content", "utm_term", "expires_at")
+LINK_EDIT_FIELDS = ("destination", "label", "expires_at", "fallback_url")
+
+
+def _period_days() -> int:
+    raw = request.args.get("days", "30")
+    return int(raw) if raw in {p for p, _ in PERIODS} else 30
+
+
+# Overview ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def overview() -> Response:
+    """Every campaign with its figures for the period and a daily trend."""
+    rt = runtime()
+    db = rt.db()
+    days = _period_days()
+    now = clock.utcnow()
+    end = (now + timedelta(days=1)).date()
+    start = end - timedelta(days=days)
+    rows = campaigns.list_page(db, after_id=0, limit=1000)
+    figures: dict[int, dict] = {}
+    totals = None
+    error = None
+    args = {"from": start.isoformat(), "to": end.isoformat(), "group_by": "campaign"}
+    if request.args.get("currency"):
+        args["currency"] = request.args["currency"]
+    try:
+        params = reports.attribution_params(db, args, now)
+        report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+        figures = {row["key"]: row for row in report["rows"] if isinstance(row["key"], int)}
+        totals = report["totals"]
+        currency = report["params"].get("currency")
+    except ValidationError as exc:
+        error, currency = exc.message, None
+    series = store.daily_touches(db, start.isoformat(), end.isoformat())
+    day_list = [(start + timedelta(days=i)).isoformat() for i in range(days)]
+    for row in rows:
+        counts = series.get(row["id"], {})
+        values = [counts.get(day, 0) for day in day_list]
+        row["trend"] = charts.sparkline(values, label=f"Daily touches of {row['name']}")
+        row["figures"] = figures.get(row["id"])
+    return page(
+        "dashboard/overview.html",
+        campaigns=rows,
+        totals=totals,
+        currency=currency,
+        error=error,
+        days=days,
+        periods=PERIODS,
+        start=start,
+        end=end - timedelta(days=1),
+    )
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+def _campaign_form(campaign: dict | None = None) -> dict:
+    if campaign is None:
+        return {}
+    form = {k: campaign.get(k) or "" for k in CAMPAIGN_FIELDS}
+    form["cost"] = campaigns.to_json(campaign)["cost"] or ""
+    for name in ("starts_at", "ends_at"):
+        form[name] = _input_time(campaign.get(name))
+    return form
+
+
+def _input_time(stored: str | None) -> str:
+    """A stored UTC time as a datetime-local input value (minutes)."""
+    return stored[:16] if stored else ""
+
+
+def _payload(names: tuple[str, ...], *, blank_as_null: bool) -> dict:
+    """Form fields as an API payload. Editing sends blanks as null (clear the field)."""
+    values = form_values(*names)
+    if blank_as_null:
+        for name in names:
+            values.setdefault(name, None)
+    return values
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+def campaign_new() -> Response:
+    rt = runtime()
+    if request.method == "GET":
+        form = {"currency": rt.config["DEFAULT_CURRENCY"]}
+        return page(
+            "dashboard/campaign_form.html", form=form, errors={}, channels=CHANNEL_OPTIONS
+        )
+    payload = _payload(CAMPAIGN_FIELDS, blank_as_null=False)
+    try:
+        row = campaigns.create(rt.db(), payload, default_currency=rt.config["DEFAULT_CURRENCY"])
+    except TouchpointError as exc:
+        return page(
+            "dashboard/campaign_form.html",
+            exc.status,
+            form=request.form,
+            errors=field_errors(exc),
+            channels=CHANNEL_OPTIONS,
+        )
+    return redirect(url_for("dash.campaign", campaign_id=row["id"], m="created"), 303)
+
+
+@bp.route("/campaigns/<id:campaign_id>/edit", methods=["GET", "POST"])
+def campaign_edit(campaign_id: int) -> Response:
+    rt = runtime()
+    db = rt.db()
+    campaign = campaigns.get(db, campaign_id)
+    if request.method == "GET":
+        return page(
+            "dashboard/campaign_form.html",
+            campaign=campaign,
+            form=_campaign_form(campaign),
+            errors={},
+            channels=CHANNEL_OPTIONS,
+        )
+    payload = _payload(CAMPAIGN_FIELDS, blank_as_null=True)
+    for required in ("name", "channel", "utm_source", "utm_medium", "utm_campaign"):
+        if payload.get(required) is None:
+            payload[required] = ""  # "is required", not a silent keep
+    try:
+        campaigns.update(db, campaign_id, payload, default_currency=rt.config["DEFAULT_CURRENCY"])
+    except TouchpointError as exc:
+        return page(
+            "dashboard/campaign_form.html",
+            exc.status,
+            campaign=campaign,
+            form=request.form,
+            errors=field_errors(exc),
+            channels=CHANNEL_OPTIONS,
+        )
+    return redirect(url_for("dash.campaign", campaign_id=campaign_id, m="saved"), 303)
+
+
+_MESSAGES = {
+    "created": "Campaign created. Next: add a link below.",
+    "saved": "Saved.",
+    "link_created": "Link created. Copy its URL or download its QR code.",
+    "link_saved": "Link saved.",
+}
+
+
+@bp.get("/campaigns/<id:campaign_id>")
+def campaign(campaign_id: int) -> Response:
+    rt = runtime()
+    db = rt.db()
+    row = campaigns.get(db, campaign_id)
+    store.refresh_report_tables(db)
+    totals = store.link_totals(db, campaign_id)
+    base = base_url(rt)
+    link_rows = []
+    for link in store.campaign_links(db, campaign_id):
+        item = links.to_json(link, rt.link_tokens, base, row)
+        item["counts"] = totals.get(link["id"], {})
+        link_rows.append(item)
+    return page(
+        "dashboard/campaign.html",
+        campaign=campaigns.to_json(row),
+        links=link_rows,
+        form={},
+        errors={},
+        notice=_MESSAGES.get(request.args.get("m", "")),
+    )
+
+
+@bp.post("/campaigns/<id:campaign_id>/links")
+def link_new(campaign_id: int) -> Response:
+    rt = runtime()
+    db = rt.db()
+    payload = {"campaign_id": campaign_id, **_payload(LINK_FIELDS, blank_as_null=False)}
+    try:
+        link = links.create(db, payload)
+    except TouchpointError as exc:
+        row = campaigns.get(db, campaign_id)
+        base = base_url(rt)
+        link_rows = [
+            {**links.to_json(k, rt.link_tokens, base, row), "counts": {}}
+            for k in store.campaign_links(db, campaign_id)
+        ]
+        return page(
+            "dashboard/campaign.html",
+            exc.status,
+            campaign=campaigns.to_json(row),
+            links=link_rows,
+            form=request.form,
+            errors=field_errors(exc),
+        )
+    return redirect(url_for("dash.link", link_id=link["id"], m="link_created"), 303)
+
+
+# Links -------------------------------------------------------------------------------------
+
+
+def _link_context(link_id: int) -> dict:
+    rt = runtime()
+    db = rt.db()
+    link = links.get(db, link_id)
+    campaign = campaigns.get(db, link["campaign_id"])
+    item = links.to_json(link, rt.link_tokens, base_url(rt), campaign)
+    stats = links.stats(db, link_id)
+    by_day = stats.pop("by_day")
+    trend = charts.sparkline(
+        [d["human"] for d in by_day[-60:]],
+        label="Human clicks and scans per day",
+        width=320,
+        height=48,
+    )
+    return {
+        "link": item,
+        "campaign": campaigns.to_json(campaign),
+        "stats": stats,
+        "trend": trend,
+        "recipients": store.recipient_count(db, link_id),
+        "qr_options": _qr_options(),
+        "form": {},
+        "errors": {},
+    }
+
+
+def _qr_options() -> dict:
+    """The QR options as typed in the preview form (checked when the image is made)."""
+    names = ("size", "border", "ecc", "fg", "bg")
+    return {n: request.args.get(n, "") for n in names}
+
+
+@bp.get("/links/<id:link_id>")
+def link(link_id: int) -> Response:
+    context = _link_context(link_id)
+    error = None
+    try:
+        qr.parse_options({k: v for k, v in context["qr_options"].items() if v})
+    except ValidationError as exc:
+        error = exc.message
+    return page(
+        "dashboard/link.html",
+        qr_error=error,
+        notice=_MESSAGES.get(request.args.get("m", "")),
+        **context,
+    )
+
+
+@bp.route("/links/<id:link_id>/edit", methods=["GET", "POST"])
+def link_edit(link_id: int) -> Response:
+    db = runtime().db()
+    current = links.get(db, link_id)
+    if request.method == "GET":
+        form = {k: current.get(k) or "" for k in LINK_EDIT_FIELDS}
+        form["expires_at"] = _input_time(current.get("expires_at"))
+        form["active"] = "1" if current["active"] else ""
+        return page("dashboard/link_form.html", link=current, form=form, errors={})
+    payload = _payload(LINK_EDIT_FIELDS, blank_as_null=True)
+    payload["active"] = request.form.get("active") == "1"
+    if payload.get("destination") is None and current.get("offer_id") is None:
+        payload["destination"] = ""
+    elif payload.get("destination") is None:
+        payload.pop("destination")
+    try:
+        links.update(db, link_id, payload)
+    except TouchpointError as exc:
+        return page(
+            "dashboard/link_form.html",
+            exc.status,
+            link=current,
+            form=request.form,
+            errors=field_errors(exc),
+        )
+    return redirect(url_for("dash.link", link_id=link_id, m="link_saved"), 303)
+
+
+@bp.get("/links/<id:link_id>/qr.<fmt>")
+def link_qr(link_id: int, fmt: str) -> Response:
+    """The QR image (preview and download) with the options from the query string."""
+    rt = runtime()
+    db = rt.db()
+    link = links.get(db, link_id)
+    if fmt not in qr.FORMATS:
+        raise ValidationError("The format must be svg or png.", field="format")
+    args = {k: v for k, v in request.args.items() if k != "download" and v}
+    options = qr.parse_options(args)
+    item = links.to_json(link, rt.link_tokens, base_url(rt))
+    response = qr_response(item["qr_url"], fmt, options, public=False)
+    if request.args.get("download"):
+        name = f"touchpoint-link-{link_id}.{fmt}"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/links/<id:link_id>/signage")
+def link_signage(link_id: int) -> Response:
+    """A printable booth or counter sign: a big QR code, a headline and the short URL."""
+    context = _link_context(link_id)
+    headline = request.args.get("headline", "").strip()[:80] or context["campaign"]["name"]
+    subline = request.args.get("subline", "").strip()[:140] or "Scan with your phone camera"
+    paper = request.args.get("paper", "a4")
+    paper = paper if paper in ("a4", "letter") else "a4"
+    return page(
+        "dashboard/signage.html", headline=headline, subline=subline, paper=paper, **context
+    )
+
+
+# Recipients --------------------------------------------------------------------------------
+
+
+@bp.post("/links/<id:link_id>/recipients")
+def link_recipients(link_id: int) -> Response:
+    """Upload a CSV of recipients: a summary of good and bad rows, then the merge file."""
+    rt = runtime()
+    db = rt.db()
+    links.get(db, link_id)
+    context = _link_context(link_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        errors = {"file": "Choose a CSV file with an email column."}
+        return page("dashboard/link.html", 422, **{**context, "errors": errors})
+    skip_invalid = request.form.get("skip_invalid") == "1"
+    try:
+        parsed = recipients.parse_csv(upload.stream)
+        result = recipients.import_parsed(
+            db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
+        )
+    except TouchpointError as exc:
+        summary = {
+            "imported": 0,
+            "invalid": exc.extra.get("invalid", []),
+            "rows": getattr(locals().get("parsed"), "rows", None),
+            "message": exc.message,
+        }
+        return page(
+            "dashboard/link.html",
+            exc.status,
+            **{**context, "upload": summary, "errors": {"file": exc.message}},
+        )
+    result.spool.close()
+    context["recipients"] = store.recipient_count(db, link_id)
+    summary = {"imported": result.imported, "invalid": result.invalid, "rows": parsed.rows}
+    return page("dashboard/link.html", **{**context, "upload": summary})
+
+
+@bp.get("/links/<id:link_id>/recipients.csv")
+def link_merge_file(link_id: int) -> Response:
+    """The mail-merge file for every recipient of the link: their columns and tracked URL."""
+    rt = runtime()
+    db = rt.db()
+    links.get(db, link_id)
+    base = base_url(rt)
+    rows = store.recipients_of_link(db, link_id)
+    attribute_names: list[str] = []
+    for row in rows:
+        row["attributes"] = json.loads(row["attributes"]) if row["attributes"] else {}
+        for name in row["attributes"]:
+            if name not in attribute_names:
+                attribute_names.append(name)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["email", "name", *attribute_names, "lead_id", "tracked_url"])
+    for row in rows:
+        if row["email"] is None:
+            continue  # erased: nothing to send to
+        url = f"{base}/r/{rt.link_tokens.mint(link_id, row['id'])}"
+        attrs = [_cell(row["attributes"].get(n)) for n in attribute_names]
+        writer.writerow([row["email"], row["name"] or "", *attrs, row["lead_id"], url])
+    return Response(
+        buffer.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="link-{link_id}-recipients.csv"'},
+    )
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

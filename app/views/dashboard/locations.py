@@ -1,0 +1,81 @@
+"""Stores and booths, and their staff keys (admins create and revoke; everyone can look)."""
+
+from __future__ import annotations
+
+from flask import Response, redirect, request, url_for
+
+from ... import locations, redemptions
+from ...errors import TouchpointError
+from ..common import runtime
+from . import bp, field_errors, form_values, page, require_admin
+
+LOCATION_FIELDS = ("code", "name", "kind", "timezone", "address")
+
+
+def _list_page(status: int = 200, **extra) -> Response:
+    context = {"locations": locations.list_all(runtime().db()), "form": {}, "errors": {}, **extra}
+    return page("dashboard/locations.html", status, kinds=locations.KINDS, **context)
+
+
+@bp.get("/locations")
+def locations_page() -> Response:
+    return _list_page()
+
+
+@bp.post("/locations")
+def location_new() -> Response:
+    require_admin()
+    try:
+        row = locations.create(runtime().db(), form_values(*LOCATION_FIELDS))
+    except TouchpointError as exc:
+        return _list_page(exc.status, form=request.form, errors=field_errors(exc))
+    return redirect(url_for("dash.location", code=row["code"], m="created"), 303)
+
+
+def _location_page(code: str, status: int = 200, **extra) -> Response:
+    db = runtime().db()
+    row = locations.get(db, code)
+    context = {
+        "location": row,
+        "keys": locations.staff_keys(db, code),
+        "recent": redemptions.recent(db, code, 10),
+        "form": {},
+        "errors": {},
+        **extra,
+    }
+    return page("dashboard/location.html", status, kinds=locations.KINDS, **context)
+
+
+@bp.get("/locations/<code>")
+def location(code: str) -> Response:
+    notice = "Location created. Next: give its staff a key." if request.args.get("m") else None
+    return _location_page(code, notice=notice)
+
+
+@bp.post("/locations/<code>")
+def location_edit(code: str) -> Response:
+    require_admin()
+    payload = form_values("name", "timezone", "address")
+    payload.setdefault("address", None)
+    try:
+        locations.update(runtime().db(), code, payload)
+    except TouchpointError as exc:
+        return _location_page(code, exc.status, form=request.form, errors=field_errors(exc))
+    return _location_page(code, notice="Saved.")
+
+
+@bp.post("/locations/<code>/keys")
+def staff_key_new(code: str) -> Response:
+    require_admin()
+    try:
+        secret, row = locations.create_staff_key(runtime().db(), code, form_values("label"))
+    except TouchpointError as exc:
+        return _location_page(code, exc.status, key_form=request.form, key_errors=field_errors(exc))
+    return _location_page(code, new_key={"secret": secret, **row})
+
+
+@bp.post("/locations/<code>/keys/<id:key_id>/revoke")
+def staff_key_revoke(code: str, key_id: int) -> Response:
+    require_admin()
+    locations.revoke_staff_key(runtime().db(), code, key_id)
+    return _location_page(code, notice=f"Key {key_id} revoked: devices using it are signed out.")
