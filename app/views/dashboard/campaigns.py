@@ -121,9 +121,7 @@ def campaign_new() -> Response:
     rt = runtime()
     if request.method == "GET":
         form = {"currency": rt.config["DEFAULT_CURRENCY"]}
-        return page(
-            "dashboard/campaign_form.html", form=form, errors={}, channels=CHANNEL_OPTIONS
-        )
+        return page("dashboard/campaign_form.html", form=form, errors={}, channels=CHANNEL_OPTIONS)
     payload = _payload(CAMPAIGN_FIELDS, blank_as_null=False)
     try:
         row = campaigns.create(rt.db(), payload, default_currency=rt.config["DEFAULT_CURRENCY"])
