@@ -24,7 +24,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	@touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/touchpoint bootstrap --url http://$(HOST):$(PORT)
+	$(BIN)/touchpoint bootstrap --url http://$(HOST):$(PORT) $(if $(ADMIN_EMAIL),--admin-email $(ADMIN_EMAIL))
 	exec $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --worker-class $(WORKER_CLASS) \
 		--access-logfile - wsgi:app
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app import codes, redemptions
+from app import codes, redemptions, throttle
 from app.views import staff as staff_views
 
 from .conftest import Api, api_for, make_app
@@ -121,7 +121,7 @@ def frozen_minute(monkeypatch):
     """Keep both guess counters inside one minute, so a test never straddles two windows."""
     fake = SimpleNamespace(time=lambda: 1_800_000_000.0)
     monkeypatch.setattr(redemptions, "time", fake)
-    monkeypatch.setattr(staff_views, "time", fake)
+    monkeypatch.setattr(throttle, "time", fake)
 
 
 # Sign-in -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The reports API under /api/v1/reports: attribution, funnel and time to convert.
 
-Admin tokens only; every parameter is checked by app.reports, which names the bad one.
+Admin and marketer tokens; every parameter is checked by app.reports, which names the bad one.
 """
 
 from __future__ import annotations

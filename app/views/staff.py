@@ -42,7 +42,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # Wrong keys per client address per minute before sign-in answers 429. A staff key has 256
 # random bits, so this is not what keeps it safe; it keeps a script from hammering the form.
-SIGNIN_THROTTLE = Throttle("signin", attempts=10, minutes=1, what="wrong staff keys")
+SIGNIN_THROTTLE = Throttle("signin", attempts=10, minutes=1, what="wrong keys")
 RECENT_ROWS = 15
 _OPEN_ENDPOINTS = {"staff.signin", "staff.service_worker"}
 _HEADERS = {
