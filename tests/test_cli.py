@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from app import create_app, users
 
 TOUCHPOINT = str(Path(sys.executable).parent / "touchpoint")
 
@@ -48,6 +51,37 @@ def test_bootstrap_prints_the_first_token_once(tmp_path):
     assert "tpa_" not in second
 
 
+def test_bootstrap_prints_the_first_admin_password_once_and_it_signs_in(tmp_path):
+    first = run(tmp_path, "bootstrap", "--admin-email", "boss@example.com").stdout
+    assert "http://127.0.0.1:8000/dashboard/" in first
+    email = re.search(r"Email +(\S+)", first).group(1)
+    password = re.search(r"Password +(\S+)", first).group(1)
+    assert email == "boss@example.com" and len(password) >= 16
+    assert "Password" not in run(tmp_path, "bootstrap").stdout
+    app = create_app(
+        {"DATABASE": str(tmp_path / "cli.db")}, instance_path=tmp_path / "instance", environ={}
+    )
+    db = app.extensions["touchpoint"].db()
+    assert users.authenticate(db, email, password)["role"] == "admin"
+    (tmp_path / "other").mkdir()
+    bad = run(tmp_path / "other", "bootstrap", "--admin-email", "nope", check=False)
+    assert bad.returncode == 2 and "--admin-email" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_user_create_list_and_reset_password(tmp_path):
+    run(tmp_path, "migrate")
+    password = run(tmp_path, "user", "create", "--email", "m@example.com").stdout.strip()
+    assert len(password) >= 16 and "\n" not in password
+    listed = run(tmp_path, "user", "list").stdout
+    assert "m@example.com" in listed and "marketer" in listed and "active" in listed
+    taken = run(tmp_path, "user", "create", "--email", "M@example.com", check=False)
+    assert taken.returncode == 2 and "already an account" in taken.stderr
+    new = run(tmp_path, "user", "reset-password", "m@example.com").stdout.strip()
+    assert new != password and len(new) >= 16
+    missing = run(tmp_path, "user", "reset-password", "x@example.com", check=False)
+    assert missing.returncode == 1 and "No account" in missing.stderr
+
+
 def test_token_create_requires_a_name(tmp_path):
     run(tmp_path, "migrate")
     result = run(tmp_path, "token", "create", "--name", "  ", check=False)
@@ -65,6 +99,10 @@ def test_token_create_requires_a_name(tmp_path):
         ["token", "create"],
         ["token", "list"],
         ["token", "revoke"],
+        ["user"],
+        ["user", "create"],
+        ["user", "list"],
+        ["user", "reset-password"],
     ],
 )
 def test_every_command_has_help(tmp_path, command):
