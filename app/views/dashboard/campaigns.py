@@ -354,17 +354,17 @@ def link_recipients(link_id: int) -> Response:
             db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
         )
     except TouchpointError as exc:
-        summary = {
-            "imported": 0,
-            "invalid": exc.extra.get("invalid", []),
-            "rows": getattr(locals().get("parsed"), "rows", None),
-            "message": exc.message,
-        }
-        return page(
-            "dashboard/link.html",
-            exc.status,
-            **{**context, "upload": summary, "errors": {"file": exc.message}},
+        if exc.code != "invalid_rows":
+            return page(
+                "dashboard/link.html", exc.status, **{**context, "errors": field_errors(exc)}
+            )
+        invalid = exc.extra.get("invalid", [])
+        message = (
+            f"{len(invalid)} of {parsed.rows} rows are invalid, so nothing was imported. Fix "
+            "them, or tick “Import the good rows” and upload the file again."
         )
+        summary = {"imported": 0, "invalid": invalid, "rows": parsed.rows, "message": message}
+        return page("dashboard/link.html", exc.status, **{**context, "upload": summary})
     result.spool.close()
     context["recipients"] = store.recipient_count(db, link_id)
     summary = {"imported": result.imported, "invalid": result.invalid, "rows": parsed.rows}
