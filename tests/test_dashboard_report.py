@@ -429,6 +429,14 @@ def test_an_empty_database_explains_the_next_step(app):
     assert "Attribution</h2>" not in body
 
 
+def test_clicks_without_conversions_say_how_conversions_arrive(app, api, fake_clock):
+    click(app.test_client(), api.link(api.campaign()["id"]))
+    body = text(signed_in(app).get("/dashboard/report"))
+    assert "No conversions in this period yet." in body and "POST /api/v1/conversions" in body
+    assert "No conversions with a touch in this period: nothing to chart yet." in body
+    assert 'aria-label="People at each stage of the funnel: click 1; lead 0' in body
+
+
 def test_a_quiet_period_says_what_to_try(app, api, fake_clock, history):
     body = text(signed_in(app).get("/dashboard/report?from=2025-01-01&to=2025-01-31"))
     assert "Nothing happened from 2025-01-01 to 2025-01-31." in body
