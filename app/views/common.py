@@ -15,6 +15,11 @@ def runtime() -> Runtime:
     return current_app.extensions["touchpoint"]
 
 
+def funnel_stages(config: dict) -> tuple[str, ...]:
+    """The conversion stages of the funnel, in order (TOUCHPOINT_FUNNEL_STAGES)."""
+    return tuple(s.strip().lower() for s in str(config["FUNNEL_STAGES"]).split(",") if s.strip())
+
+
 def request_scheme(rt: Runtime) -> str:
     """The scheme the client used; X-Forwarded-Proto only counts from a trusted proxy."""
     remote = request.environ.get("REMOTE_ADDR")

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from .. import clock, reports
 from ..errors import Forbidden
-from .common import authenticate_request, runtime
+from .common import authenticate_request, funnel_stages, runtime
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
@@ -28,10 +28,6 @@ def authenticate() -> None:
 def no_store(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-def _stages(config: dict) -> tuple[str, ...]:
-    return tuple(s.strip().lower() for s in str(config["FUNNEL_STAGES"]).split(",") if s.strip())
 
 
 @bp.get("/attribution")
@@ -58,7 +54,7 @@ def funnel() -> Response:
         reports.funnel(
             db,
             params,
-            stages=_stages(rt.config),
+            stages=funnel_stages(rt.config),
             default_currency=rt.config["DEFAULT_CURRENCY"],
         )
     )

@@ -1,12 +1,287 @@
-"""The attribution report page (being built)."""
+"""The report page: attribution with its controls, the funnel, time to convert, CSV export.
+
+The form's fields are the reports API's parameters (README "Reports"), so every error the
+report functions raise names a control of this form and the CSV link is the same query.
+One difference: a date in `to` is the last day shown, as people read "1 to 30 November";
+the report functions take an exclusive end, so the page adds a day before calling them.
+"""
 
 from __future__ import annotations
 
-from flask import Response
+import re
+from collections.abc import Mapping
+from datetime import date, timedelta
 
-from . import bp, page
+from flask import Response, request, url_for
+
+from ... import attribution, charts, clock, reports, store
+from ...errors import ValidationError
+from ..common import funnel_stages, runtime
+from . import bp, field_errors, page
+
+FIELDS = (
+    "from",
+    "to",
+    "campaign_id",
+    "group_by",
+    "model",
+    "window",
+    "weights",
+    "half_life",
+    "type",
+    "currency",
+)
+FUNNEL_FIELDS = ("from", "to", "campaign_id", "currency")
+TIME_TO_CONVERT_FIELDS = ("from", "to", "campaign_id", "type")
+MODEL_OPTIONS = [(m, m.replace("_", " ").capitalize()) for m in attribution.MODELS]
+GROUP_OPTIONS = [(g, g.capitalize()) for g in reports.GROUP_BYS]
+WINDOW_PRESETS = ("1h", "1d", "7d", "30d", "90d")
+DEFAULT_DAYS = 30
+# The share of conversions a suggested window should credit (the time-to-convert hint).
+WINDOW_COVERAGE = 0.8
+FUNNEL_LABEL = "People at each stage of the funnel"
+HISTOGRAM_LABEL = "Time from the latest touch to the conversion"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date(text: str) -> date | None:
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _form(query: Mapping[str, str]) -> dict[str, str]:
+    """The controls as typed, with the defaults the page shows filled in (the last 30 days)."""
+    form = {name: (query.get(name) or "").strip() for name in FIELDS}
+    today = clock.utcnow().date()
+    form["to"] = form["to"] or today.isoformat()
+    if not form["from"]:
+        last = _date(form["to"]) or today
+        form["from"] = (last - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+    form["model"] = form["model"] or "last_touch"
+    form["window"] = form["window"] or attribution.format_duration(reports.DEFAULT_WINDOW_S)
+    form["group_by"] = form["group_by"] or "campaign"
+    return form
+
+
+def _query(form: dict[str, str]) -> dict[str, str]:
+    """The form as the page's own query string (links to the CSV and to this page)."""
+    query = {name: value for name, value in form.items() if value}
+    # Weights and half-life stay on the form whatever the model (showing them needs no
+    # script); only the model that uses them gets them, instead of a 422 for the others.
+    if form["model"] != "position_based":
+        query.pop("weights", None)
+    if form["model"] != "time_decay":
+        query.pop("half_life", None)
+    return query
+
+
+def _report_args(form: dict[str, str], names: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    """The report functions' parameters: the page's query with `to` as an exclusive end."""
+    args = {k: v for k, v in _query(form).items() if k in names}
+    last = _date(args["to"])
+    if last is not None:
+        args["to"] = (last + timedelta(days=1)).isoformat()
+    return args  # anything but a date goes as typed: the report names it if it is wrong
+
+
+def human_duration(seconds: float | None) -> str:
+    """A median time to convert as people say it: 45 s, 12 min, 5.5 h, 3.2 days."""
+    if seconds is None:
+        return "—"
+    for limit, unit, size in ((90, "s", 1), (5_400, "min", 60), (129_600, "h", 3_600)):
+        if seconds < limit:
+            return f"{_decimal(seconds / size)} {unit}"
+    return f"{_decimal(seconds / 86_400)} days"
+
+
+def _decimal(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _money(value: str | None) -> str:
+    return "—" if value is None else value
+
+
+def _roi(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:+.0f}%"
+
+
+# The attribution table after its label column: (field, heading, how a value is shown).
+# Shaped here rather than in template macros: a report by day or by link has hundreds of
+# rows, and a Jinja macro call per cell was half the page's render time.
+COLUMNS = (
+    ("touches", "Touches", _count),
+    ("human_clicks", "Human clicks", _count),
+    ("scans", "Scans", _count),
+    ("bot_clicks", "Bot clicks", _count),
+    ("unique_visitors", "Unique visitors", _count),
+    ("claims", "Claims", _count),
+    ("redemptions", "Redemptions", _count),
+    ("conversions", "Conversions", lambda value: f"{value:,.2f}"),
+    ("revenue", "Revenue", _money),
+    ("cost", "Cost", _money),
+    ("cost_per_conversion", "Cost per conversion", _money),
+    ("roi", "ROI", _roi),
+    ("median_time_to_convert_s", "Median time to convert", lambda value: human_duration(value)),
+)
+# Rows that are not a campaign, link, place or day, and what they hold.
+SPECIAL_ROWS = {
+    reports.UNATTRIBUTED: "no touch within the window",
+    reports.DIRECT: "shared or unclaimed coupon codes, credited to the offer's campaign",
+}
+
+
+def _cells(figures: dict) -> list[tuple[str, str, str]]:
+    return [(name, heading, show(figures[name])) for name, heading, show in COLUMNS]
+
+
+def _href(group_by: str, key: object) -> str | None:
+    if group_by == "campaign" and isinstance(key, int):
+        return url_for("dash.campaign", campaign_id=key)
+    if group_by == "link" and isinstance(key, int):
+        return url_for("dash.link", link_id=key)
+    if group_by == "location" and key and key not in SPECIAL_ROWS:
+        return url_for("dash.location", code=key)
+    return None
+
+
+def table_rows(table: dict) -> list[dict]:
+    """The attribution report's rows as the page shows them: label, link, note, cells."""
+    group_by = table["params"]["group_by"]
+    return [
+        {
+            "label": row["label"],
+            "href": _href(group_by, row["key"]),
+            "note": SPECIAL_ROWS.get(row["key"]) if isinstance(row["key"], str) else None,
+            "cells": _cells(row),
+        }
+        for row in table["rows"]
+    ]
+
+
+def window_hint(totals: dict, window: str) -> str | None:
+    """One line from the time-to-convert totals to the window: the shortest bucket limit
+    that covers most conversions, beside the window this report uses."""
+    with_touch = totals["with_touch"]
+    if not with_touch:
+        return None
+    covered = 0
+    for name, limit in reports.TIME_BUCKETS:
+        covered += totals["counts"][name]
+        if covered >= WINDOW_COVERAGE * with_touch:
+            suggested = attribution.format_duration(limit)
+            return (
+                f"{covered * 100 // with_touch}% of conversions came less than {name[2:]} after "
+                f"their latest touch: a {suggested} window credits them (this report uses "
+                f"{window})."
+            )
+    share = covered * 100 // with_touch
+    return (
+        f"Only {share}% of conversions came within 30 days of their latest touch: a longer "
+        f"window (up to 365d) credits more of them (this report uses {window})."
+    )
+
+
+def _reports(form: dict[str, str]) -> tuple[dict, dict, dict]:
+    """Attribution, funnel (with its by-location part) and time to convert for the form.
+
+    Each raises ValidationError naming the bad parameter, which is a control of the form.
+    """
+    rt = runtime()
+    db = rt.db()
+    now = clock.utcnow()
+    default_currency = rt.config["DEFAULT_CURRENCY"]
+    params = reports.attribution_params(db, _report_args(form), now)
+    table = reports.attribute(db, params, default_currency=default_currency)
+    funnel_args = {**_report_args(form, FUNNEL_FIELDS), "group_by": "location"}
+    funnel = reports.funnel(
+        db,
+        reports.funnel_params(db, funnel_args, now),
+        stages=funnel_stages(rt.config),
+        default_currency=default_currency,
+    )
+    ttc_args = _report_args(form, TIME_TO_CONVERT_FIELDS)
+    times = reports.time_to_convert(db, reports.time_to_convert_params(db, ttc_args, now))
+    return table, funnel, times
+
+
+def _options(options: list[tuple], typed: str) -> list[tuple]:
+    """A select's options, plus the value in the query when it is none of them: the page
+    keeps what was asked for beside its error instead of quietly showing the first option."""
+    if typed and typed not in {str(value) for value, _ in options}:
+        return [*options, (typed, typed)]
+    return options
 
 
 @bp.get("/report")
 def report() -> Response:
-    return page("dashboard/message.html", 503, title="Report", exc=None)
+    """Attribution, funnel and time to convert for the settings in the query.
+
+    A bad setting is a 422 page with the message next to its control and every value kept.
+    """
+    rt = runtime()
+    db = rt.db()
+    form = _form(request.args)
+    campaigns = store.campaign_names(db)
+    context = {
+        "form": form,
+        "errors": {},
+        "campaigns": campaigns,
+        "campaign_options": _options(
+            [("", "All campaigns"), *((c["id"], c["name"]) for c in campaigns)],
+            form["campaign_id"],
+        ),
+        "campaign": next((c for c in campaigns if str(c["id"]) == form["campaign_id"]), None),
+        "models": _options(MODEL_OPTIONS, form["model"]),
+        "group_bys": _options(GROUP_OPTIONS, form["group_by"]),
+        "window_presets": WINDOW_PRESETS,
+        "types": (*funnel_stages(rt.config), "redemption"),
+        "duration": human_duration,
+    }
+    try:
+        table, funnel, times = _reports(form)
+    except ValidationError as exc:
+        return page("dashboard/report.html", exc.status, **{**context, "errors": field_errors(exc)})
+    totals = times["totals"]
+    total_cells = _cells(table["totals"])
+    return page(
+        "dashboard/report.html",
+        table=table,
+        rows=table_rows(table),
+        total_cells=total_cells,
+        shown={name: text for name, _, text in total_cells},
+        columns=COLUMNS,
+        funnel=funnel,
+        funnel_chart=charts.funnel(
+            funnel["stages"], label=FUNNEL_LABEL, currency=funnel["params"]["currency"]
+        ),
+        times=times,
+        histogram=charts.histogram(
+            [(name, totals["counts"][name]) for name in times["buckets"]], label=HISTOGRAM_LABEL
+        ),
+        window_hint=window_hint(totals, table["params"]["window"]),
+        csv_url=url_for("dash.report_csv", **_query(form)),
+        **context,
+    )
+
+
+@bp.get("/report.csv")
+def report_csv() -> Response:
+    """The attribution table as the API's CSV (`format=csv`), for the page's settings."""
+    rt = runtime()
+    db = rt.db()
+    params = reports.attribution_params(db, _report_args(_form(request.args)), clock.utcnow())
+    table = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+    return Response(
+        reports.to_csv(table),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="attribution.csv"'},
+    )
