@@ -65,6 +65,7 @@ def test_token_create_requires_a_name(tmp_path):
         ["token", "create"],
         ["token", "list"],
         ["token", "revoke"],
+        ["demo"],
     ],
 )
 def test_every_command_has_help(tmp_path, command):
