@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 4
 WORKER_CLASS ?= sync
 
-.PHONY: run test lint format bench clean
+.PHONY: run demo test lint format bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Touchpoint needs Python 3.11 or newer")'
@@ -27,6 +27,10 @@ run: $(VENV)/.installed
 	$(BIN)/touchpoint bootstrap --url http://$(HOST):$(PORT) $(if $(ADMIN_EMAIL),--admin-email $(ADMIN_EMAIL))
 	exec $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --worker-class $(WORKER_CLASS) \
 		--access-logfile - wsgi:app
+
+# Fills an empty database (instance/touchpoint.db, or TOUCHPOINT_DATABASE) with a demo season.
+demo: $(VENV)/.installed
+	$(BIN)/touchpoint demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

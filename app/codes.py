@@ -11,6 +11,7 @@ as 1, O as 0 (Crockford), and an optional readable prefix (`SPRING-…`) is deco
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RANDOM_LENGTH = 11
@@ -31,11 +32,14 @@ def check_character(body: str) -> str:
     return ALPHABET[(32 - total % 32) % 32]
 
 
-def generate(count: int) -> list[str]:
-    """`count` fresh normalised codes (12 characters each, check character last)."""
+def generate(count: int, randbits: Callable[[int], int] = secrets.randbits) -> list[str]:
+    """`count` fresh normalised codes (12 characters each, check character last).
+
+    `randbits` is only replaced by `touchpoint demo`, which draws from its seed.
+    """
     out = []
     for _ in range(count):
-        value = secrets.randbits(5 * RANDOM_LENGTH)
+        value = randbits(5 * RANDOM_LENGTH)
         body = "".join(ALPHABET[(value >> (5 * i)) & 31] for i in range(RANDOM_LENGTH))
         out.append(body + check_character(body))
     return out

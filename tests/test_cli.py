@@ -103,6 +103,7 @@ def test_token_create_requires_a_name(tmp_path):
         ["user", "create"],
         ["user", "list"],
         ["user", "reset-password"],
+        ["demo"],
     ],
 )
 def test_every_command_has_help(tmp_path, command):

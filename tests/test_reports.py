@@ -671,12 +671,16 @@ def touches_recount(db) -> set:
     )
 
 
-def check_exact(db) -> None:
+def check_exact(
+    db, wide: tuple[str, str] = WIDE, start: datetime = START, span_s: int = SPAN_S
+) -> None:
+    """The report tables equal a recount over `wide`, and over periods cutting days within
+    the `span_s` seconds from `start`."""
     store.refresh_report_tables(db, chunk=7)
     assert db.execute("SELECT count(*) FROM report_changes").fetchone()[0] == 0
-    assert from_report(db, *WIDE) == recount(db, *WIDE)
+    assert from_report(db, *wide) == recount(db, *wide)
     # Through report_months, too.
-    assert whole_period(from_report(db, *WIDE, by_day=False)) == whole_period(recount(db, *WIDE))
+    assert whole_period(from_report(db, *wide, by_day=False)) == whole_period(recount(db, *wide))
     stored = set(
         (n or None, *rest)
         for n, *rest in db.execute(
@@ -688,11 +692,11 @@ def check_exact(db) -> None:
     # Periods that cut days in the middle: whole days from report_days, edges from events.
     rnd = random.Random(len(stored))
     for _ in range(5):
-        a, b = sorted(rnd.sample(range(0, SPAN_S, 3600), 2))
-        start, end = iso(START + timedelta(seconds=a)), iso(START + timedelta(seconds=b))
-        assert from_report(db, start, end) == recount(db, start, end)
-        assert whole_period(from_report(db, start, end, False)) == whole_period(
-            recount(db, start, end)
+        a, b = sorted(rnd.sample(range(0, span_s, 3600), 2))
+        first, end = iso(start + timedelta(seconds=a)), iso(start + timedelta(seconds=b))
+        assert from_report(db, first, end) == recount(db, first, end)
+        assert whole_period(from_report(db, first, end, False)) == whole_period(
+            recount(db, first, end)
         )
 
 

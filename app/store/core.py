@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ..db import retry_locked
+from ..db import immediate, retry_locked
 
 CAMPAIGN_COLUMNS = (
     "name",
@@ -148,6 +148,15 @@ def insert_event(db: Database, row: tuple) -> None:
     retry_locked(db, lambda: db.conn.execute(_EVENT_SQL, row))
 
 
+def insert_events(db: Database, rows: list[tuple]) -> None:
+    """Many hits at once, each row exactly as insert_event takes it, in one transaction.
+
+    For replaying history in bulk (`touchpoint demo`); the live path commits every click alone.
+    """
+    with immediate(db):
+        db.conn.executemany(_EVENT_SQL, rows)
+
+
 def recipient_lead(db: Database, recipient_id: int, link_id: int) -> str | None:
     """The lead behind a per-recipient token, if the recipient belongs to that link."""
     row = retry_locked(
@@ -235,6 +244,21 @@ def insert_orphan_hit(
 
 def count_events(db: Database) -> int:
     return db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
+    """{table: number of rows} for tables named by the caller (never by a request)."""
+    return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def event_counts(db: Database) -> dict[str, int]:
+    """Events by type, plus how many were flagged as bots and, of those, as email scanners."""
+    counts = dict(db.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY type"))
+    bots, scanners = db.execute(
+        "SELECT count(*) FILTER (WHERE is_bot = 1),"
+        " count(*) FILTER (WHERE bot_reason LIKE 'scanner:%') FROM events"
+    ).fetchone()
+    return {**counts, "bots": bots, "scanners": scanners}
 
 
 def link_stats(db: Database, link_id: int) -> dict:

@@ -1,0 +1,251 @@
+"""What follows a visit: coupon claims, till redemptions and returns, online orders, club
+sign-ups, team-order leads through the CRM stages, and booth scans.
+
+Each is one call of the domain function the API or a page would call, at its own time, and
+may queue what comes next (a redemption days after a claim, the next CRM stage).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from .. import (
+    Runtime,
+    claims,
+    clock,
+    codes,
+    conversions,
+    locations,
+    offers,
+    redemptions,
+    scans,
+    visits,
+)
+from . import plan
+from .people import Device, Person, address
+from .replay import Replay, moment, ms_of
+from .setup import Shop, amount
+
+STAGES = ("lead", "mql", "sql", "opportunity", "sale")
+ADVANCE = (0.55, 0.55, 0.65, 0.55)  # chance to reach the next stage
+GAP_DAYS = ((1, 6), (2, 10), (3, 14), (4, 21))  # and how long that takes
+VOID_REASONS = ("returned, wrong size", "returned unworn", "till error", "price match")
+_TIMEZONES = {spec.code: ZoneInfo(spec.timezone) for spec in plan.LOCATIONS}
+
+
+def lognormal(rng: random.Random, median: float, sigma: float, low: float, high: float) -> float:
+    return min(high, max(low, median * math.exp(rng.gauss(0, sigma))))
+
+
+class Outcomes:
+    def __init__(
+        self,
+        db: Database,
+        replay: Replay,
+        shop: Shop,
+        rt: Runtime,
+        rng: random.Random,
+        nurture: Callable[[Person, int], None],
+    ) -> None:
+        self.db = db
+        self.replay = replay
+        self.shop = shop
+        self.rt = rt
+        self.rng = rng
+        self.nurture = nurture  # a visit on the way to a deal, made by the traffic
+        self.currency = shop.currency
+        self._receipts = itertools.count(40_001)
+        self._orders = itertools.count(100_001)
+        self._in_crm: set[int] = set()
+        self._till_addresses = {code: address(rng) for code in _TIMEZONES}
+
+    def store_hours(self, code: str, day: datetime) -> int:
+        """A moment on `day` (its date, at the location) while the location is open."""
+        local = datetime(day.year, day.month, day.day, 10, tzinfo=_TIMEZONES[code])
+        return ms_of(local + timedelta(seconds=self.rng.randrange(585 * 60)))
+
+    def _actor(self, code: str) -> redemptions.Actor:
+        key_id, secret = self.rng.choice(self.shop.staff[code])
+        # Signing in as the till does keeps the staff key's "last used" true.
+        locations.authenticate_staff(self.db, secret)
+        return redemptions.Actor(code, key_id, self._till_addresses[code])
+
+    # Coupons -----------------------------------------------------------------------------
+
+    def claim(
+        self, person: Person, device: Device, key: str, link: dict, click_id: str, agent: str
+    ) -> None:
+        """The offer page's "Get my code" button pressed; some go to a store with the code."""
+        offer = self.shop.offers[key]
+        if offers.validity(offer, clock.now_iso()) is not None:
+            return  # the page said the offer is over
+        lead = person.lead if link["id"] in person.recipient else None
+        row, created = claims.claim(
+            self.db,
+            offer,
+            visitor_id=device.visitor or f"pageview:{self.replay.guid()}",
+            lead_id=lead,
+            link_id=link["id"],
+            campaign_id=link["campaign_id"],
+            click_id=click_id,
+            ip=visits.anonymize_ip(device.address),
+            user_agent=agent,
+        )
+        if created and self.rng.random() < 0.6:
+            day = self.replay.now + timedelta(days=self.rng.choice((0, 1, 1, 2, 3, 5, 7, 10, 13)))
+            code = link["store_code"] or person.home
+            minimum = self.shop.specs[key].offer.min_basket
+            shown = codes.display(row["code"], offer["code_prefix"])
+            self.redeem_before_end(key, shown, code, day, basket_at_least=minimum)
+
+    def redeem_before_end(
+        self, key: str, code: str, store_code: str, day: datetime, basket_at_least: float
+    ) -> None:
+        at_ms = self.store_hours(store_code, day)
+        if at_ms <= self.replay.now_ms:  # the store is closed by now: tomorrow, then
+            at_ms = self.store_hours(store_code, day + timedelta(days=1))
+        if at_ms < ms_of(self.shop.offer_ends(key)):
+            self.replay.at(at_ms, self.redeem, code, store_code, basket_at_least)
+
+    def redeem(self, code: str, store_code: str, basket_at_least: float) -> None:
+        basket = max(basket_at_least, lognormal(self.rng, 95, 0.45, 25, 420))
+        _, body = redemptions.redeem(
+            self.db,
+            self._actor(store_code),
+            {
+                "code": code,
+                "transaction_id": f"{store_code[:3]}-{next(self._receipts)}",
+                "amount": amount(basket, self.currency),
+            },
+            None,
+            limit=self.rt.config["GUESS_LIMIT_PER_MINUTE"],
+            default_currency=self.currency,
+        )
+        if self.rng.random() < 0.05:
+            day = self.replay.now + timedelta(days=self.rng.randrange(1, 12))
+            redemption_id = body["redemption"]["id"]
+            self.replay.at(self.store_hours(store_code, day), self.void, redemption_id, store_code)
+
+    def void(self, redemption_id: int, store_code: str) -> None:
+        reason = self.rng.choice(VOID_REASONS)
+        redemptions.void(self.db, self._actor(store_code), redemption_id, {"reason": reason})
+
+    # The shop's site and the CRM ---------------------------------------------------------
+
+    def _record(self, payload: dict) -> dict:
+        row, _ = conversions.record(self.db, payload, default_currency=self.currency)
+        return row
+
+    def order(self, person: Person, click_id: str) -> None:
+        """A web-shop order; the checkout gives the email, so the buyer becomes a lead.
+
+        Posted as `purchase`, not one of the CRM's funnel stages: a shop order is revenue,
+        not a step of the team-sales funnel (the README's demo section says so).
+        """
+        value = round(lognormal(self.rng, 110, 0.5, 35, 450), 2)
+        row = self._record(
+            {
+                "type": "purchase",
+                "click_id": click_id,
+                "email": person.email,
+                "value": amount(value, self.currency),
+                "external_id": f"order-{next(self._orders)}",
+                "properties": {"channel": "web shop"},
+            }
+        )
+        person.lead = row["lead_id"]
+
+    def signup(self, person: Person, click_id: str) -> None:
+        """Joined the running club from the till's QR code: a lead that stays a lead."""
+        row = self._record(
+            {
+                "type": "lead",
+                "click_id": click_id,
+                "email": person.email,
+                "properties": {"form": "club"},
+            }
+        )
+        person.lead = row["lead_id"]
+
+    def team_lead(self, person: Person, click_id: str | None, source: str) -> None:
+        """A team-order quote request: the first stage of the CRM funnel."""
+        if person.number in self._in_crm:
+            return
+        self._in_crm.add(person.number)
+        payload = {
+            "type": "lead",
+            "external_id": f"crm-{person.number}-lead",
+            "properties": {"team": person.team, "source": source},
+        }
+        if click_id is not None:
+            payload.update(click_id=click_id, email=person.email)
+        else:
+            payload["lead_id"] = person.lead
+        person.lead = self._record(payload)["lead_id"]
+        self._next_stage(person, 1, None)
+
+    def _next_stage(self, person: Person, index: int, value: float | None) -> None:
+        rng = self.rng
+        if index >= len(STAGES) or rng.random() >= ADVANCE[index - 1]:
+            return
+        low, high = GAP_DAYS[index - 1]
+        at_ms = self.replay.now_ms + int(rng.uniform(low, high) * 86_400_000)
+        if STAGES[index] == "opportunity":
+            value = round(lognormal(rng, 3200, 0.6, 900, 15_000), -1)
+        elif STAGES[index] == "sale":
+            value = round(value * rng.uniform(0.8, 1.0), -1)
+        if index >= 3 and rng.random() < 0.6:  # a look at the catalogue before a meeting
+            self.nurture(person, at_ms - rng.randrange(3_600_000, 3 * 86_400_000))
+        self.replay.at(at_ms, self.stage, person, index, value)
+
+    def stage(self, person: Person, index: int, value: float | None) -> None:
+        payload = {
+            "type": STAGES[index],
+            "lead_id": person.lead,
+            "external_id": f"crm-{person.number}-{STAGES[index]}",
+        }
+        if value is not None:
+            payload["value"] = amount(value, self.currency)
+        self._record(payload)
+        self._next_stage(person, index + 1, value)
+
+    # The booth ---------------------------------------------------------------------------
+
+    def booth_scan(
+        self, text: str, scanned_ms: int, person: Person | None, rating: int | None, note: str
+    ) -> None:
+        """A scan reaching the server (maybe late: the phone queues it while offline)."""
+        row, _ = scans.record(
+            self.db,
+            self._actor(plan.BOOTH),
+            {
+                "code": text,
+                "scan_id": self.replay.guid(),
+                "scanned_at": clock.to_iso(moment(scanned_ms)),
+                "rating": rating,
+                "note": note or None,
+            },
+            self.rt.link_tokens,
+            self.rt.badge_tokens,
+        )
+        if person is None:
+            if row["lead_id"] is None and self.rng.random() < 0.4:
+                later = self.replay.now_ms + self.rng.randrange(86_400_000, 3 * 86_400_000)
+                self.replay.at(later, self.assign, row["id"])
+            return
+        person.lead = row["lead_id"]
+        if self.rng.random() < 0.6:
+            later = self.replay.now_ms + self.rng.randrange(3_600_000, 3 * 86_400_000)
+            self.replay.at(later, self.team_lead, person, None, "booth")
+
+    def assign(self, scan_id: str) -> None:
+        """The booth team types in who that unreadable scan was, back at the office."""
+        person_email = f"booth.visitor{self.rng.randrange(100, 999)}@example.org"
+        scans.assign(self.db, scan_id, {"email": person_email})

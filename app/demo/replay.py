@@ -1,0 +1,178 @@
+"""Playing a season forward: the app's own functions, with its clock at each past moment.
+
+Everything the domain modules write carries the time from app.clock and ids drawn from
+uuid/secrets. While a Replay is open those are replaced, the way tests/conftest.py's
+fake_clock does: the clock reads the moment being replayed and ids come from the seed, so a
+seed gives the same database every time. Only a replay in a CLI process or a test does this;
+a server never imports this module.
+
+Hits (clicks and scans) are the bulk: they are written in batches through
+store.insert_events with exactly the row the redirect view would have written, and flushed
+before any other action so that a conversion naming a click finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import itertools
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from .. import ScannerRules, bots, clock, codes, leads, links, store, visits
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FLUSH_AT = 5000
+
+
+def ms_of(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def moment(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request to /r/ (click) or /q/ (scan), as the redirect view would see it."""
+
+    kind: str
+    link_id: int
+    visitor: str | None  # None: the browser sent Sec-GPC: 1
+    address: str
+    agent: str | None
+    referrer: str | None = None
+    method: str = "GET"
+    recipient_id: int | None = None
+    lead_id: str | None = None
+
+
+class Replay:
+    """A queue of actions in time order, run with the app's clock set to each one's time."""
+
+    def __init__(
+        self, db: Database, seed: int, end: datetime, rules: ScannerRules, click_param: str
+    ) -> None:
+        self.db = db
+        self.ids = random.Random(f"ids-{seed}")
+        self.end_ms = ms_of(end)
+        self.now_ms = 0
+        self.rules = rules
+        self.click_param = click_param
+        self._queue: list[tuple] = []
+        self._order = itertools.count()
+        self._hits: list[tuple] = []
+
+    # Ids ---------------------------------------------------------------------------------
+
+    def guid(self) -> str:
+        return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))
+
+    def event_id(self, at_ms: int) -> str:
+        return clock.event_id(at_ms, self.ids.getrandbits(48))
+
+    # The clock ---------------------------------------------------------------------------
+
+    def set_time(self, at: datetime | int) -> None:
+        self.now_ms = at if isinstance(at, int) else ms_of(at)
+
+    @property
+    def now(self) -> datetime:
+        return moment(self.now_ms)
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[Replay]:
+        """The app's clock and id sources answer from this replay until the block ends."""
+        replaced = {
+            (clock, "now_iso"): lambda: clock.to_iso(self.now),
+            (clock, "utcnow"): lambda: self.now,
+            (clock, "new_event_id"): lambda: self.event_id(self.now_ms),
+            (leads, "new_id"): self.guid,
+            (codes, "generate"): functools.partial(codes.generate, randbits=self.ids.getrandbits),
+        }
+        saved = {key: getattr(*key) for key in replaced}
+        try:
+            for (module, name), value in replaced.items():
+                setattr(module, name, value)
+            yield self
+        finally:
+            for (module, name), value in saved.items():
+                setattr(module, name, value)
+
+    # The queue ---------------------------------------------------------------------------
+
+    def at(self, at_ms: int, action: Callable, *args) -> bool:
+        """Run `action(*args)` at that time; False (and nothing) when it is after the end."""
+        if at_ms < self.now_ms:
+            raise ValueError(f"{action.__name__} queued {self.now_ms - at_ms} ms in the past")
+        if at_ms >= self.end_ms:
+            return False
+        heapq.heappush(self._queue, (at_ms, next(self._order), action, args))
+        return True
+
+    def hit(self, at_ms: int, hit: Hit) -> str | None:
+        """Queue a hit; returns its click id (None when it falls after the end)."""
+        click_id = self.event_id(at_ms)
+        return click_id if self.at(at_ms, self._record_hit, hit, click_id) else None
+
+    def run(self) -> None:
+        while self._queue:
+            at_ms, _, action, args = heapq.heappop(self._queue)
+            self.now_ms = at_ms
+            if action != self._record_hit:  # bound methods are new objects: not `is`
+                self.flush()
+            action(*args)
+        self.flush()
+
+    def flush(self) -> None:
+        if self._hits:
+            store.insert_events(self.db, self._hits)
+            self._hits = []
+
+    def _record_hit(self, hit: Hit, click_id: str) -> None:
+        """What app/views/redirect.py `_hit` writes for this request at this time."""
+        now = clock.to_iso(self.now)
+        target = links.resolve(self.db, hit.link_id, now, click_id, self.click_param)
+        reason = bots.classify(hit.method, hit.agent, hit.referrer)
+        private = hit.visitor is None
+        row = (
+            click_id,
+            hit.kind,
+            now,
+            hit.link_id,
+            target.campaign_id,
+            target.store_code,
+            hit.visitor,
+            visits.anonymize_ip(hit.address),
+            hit.agent,
+            hit.referrer,
+            0 if reason is None else 1,
+            reason,
+            target.outcome,
+            None if private else hit.recipient_id,
+            None if private else hit.lead_id,
+        )
+        if hit.lead_id is None or private:
+            self._hits.append(row)
+            if len(self._hits) >= FLUSH_AT:
+                self.flush()
+            return
+        self.flush()
+        rules = self.rules
+        store.record_recipient_hit(
+            self.db,
+            row,
+            lead_id=hit.lead_id,
+            visitor_id=hit.visitor,
+            is_human=reason is None,
+            burst_since=clock.shift_iso(now, -rules.burst_seconds),
+            burst_links=rules.burst_links,
+            repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
+        )
