@@ -299,7 +299,10 @@ def demo_command(seed: int, days: int) -> None:
             kinds = ", ".join(f"{kind} {n:,}" for kind, n in events.items())
             line += f"  ({kinds}; {bots:,} by bots, {scanners:,} of them email scanners)"
         click.echo(line)
-    click.echo("Next: make run, then touchpoint report attribution --group-by channel")
+    click.echo(
+        "Next: make run, sign in at /dashboard/ with the admin it prints, or try "
+        "touchpoint report attribution --group-by channel"
+    )
 
 
 def main() -> None:

@@ -111,6 +111,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Conversion types in funnel order, comma-separated; other type names are still accepted.",
     ),
     Setting(
+        "REVENUE_TYPES",
+        "sale,purchase,redemption",
+        "Conversion types whose values the dashboard overview counts as revenue (pipeline "
+        "stages such as opportunity carry values that are not money received).",
+    ),
+    Setting(
         "GUESS_LIMIT_PER_MINUTE",
         10,
         "Unknown codes a staff key, or a client address, may try per minute before 429.",

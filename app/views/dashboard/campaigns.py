@@ -58,7 +58,12 @@ def overview() -> Response:
     figures: dict[int, dict] = {}
     totals = None
     error = None
-    args = {"from": start.isoformat(), "to": end.isoformat(), "group_by": "campaign"}
+    args = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "group_by": "campaign",
+        "type": rt.config["REVENUE_TYPES"],
+    }
     if request.args.get("currency"):
         args["currency"] = request.args["currency"]
     try:
@@ -84,6 +89,7 @@ def overview() -> Response:
         error=error,
         days=days,
         periods=PERIODS,
+        revenue_types=rt.config["REVENUE_TYPES"].replace(",", ", "),
         start=start,
         end=end - timedelta(days=1),
     )
