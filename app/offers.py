@@ -12,6 +12,16 @@ from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("unique", "shared")
 MAX_BATCH = 100_000
+# The columns of a code export (API and dashboard CSV): the keys export_rows() yields.
+EXPORT_COLUMNS = (
+    "code",
+    "normalized",
+    "batch_id",
+    "lead_id",
+    "email",
+    "redemption_count",
+    "created_at",
+)
 _CREATE_FIELDS = {
     "campaign_id",
     "title",
@@ -290,13 +300,19 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
     return store.get_batch(db, batch_id)
 
 
+def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:
+    """One batch of this offer (a batch of another offer is not found)."""
+    batch = store.get_batch(db, batch_id)
+    if batch is None or batch["offer_id"] != offer_id:
+        raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
+    return batch
+
+
 def export_rows(db: Database, offer_id: int, batch_id: int | None):
     """Rows for the CSV/JSON export: display code, raw code, lead, email, redemptions."""
     offer = get(db, offer_id)
     if batch_id is not None:
-        batch = store.get_batch(db, batch_id)
-        if batch is None or batch["offer_id"] != offer_id:
-            raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
+        get_batch(db, offer_id, batch_id)
     for code, kind, batch, lead_id, email, _, redemption_count, created_at in store.iter_codes(
         db, offer_id, batch_id
     ):
