@@ -181,6 +181,14 @@ def get(db: Database, offer_id: int) -> dict:
     return row
 
 
+def summary(db: Database, offer_id: int) -> dict:
+    """The offer with its shared code, locations, and codes issued, claimed and redeemed."""
+    row = store.offer_summary(db, offer_id)
+    if row is None:
+        raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
+    return row
+
+
 def list_page(
     db: Database, *, after_id: int, limit: int, campaign_id: int | None = None
 ) -> list[dict]:
@@ -306,6 +314,29 @@ def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:
     if batch is None or batch["offer_id"] != offer_id:
         raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
     return batch
+
+
+def batch_page(db: Database, offer: dict, batch_id: int, page: int, per_page: int) -> dict:
+    """One page of a batch's codes in display form, in the export's order.
+
+    {"batch", "page", "pages", "first" (the position of the page's first code), "codes"}.
+    """
+    batch = get_batch(db, offer["id"], batch_id)
+    pages = max(1, -(-batch["count"] // per_page))
+    if not 1 <= page <= pages:
+        raise NotFound(
+            f"Batch {batch_id} has {pages} page{'s' if pages > 1 else ''} of codes.",
+            code="page_not_found",
+        )
+    offset = (page - 1) * per_page
+    raw = store.batch_codes(db, offer["id"], batch_id, per_page, offset)
+    return {
+        "batch": batch,
+        "page": page,
+        "pages": pages,
+        "first": offset + 1,
+        "codes": [codes.display(code, offer["code_prefix"]) for code in raw],
+    }
 
 
 def export_rows(db: Database, offer_id: int, batch_id: int | None):
