@@ -463,6 +463,18 @@ def m007_user_accounts(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_redemptions_by_offer(db: Database) -> None:
+    # The dashboard counts each offer's redemptions (not voided) on every campaign and offer
+    # page; without this it scans the whole table (0.4 s at a million redemptions).
+    _run(
+        db,
+        """
+        CREATE INDEX redemptions_offer ON redemptions (offer_id, voided_at);
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

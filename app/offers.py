@@ -12,6 +12,16 @@ from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("unique", "shared")
 MAX_BATCH = 100_000
+# The columns of a code export (API and dashboard CSV): the keys export_rows() yields.
+EXPORT_COLUMNS = (
+    "code",
+    "normalized",
+    "batch_id",
+    "lead_id",
+    "email",
+    "redemption_count",
+    "created_at",
+)
 _CREATE_FIELDS = {
     "campaign_id",
     "title",
@@ -171,6 +181,14 @@ def get(db: Database, offer_id: int) -> dict:
     return row
 
 
+def summary(db: Database, offer_id: int) -> dict:
+    """The offer with its shared code, locations, and codes issued, claimed and redeemed."""
+    row = store.offer_summary(db, offer_id)
+    if row is None:
+        raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
+    return row
+
+
 def list_page(
     db: Database, *, after_id: int, limit: int, campaign_id: int | None = None
 ) -> list[dict]:
@@ -290,13 +308,42 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
     return store.get_batch(db, batch_id)
 
 
+def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:
+    """One batch of this offer (a batch of another offer is not found)."""
+    batch = store.get_batch(db, batch_id)
+    if batch is None or batch["offer_id"] != offer_id:
+        raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
+    return batch
+
+
+def batch_page(db: Database, offer: dict, batch_id: int, page: int, per_page: int) -> dict:
+    """One page of a batch's codes in display form, in the export's order.
+
+    {"batch", "page", "pages", "first" (the position of the page's first code), "codes"}.
+    """
+    batch = get_batch(db, offer["id"], batch_id)
+    pages = max(1, -(-batch["count"] // per_page))
+    if not 1 <= page <= pages:
+        raise NotFound(
+            f"Batch {batch_id} has {pages} page{'s' if pages > 1 else ''} of codes.",
+            code="page_not_found",
+        )
+    offset = (page - 1) * per_page
+    raw = store.batch_codes(db, offer["id"], batch_id, per_page, offset)
+    return {
+        "batch": batch,
+        "page": page,
+        "pages": pages,
+        "first": offset + 1,
+        "codes": [codes.display(code, offer["code_prefix"]) for code in raw],
+    }
+
+
 def export_rows(db: Database, offer_id: int, batch_id: int | None):
     """Rows for the CSV/JSON export: display code, raw code, lead, email, redemptions."""
     offer = get(db, offer_id)
     if batch_id is not None:
-        batch = store.get_batch(db, batch_id)
-        if batch is None or batch["offer_id"] != offer_id:
-            raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
+        get_batch(db, offer_id, batch_id)
     for code, kind, batch, lead_id, email, _, redemption_count, created_at in store.iter_codes(
         db, offer_id, batch_id
     ):

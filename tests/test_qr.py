@@ -137,3 +137,22 @@ def test_tokens_keep_codes_small():
     # A 27-character token under a typical host fits a version-4 code (33x33 modules),
     # small enough to scan from a flyer at arm's length.
     assert len(qr.matrix("https://go.example.com/q/" + "A" * 27, "M")) <= 33
+
+
+@pytest.mark.parametrize("mask", range(8))
+def test_a_pinned_mask_and_version_encode_the_same_text(mask):
+    text = "BOOT-7KQ4-X9M2-HT6C"
+    version = qr.fitting_version(text)
+    options = qr.Options(mask=mask, version=version)
+    assert decode_svg_by_rasterising(qr.svg(text, options)) == [text]
+    assert len(qr.matrix(text, "M", mask, version)) == len(qr.matrix(text, "M"))
+
+
+def test_a_pinned_version_too_small_still_fits_the_text():
+    text = "https://go.example.com/q/" + "A" * 27
+    assert decode_svg_by_rasterising(qr.svg(text, qr.Options(version=1))) == [text]
+
+
+def test_default_options_keep_the_etags_already_given_out():
+    assert qr.Options().key() == "None:None:4:M:000000:ffffff"
+    assert qr.Options(mask=2).key() != qr.Options().key()

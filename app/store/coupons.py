@@ -111,6 +111,45 @@ def list_offers(
     return _all(db, sql + " ORDER BY id LIMIT ?", [*params, limit])
 
 
+# An offer as the dashboard lists it: its columns, shared code, locations and counts, in one
+# statement for any number of offers. The shared code is looked up only for shared offers
+# (CASE is lazy), so a unique offer's 100,000 codes are never read row by row; every count
+# reads an index only (codes_offer, the claims (offer_id, visitor_id) key, redemptions_offer).
+_OFFER_SUMMARY_SQL = """
+SELECT o.*,
+  CASE WHEN o.kind = 'shared' THEN
+    (SELECT code FROM codes c WHERE c.offer_id = o.id AND c.kind = 'shared' LIMIT 1)
+  END AS shared_code,
+  (SELECT group_concat(location_code, ' ') FROM
+    (SELECT location_code FROM offer_locations WHERE offer_id = o.id ORDER BY location_code)
+  ) AS location_list,
+  (SELECT count(*) FROM codes c WHERE c.offer_id = o.id) AS issued,
+  (SELECT count(*) FROM claims k WHERE k.offer_id = o.id) AS claimed,
+  (SELECT count(*) FROM redemptions r WHERE r.offer_id = o.id AND r.voided_at IS NULL)
+    AS redeemed
+FROM offers o WHERE {where} ORDER BY o.id
+"""
+
+
+def _offer_summaries(db: Database, where: str, params: tuple) -> list[dict]:
+    rows = _all(db, _OFFER_SUMMARY_SQL.format(where=where), params)
+    for row in rows:
+        listed = row.pop("location_list")
+        row["location_codes"] = listed.split(" ") if listed else []
+    return rows
+
+
+def campaign_offers(db: Database, campaign_id: int) -> list[dict]:
+    """Every offer of a campaign with shared code, locations, codes issued, claimed, redeemed."""
+    return _offer_summaries(db, "o.campaign_id = ?", (campaign_id,))
+
+
+def offer_summary(db: Database, offer_id: int) -> dict | None:
+    """One offer as campaign_offers() gives it, or None."""
+    rows = _offer_summaries(db, "o.id = ?", (offer_id,))
+    return rows[0] if rows else None
+
+
 def offer_location_codes(db: Database, offer_id: int) -> list[str]:
     return [
         r[0]
@@ -182,6 +221,18 @@ def list_batches(db: Database, offer_id: int) -> list[dict]:
 
 def get_batch(db: Database, batch_id: int) -> dict | None:
     return _one(db, "SELECT * FROM code_batches WHERE id = ?", (batch_id,))
+
+
+def batch_codes(db: Database, offer_id: int, batch_id: int, limit: int, offset: int) -> list[str]:
+    """A page of a batch's codes, in the order they were made (the export's order)."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT code FROM codes WHERE offer_id = ? AND batch_id = ? ORDER BY rowid "
+            "LIMIT ? OFFSET ?",
+            (offer_id, batch_id, limit, offset),
+        ).fetchall()
+    ]
 
 
 def iter_codes(db: Database, offer_id: int, batch_id: int | None):

@@ -43,6 +43,16 @@ def campaign_links(db: Database, campaign_id: int) -> list[dict]:
     return _all(db, "SELECT * FROM links WHERE campaign_id = ? ORDER BY id", (campaign_id,))
 
 
+def campaign_links_with_recipients(db: Database, campaign_id: int) -> list[dict]:
+    """The campaign's links, each with how many recipients it has (counted on the index)."""
+    return _all(
+        db,
+        "SELECT k.*, (SELECT count(*) FROM recipients r WHERE r.link_id = k.id) AS recipients "
+        "FROM links k WHERE k.campaign_id = ? ORDER BY k.id",
+        (campaign_id,),
+    )
+
+
 def recipient_count(db: Database, link_id: int) -> int:
     return db.execute("SELECT count(*) FROM recipients WHERE link_id = ?", (link_id,)).fetchone()[0]
 

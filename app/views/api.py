@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -24,13 +22,21 @@ from .. import (
     validation,
 )
 from ..errors import BadRequest, Forbidden, ValidationError
-from .common import authenticate_request, base_url, json_body, qr_response, runtime
+from .common import (
+    MAX_ID,
+    authenticate_request,
+    base_url,
+    csv_download,
+    id_arg,
+    json_body,
+    qr_response,
+    runtime,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 PUBLIC_ENDPOINTS = {"api.openapi"}
-MAX_ID = 2**63
 
 
 # What a marketer's token may not do (least privilege: it cannot mint credentials, see who
@@ -66,16 +72,6 @@ def authenticate() -> None:
 def no_store(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-def id_arg(name: str) -> int | None:
-    """An optional id in the query string (?campaign_id=, ?batch_id=), or None."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) >= MAX_ID:
-        raise ValidationError(f"'{name}' must be a whole number.", field=name)
-    return int(raw)
 
 
 def page_args() -> tuple[int, int]:
@@ -399,46 +395,16 @@ def list_batches(offer_id: int) -> Response:
     return jsonify({"items": store.list_batches(db, offer_id), "next_cursor": None})
 
 
-_CODE_COLUMNS = (
-    "code",
-    "normalized",
-    "batch_id",
-    "lead_id",
-    "email",
-    "redemption_count",
-    "created_at",
-)
-
-
 @bp.get("/offers/<id:offer_id>/codes")
 def export_codes(offer_id: int) -> Response:
     """Every code of an offer (or of one batch), streamed as CSV or JSON."""
     batch_id = id_arg("batch_id")
     as_csv = _wants_csv()
     rows = offers.export_rows(runtime().db(), offer_id, batch_id)
-    first = next(rows, None)  # runs the checks (404s) before the streaming starts
     if as_csv:
-        return Response(
-            _csv_stream(first, rows),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="offer-{offer_id}-codes.csv"'},
-        )
+        return csv_download(rows, offers.EXPORT_COLUMNS, f"offer-{offer_id}-codes.csv")
+    first = next(rows, None)  # runs the checks (404s) before the streaming starts
     return Response(_json_stream(first, rows), mimetype="application/json")
-
-
-def _csv_stream(first, rows):
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CODE_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    if first is not None:
-        writer.writerow(first)
-        for n, row in enumerate(rows, start=1):
-            writer.writerow(row)
-            if n % 5000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
 
 
 def _json_stream(first, rows):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
 
 from .. import Runtime, api_tokens, locations, qr, visits
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
+
+MAX_ID = 2**63
 
 
 def runtime() -> Runtime:
@@ -18,6 +23,45 @@ def runtime() -> Runtime:
 def funnel_stages(config: dict) -> tuple[str, ...]:
     """The conversion stages of the funnel, in order (TOUCHPOINT_FUNNEL_STAGES)."""
     return tuple(s.strip().lower() for s in str(config["FUNNEL_STAGES"]).split(",") if s.strip())
+
+
+def id_arg(name: str) -> int | None:
+    """An optional id in the query string (?campaign_id=, ?batch_id=), or None."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) >= MAX_ID:
+        raise ValidationError(f"'{name}' must be a whole number.", field=name)
+    return int(raw)
+
+
+def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) -> Response:
+    """Rows streamed as a CSV attachment, 5,000 at a time, so memory stays flat.
+
+    The first row is read before answering: a generator that checks its arguments (an
+    unknown offer or batch) raises while an error page can still be sent.
+    """
+    first = next(rows, None)
+
+    def chunks() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        if first is not None:
+            writer.writerow(first)
+            for n, row in enumerate(rows, start=1):
+                writer.writerow(row)
+                if n % 5000 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        chunks(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def request_scheme(rt: Runtime) -> str:

@@ -160,4 +160,4 @@ def field_errors(exc: TouchpointError) -> dict[str, str]:
     return {exc.field or "": exc.message}
 
 
-from . import account, activity, campaigns, locations, report  # noqa: E402, F401
+from . import account, activity, campaigns, locations, offers, report  # noqa: E402, F401
