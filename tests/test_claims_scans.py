@@ -132,6 +132,17 @@ def test_claimed_code_redeems_with_claim_time_and_campaign(app, api):
     assert redemption_event["visitor_id"] == claim_event["visitor_id"]
 
 
+def test_a_code_claimed_from_a_shared_offer_redeems_once(app, api):
+    """The shared code itself is multi-use; a personal code minted on its landing page is not."""
+    location(api)
+    _, link = offer_link(api, kind="shared", shared_code="DROP15")
+    _, html = claim(app.test_client(), link)
+    till = staff(api)
+    code = shown_code(html)
+    assert [redeem(till, code, f"T-{n}").status_code for n in range(2)] == [201, 409]
+    assert [redeem(till, "DROP15", f"S-{n}").status_code for n in range(2)] == [201, 201]
+
+
 def test_recipient_gets_their_personal_code_and_the_lead_limit_holds(app, api):
     campaign = api.campaign()
     created = offer(api, campaign["id"], per_lead_limit=1)

@@ -307,12 +307,15 @@ def take_redemption(db: Database, code: str) -> bool:
     """The one atomic conditional statement behind exactly-once redemption.
 
     It bumps the count only while it is under the offer's limit (none: unlimited), so of any
-    number of concurrent attempts on a single-use code exactly one sees rowcount 1.
+    number of concurrent attempts on a single-use code exactly one sees rowcount 1. A personal
+    code claimed from a shared offer's landing page is single-use: the shared offer's limit
+    (often none) is for its printed shared code, not for codes minted one per visitor.
     """
     cursor = db.execute(
         "UPDATE codes SET redemption_count = redemption_count + 1 WHERE code = ? AND "
-        "redemption_count < coalesce((SELECT max_redemptions_per_code FROM offers "
-        "WHERE offers.id = codes.offer_id), 9223372036854775807)",
+        "redemption_count < (SELECT CASE WHEN offers.kind = 'shared' AND codes.kind = 'unique' "
+        "THEN 1 ELSE coalesce(offers.max_redemptions_per_code, 9223372036854775807) END "
+        "FROM offers WHERE offers.id = codes.offer_id)",
         (code,),
     )
     return cursor.rowcount == 1
