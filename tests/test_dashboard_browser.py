@@ -170,3 +170,65 @@ def test_pages_fit_a_phone_and_keyboard_users_can_skip_to_content(browser, live)
             screenshot(phone, f"dashboard-{name}")
         phone.keyboard.press("Tab")
         expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+def test_offer_claimed_online_redeemed_in_store_and_attributed(browser, page, live):
+    """Create an offer, a customer claims a code on its landing page, the till redeems it,
+    and the report credits the redemption to the campaign."""
+    from playwright.sync_api import expect
+
+    from app import locations
+
+    db = live.app.extensions["touchpoint"].db()
+    locations.create(db, {"code": "BER", "name": "Berlin", "kind": "store", "timezone": "UTC"})
+    staff_key, _ = locations.create_staff_key(db, "BER", {"label": "till"})
+
+    sign_in(page, live)
+    page.get_by_role("link", name="New campaign").click()
+    page.get_by_label("Name").fill("Boot week")
+    page.get_by_label("Channel").select_option("social")
+    page.get_by_label("utm_source").fill("instagram")
+    page.get_by_label("utm_medium").fill("social")
+    page.get_by_label("Cost").fill("5.00")
+    page.get_by_role("button", name="Create campaign").click()
+    campaign_url = page.url
+    page.get_by_role("link", name="New offer").click()
+    page.get_by_label("Title").fill("10% off boots")
+    page.get_by_label("Discount").fill("10%")
+    page.get_by_role("button", name="Create offer").click()
+    expect(page.get_by_role("heading", name=re.compile("10% off boots"))).to_be_visible()
+    screenshot(page, "dashboard-offer")
+    page.get_by_role("button", name="Create a tracked link").click()
+    tracked = page.locator("[data-copy^='http']").first.get_attribute("data-copy")
+
+    with new_page(browser, user_agent=CHROME, **PHONE) as customer:
+        customer.goto(tracked)
+        customer.get_by_role("button", name="Get my code").click()
+        code = customer.locator("p.code").inner_text().strip()
+        screenshot(customer, "customer-coupon")
+
+    with new_page(browser) as till:
+        till.goto(f"{live.base}/staff")
+        till.keyboard.type(staff_key)
+        with till.expect_navigation():
+            till.keyboard.press("Enter")
+        till.locator("#code").fill(code)
+        till.locator("#amount").fill("20.00")
+        with till.expect_navigation():
+            till.keyboard.press("Enter")
+        expect(till.locator("#result")).to_contain_text("REDEEMED")
+
+    page.goto(campaign_url)
+    page.get_by_role("link", name="Report").first.click()
+    row = page.locator("table.report-table tbody tr", has_text="Boot week")
+    expect(row).to_be_visible()
+    cells = row.locator("td")
+    headings = page.locator("table.report-table thead th").all_inner_texts()
+    values = dict(zip(headings, cells.all_inner_texts(), strict=True))
+    assert values["Redemptions"] == "1"
+    assert values["Revenue"] == "20.00"
+    assert values["Claims"] == "1"
+    screenshot(page, "dashboard-report")
+    page.get_by_role("link", name="Events").click()
+    expect(page.locator("table").first).to_contain_text("redemption")
+    screenshot(page, "dashboard-events")
