@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from app import clock, migrations, reports, store
 from app import db as dbmod
+from app.reports.activity import marked, visitor_counts
 
 from .conftest import BROWSER_UA, Api
 from .coupon_helpers import location, offer, redeem, staff
@@ -985,3 +987,25 @@ def test_the_reports_read_one_consistent_snapshot(tmp_path):
         )
         assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == before
     assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == before + 1
+
+
+# Counting visitors -------------------------------------------------------------------------
+
+
+def packed(numbers) -> bytes:
+    return array("I", sorted(set(numbers))).tobytes()
+
+
+buckets_by_key = st.dictionaries(
+    st.integers(0, 5), st.lists(st.lists(st.integers(1, 3000), max_size=40), max_size=4)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(groups=buckets_by_key)
+def test_visitor_counts_equal_set_counts(groups):
+    blobs = {key: [packed(b) for b in buckets] for key, buckets in groups.items()}
+    counts, everyone = visitor_counts(blobs)
+    assert counts == {key: len({n for b in buckets for n in b}) for key, buckets in groups.items()}
+    assert everyone == len({n for buckets in groups.values() for b in buckets for n in b})
+    assert marked(packed([]), 7) == bytearray(7)

@@ -15,7 +15,7 @@ from operator import itemgetter
 from sqlite_utils import Database
 
 from .. import attribution, store
-from .activity import activity
+from .activity import activity, visitor_counts
 from .conversion_times import median_seconds
 from .costs import campaign_costs, cost_currencies, cumulative_cost, money_text, report_currency
 from .journeys import Conversion, Journeys, conversions_in, count_until
@@ -58,9 +58,6 @@ class _Row:
     visitors: list = field(default_factory=list)  # packed visitor numbers, one blob a bucket
     ages: list = field(default_factory=list)
     cost: int | None = None
-
-    def unique_visitors(self) -> set:
-        return set(store.unpack_visitors(b"".join(self.visitors)))
 
 
 def _key_functions(group_by: str, campaigns: dict[int, tuple]):
@@ -241,8 +238,8 @@ def attribute(db: Database, params: Params, *, default_currency: str = "USD") ->
     )
     costs = table.add_costs(dated, undated)
     rows = table.rows
-    visitors = {key: row.unique_visitors() for key, row in rows.items()}
-    totals = _totals(rows, visitors, costs, currency)
+    visitors, everyone = visitor_counts({key: row.visitors for key, row in rows.items()})
+    totals = _totals(rows, everyone, costs, currency)
     totals["excluded_other_currency"] = len(conversions) - len(counted)
     shown = params_json(params, currency)
     shown.update(
@@ -295,13 +292,11 @@ def _figures(row: _Row, unique_visitors: int, cost: int | None, currency: str) -
     }
 
 
-def _row_json(key: object, label: str, row: _Row, visitors: set, currency: str) -> dict:
-    return {"key": key, "label": label, **_figures(row, len(visitors), row.cost, currency)}
+def _row_json(key: object, label: str, row: _Row, visitors: int, currency: str) -> dict:
+    return {"key": key, "label": label, **_figures(row, visitors, row.cost, currency)}
 
 
-def _totals(
-    rows: dict[object, _Row], visitors: dict[object, set], costs: dict[int, int], currency: str
-) -> dict:
+def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], currency: str) -> dict:
     total = _Row()
     for row in rows.values():
         for name in (
@@ -317,7 +312,7 @@ def _totals(
             setattr(total, name, getattr(total, name) + getattr(row, name))
         total.ages += row.ages
     cost = sum(costs.values()) if costs else None
-    return _figures(total, len(set().union(*visitors.values())), cost, currency)
+    return _figures(total, visitors, cost, currency)
 
 
 class _Labels:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from functools import reduce
+from itertools import compress, repeat
+from operator import or_
+
 from sqlite_utils import Database
 
 from .. import store
-from .activity import activity
+from .activity import activity, marked
 from .costs import money_text, report_currency
 from .params import NO_LABELS, Params, params_json
 from .snapshot import collector_paused, up_to_date
@@ -67,29 +73,39 @@ def funnel(
     for kind, _, _, lead, number, _, value, value_currency in conversions:
         reach(person(number, lead), kind, value, value_currency)
 
-    def stats(people: set) -> list[dict]:
-        return _stages(people, chains, furthest, values, currency)
-
     cohort_of: dict[str | None, list[bytes]] = {}
     for bucket in buckets:
         cohort_of.setdefault(bucket[3] if params.group_by else None, []).append(bucket[9])
-    stitched = set(lead_of)
+    # Every cohort's marks cover every visitor number a person can be, so membership is a
+    # plain index (see _People.within).
+    persons = (who for reached_by in furthest for who in reached_by if isinstance(who, int))
+    size = max(max(lead_of, default=0), max(persons, default=0)) + 1
+    stitched, their_leads = list(lead_of), list(lead_of.values())
 
-    def people_in(blobs: list[bytes]) -> set:
-        # Most visitors are nobody's lead and stay themselves: set operations, no loop.
-        numbers = set(store.unpack_visitors(b"".join(blobs)))
-        return (numbers - stitched) | {lead_of[n] for n in numbers & stitched}
+    def people_in(blobs: list[bytes]) -> _People:
+        marks = marked(b"".join(blobs), size)
+        # A stitched browser is its lead: found with one pass over the stitched numbers in
+        # C (map, compress), then unmarked.
+        found = bytes(map(marks.__getitem__, stitched))
+        deque(map(marks.__setitem__, compress(stitched, found), repeat(0)), maxlen=0)
+        return _People(marks, set(compress(their_leads, found)))
 
+    nobody = _People(bytes(size), set())
     people_of = {code: people_in(blobs) for code, blobs in cohort_of.items()}
-    everyone = set().union(*people_of.values())
+    everyone = reduce(or_, people_of.values(), nobody)
+
+    reached = [_Reached(reached_by) for reached_by in furthest]
+
+    def stats(people: _People) -> list[dict]:
+        return _stages(people, chains, reached, values, currency)
+
     shown = params_json(params, currency)
     del shown["type"]
-    shown.update(group_by=params.group_by, stages=[s["stage"] for s in stats(set())])
+    shown.update(group_by=params.group_by, stages=[s["stage"] for s in stats(nobody)])
     report = {"params": shown, "stages": stats(everyone)}
     if params.group_by:
         # By where people clicked or scanned; people who never touched a store's link last.
-        unplaced = people_of.pop(None, set())
-        unplaced -= set().union(*people_of.values())
+        unplaced = people_of.pop(None, nobody) - reduce(or_, people_of.values(), nobody)
         groups = sorted(people_of.items()) + ([(None, unplaced)] if unplaced else [])
         report["by_location"] = [
             {
@@ -102,21 +118,70 @@ def funnel(
     return report
 
 
+class _Reached:
+    """(person, index of the furthest stage) pairs of one chain, visitor numbers apart from
+    leads, with the persons alone beside them."""
+
+    __slots__ = ("numbers", "number_keys", "leads", "lead_keys")
+
+    def __init__(self, furthest: dict) -> None:
+        self.numbers = [item for item in furthest.items() if isinstance(item[0], int)]
+        self.leads = [item for item in furthest.items() if isinstance(item[0], str)]
+        self.number_keys = [who for who, _ in self.numbers]
+        self.lead_keys = [who for who, _ in self.leads]
+
+
+class _People:
+    """A cohort: browsers that are nobody's lead, as marks (one byte per visitor number, 1 for
+    those in it), and leads. Sets of hundreds of thousands of ints cost more per member as
+    they outgrow the caches; marks are a byte a visitor."""
+
+    __slots__ = ("visitors", "leads", "size")
+
+    def __init__(self, visitors: bytes | bytearray, leads: set[str]) -> None:
+        self.visitors = visitors
+        self.leads = leads
+        self.size = visitors.count(1) + len(leads)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def within(self, reached: _Reached) -> list[tuple]:
+        """The (person, stage index) pairs of `reached` whose person is in the cohort."""
+        # One membership test a person, run in C by map() and compress().
+        return [
+            *compress(reached.numbers, map(self.visitors.__getitem__, reached.number_keys)),
+            *compress(reached.leads, map(self.leads.__contains__, reached.lead_keys)),
+        ]
+
+    def __or__(self, other: _People) -> _People:
+        return _People(_bytewise(or_, self.visitors, other.visitors), self.leads | other.leads)
+
+    def __sub__(self, other: _People) -> _People:
+        without = _bytewise(lambda a, b: a & ~b, self.visitors, other.visitors)
+        return _People(without, self.leads - other.leads)
+
+
+def _bytewise(op: Callable[[int, int], int], a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    # Marks are 0 or 1 a byte, so bitwise operations on them as big integers work byte by
+    # byte: one C loop over the whole cohort.
+    size = max(len(a), len(b))
+    return op(int.from_bytes(a, "little"), int.from_bytes(b, "little")).to_bytes(size, "little")
+
+
 def _stages(
-    people: set,
+    people: _People,
     chains: list[tuple[str, ...]],
-    furthest: list[dict],
+    reached_of: list[_Reached],
     values: dict[tuple, int],
     currency: str,
 ) -> list[dict]:
     out = [_stage("click", None, len(people), None, None, currency)]
-    for chain, reached_by in zip(chains, furthest, strict=True):
+    for chain, reached_by in zip(chains, reached_of, strict=True):
         # Everyone is at the click; only people who went further need looking at.
         reached = [len(people)] + [0] * (len(chain) - 1)
         lost: list[int | None] = [None] * len(chain)
-        for who, top in reached_by.items():
-            if who not in people:
-                continue
+        for who, top in people.within(reached_by):
             for index in range(1, top + 1):
                 reached[index] += 1
             value = values.get((who, chain[top]))
