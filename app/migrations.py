@@ -475,6 +475,33 @@ def m008_redemptions_by_offer(db: Database) -> None:
     )
 
 
+@migrations()
+def m009_report_leads(db: Database) -> None:
+    # Reports looked up each conversion's browsers through lead_visitors and report_visitors,
+    # two B-trees keyed by GUID text, once per conversion: that cost grew faster than the data.
+    # report_leads holds the same links by visitor number, derived from lead_visitors (which
+    # is only ever appended to) lazily by rowid like the other report tables; the next refresh
+    # fills it, so existing databases need no backfill here. The lead index of report_touches
+    # becomes covering, so a lead's touches are read without a lookup in the table per touch.
+    _run(
+        db,
+        """
+        CREATE TABLE report_leads (
+            visitor_n INTEGER PRIMARY KEY,
+            lead_id TEXT NOT NULL
+        );
+        CREATE INDEX report_leads_lead ON report_leads(lead_id);
+        ALTER TABLE report_state ADD COLUMN last_lead_rowid INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE report_state ADD COLUMN last_lead_visitor_id TEXT;
+
+        DROP INDEX report_touches_lead;
+        CREATE INDEX report_touches_lead
+            ON report_touches(lead_id, at_ms, kind, campaign_id, link_id, store_code)
+            WHERE lead_id IS NOT NULL;
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

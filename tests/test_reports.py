@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from app import clock, migrations, reports, store
 from app import db as dbmod
+from app.reports.activity import marked, visitor_counts
 
 from .conftest import BROWSER_UA, Api
 from .coupon_helpers import location, offer, redeem, staff
@@ -671,6 +673,29 @@ def touches_recount(db) -> set:
     )
 
 
+def leads_recount(db) -> set:
+    """(visitor id, lead) for every browser linked to a lead, straight from lead_visitors."""
+    return set(db.execute("SELECT visitor_id, lead_id FROM lead_visitors").fetchall())
+
+
+def leads_stored(db) -> set:
+    """The same from report_leads, through the visitor numbers."""
+    return set(
+        db.execute(
+            "SELECT rv.visitor_id, rl.lead_id FROM report_leads rl "
+            "JOIN report_visitors rv ON rv.n = rl.visitor_n"
+        ).fetchall()
+    )
+
+
+def stitch(db, visitor: str, lead: str) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source)"
+        " VALUES (?, ?, '2026-10-25T00:00:00.000Z', 'test')",
+        (visitor, lead),
+    )
+
+
 def check_exact(
     db, wide: tuple[str, str] = WIDE, start: datetime = START, span_s: int = SPAN_S
 ) -> None:
@@ -689,6 +714,7 @@ def check_exact(
         )
     )
     assert stored == touches_recount(db)
+    assert leads_stored(db) == leads_recount(db)
     # Periods that cut days in the middle: whole days from report_days, edges from events.
     rnd = random.Random(len(stored))
     for _ in range(5):
@@ -735,6 +761,11 @@ operations = st.lists(
         st.tuples(st.just("lead"), st.integers(1, 60), st.sampled_from([None, "L1", "L2"])),
         st.tuples(st.just("move"), st.integers(1, 60), st.integers(0, SPAN_S)),
         st.tuples(st.just("delete"), st.integers(1, 60)),
+        st.tuples(
+            st.just("stitch"),
+            st.sampled_from(["v1", "v2", "v3", "v4", "pageview:x"]),
+            st.sampled_from(["L1", "L2"]),
+        ),
         st.tuples(st.just("refresh")),
     ),
     max_size=60,
@@ -761,16 +792,51 @@ def test_rollups_equal_a_recount_after_any_history(ops):
                 db.execute("UPDATE events SET at = ? WHERE rowid = ?", (at, op[1]))
             elif op[0] == "delete":
                 db.execute("DELETE FROM events WHERE rowid = ?", (op[1],))
+            elif op[0] == "stitch":
+                stitch(db, op[1], op[2])
             else:
                 store.refresh_report_tables(db, chunk=3)
         check_exact(db)
         # A rebuild from scratch gives the same tables.
         tables = ("report_days", "report_months", "report_touches")
         before = [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
+        before.append(db.execute("SELECT * FROM report_leads ORDER BY 1").fetchall())
         store.rebuild_report_tables(db)
         after = [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
+        after.append(db.execute("SELECT * FROM report_leads ORDER BY 1").fetchall())
         assert after == before
         db.conn.close()
+
+
+def people_recount(db) -> dict:
+    """{visitor id: (its number or None, its lead or None)} straight from the source tables."""
+    numbers = dict(db.execute("SELECT visitor_id, n FROM report_visitors"))
+    leads = dict(db.execute("SELECT visitor_id, lead_id FROM lead_visitors"))
+    return {v: (numbers.get(v), leads.get(v)) for v in {*numbers, *leads, "nobody"}}
+
+
+def test_browsers_linked_after_the_last_refresh_count_too(tmp_path):
+    """report_leads is as of the last refresh; a report's snapshot may hold later links."""
+    db = fresh_db(str(tmp_path))
+    for n, visitor in enumerate(("v1", "v2", "v3")):
+        insert_event(db, n, "click", 3600 * n, 1, visitor, 0, None)
+    stitch(db, "v1", "L1")
+    store.refresh_report_tables(db)
+    stitch(db, "v2", "L1")  # numbered already, linked since
+    stitch(db, "v9", "L2")  # never seen: no number
+    with store.report_snapshot(db):
+        expected = people_recount(db)
+        assert store.people_of(db, set(expected)) == expected
+        numbers = {v: n for v, (n, _) in expected.items() if n}
+        assert sorted(store.lead_visitor_numbers(db, ["L1", "L2"])) == [
+            ("L1", numbers["v1"]),
+            ("L1", numbers["v2"]),
+        ]
+        assert store.stitched_visitor_numbers(db) == {numbers["v1"]: "L1", numbers["v2"]: "L1"}
+    store.refresh_report_tables(db)
+    assert leads_stored(db) == leads_recount(db)
+    with store.report_snapshot(db):
+        assert store.people_of(db, set(expected)) == people_recount(db)
 
 
 def test_rollups_follow_the_apps_own_updates(app, api, fake_clock):
@@ -821,6 +887,13 @@ def test_a_vacuum_that_renumbers_events_triggers_a_rebuild(app, api, fake_clock)
     store.refresh_report_tables(db)
     db.execute("UPDATE report_state SET last_event_id = 'gone'")
     db.execute("INSERT INTO report_days VALUES ('2000-01-01', 0, 0, '', 9, 9, 9, 9, 9, x'')")
+    check_exact(db)
+    # The same for lead_visitors, whose rowids a VACUUM may also move.
+    db.execute("INSERT INTO leads (id, first_seen, last_seen) VALUES ('L9', 'x', 'x')")
+    stitch(db, "v-late", "L9")
+    store.refresh_report_tables(db)
+    db.execute("UPDATE report_state SET last_lead_visitor_id = 'gone'")
+    db.execute("INSERT INTO report_leads VALUES (999999, 'L9')")
     check_exact(db)
     assert (
         db.execute("SELECT count(*) FROM report_days WHERE day = '2000-01-01'").fetchone()[0] == 0
@@ -918,3 +991,25 @@ def test_the_reports_read_one_consistent_snapshot(tmp_path):
         )
         assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == before
     assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == before + 1
+
+
+# Counting visitors -------------------------------------------------------------------------
+
+
+def packed(numbers) -> bytes:
+    return array("I", sorted(set(numbers))).tobytes()
+
+
+buckets_by_key = st.dictionaries(
+    st.integers(0, 5), st.lists(st.lists(st.integers(1, 3000), max_size=40), max_size=4)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(groups=buckets_by_key)
+def test_visitor_counts_equal_set_counts(groups):
+    blobs = {key: [packed(b) for b in buckets] for key, buckets in groups.items()}
+    counts, everyone = visitor_counts(blobs)
+    assert counts == {key: len({n for b in buckets for n in b}) for key, buckets in groups.items()}
+    assert everyone == len({n for buckets in groups.values() for b in buckets for n in b})
+    assert marked(packed([]), 7) == bytearray(7)

@@ -2,19 +2,27 @@
 
 A report over a million events cannot afford to group raw events (SQLite sorts them) or to
 fetch converters' journeys through the events_visitor index (one random row per touch), so
-two tables are derived from events (migration m006):
+tables are derived from events (migration m006) and from lead_visitors (m009):
 
 - report_days and report_months: per UTC day (and month), campaign, link and store, the
   counts a report shows and the set of human visitors (numbered through report_visitors,
   packed as 32-bit integers), so six months of activity is a few thousand rows;
 - report_touches: every human touch in a few bytes, clustered by visitor (then lead, by
-  index), so a journey is one range read.
+  a covering index), so a journey is one range read;
+- report_leads: lead_visitors by visitor number, so the browsers of the people behind
+  thousands of conversions are one pass over a small index, not two GUID lookups each.
 
-They are brought up to date lazily, before each report, by reading events past the last
-rowid summed (refresh_report_tables): the redirect hot path pays nothing, since no index or
-trigger fires on INSERT. The UPDATE and DELETE triggers of m006 queue the old values of rows
-already summed (scanner flags, a booth scan matched later), and the refresh recounts the
-buckets they touched from raw events. All of them can be rebuilt from events at any time.
+They are brought up to date lazily, before each report, by reading events and lead_visitors
+past the last rowid summed (refresh_report_tables): the redirect hot path pays nothing,
+since no index or trigger fires on INSERT. The UPDATE and DELETE triggers of m006 queue the
+old values of events already summed (scanner flags, a booth scan matched later), and the
+refresh recounts the buckets they touched from raw events; lead_visitors is only appended
+to. All of them can be rebuilt from the source tables at any time.
+
+Every lookup a report makes for many keys is one query over the keys in sorted order, so
+each B-tree page is read once however many keys fall on it: a report's cost follows the
+rows it asks for, not the size of the tables (random lookups cost more each as tables
+outgrow the caches).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import json
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlite_utils import Database
@@ -38,6 +48,7 @@ __all__ = [
     "lead_visitor_numbers",
     "next_month",
     "offer_count",
+    "people_of",
     "raw_activity",
     "rebuild_report_tables",
     "redemptions_between",
@@ -117,16 +128,17 @@ def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
     db.execute(f"PRAGMA cache_size = {REFRESH_CACHE_KIB}")
     try:
         while True:
-            new, changed = _refresh_chunk(db, chunk)
-            done += new + changed
-            if new < chunk and changed < chunk:
+            counts = _refresh_chunk(db, chunk)
+            done += sum(counts)
+            if max(counts) < chunk:
                 return done
     finally:
         db.execute(f"PRAGMA cache_size = {int(cache_size)}")
 
 
-def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int]:
-    """Sum one chunk of new events and of queued changes; return how many of each."""
+def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int, int]:
+    """Sum one chunk of new events, of queued changes and of new lead_visitors rows; return
+    how many of each."""
     with immediate(db):
         last, last_id = report_state(db)
         if last and _event_id_at(db, last) != last_id:
@@ -152,7 +164,40 @@ def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int]:
         if changes:
             _apply_changes(db, changes, last)
             db.execute("DELETE FROM report_changes WHERE id <= ?", (changes[-1][0],))
-    return len(rows), len(changes)
+        stitched = _add_stitches(db, chunk)
+    return len(rows), len(changes), stitched
+
+
+def _add_stitches(db: Database, chunk: int) -> int:
+    """Copy browsers linked to a lead since the last refresh into report_leads, by number."""
+    last, last_visitor = db.execute(
+        "SELECT last_lead_rowid, last_lead_visitor_id FROM report_state"
+    ).fetchone()
+    if last and _stitch_at(db, last) != last_visitor:
+        # Rowids moved (a VACUUM): copy them all again. Only ever appended to otherwise.
+        db.execute("DELETE FROM report_leads")
+        last = 0
+    rows = db.execute(
+        "SELECT rowid, visitor_id, lead_id FROM lead_visitors WHERE rowid > ? ORDER BY rowid "
+        "LIMIT ?",
+        (last, chunk),
+    ).fetchall()
+    if rows:
+        numbers = _number_visitors(db, {visitor for _, visitor, _ in rows})
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO report_leads (visitor_n, lead_id) VALUES (?, ?)",
+            sorted((numbers[visitor], lead) for _, visitor, lead in rows),
+        )
+        db.execute(
+            "UPDATE report_state SET last_lead_rowid = ?, last_lead_visitor_id = ?",
+            rows[-1][:2],
+        )
+    return len(rows)
+
+
+def _stitch_at(db: Database, rowid: int) -> str | None:
+    row = db.execute("SELECT visitor_id FROM lead_visitors WHERE rowid = ?", (rowid,)).fetchone()
+    return row[0] if row else None
 
 
 def rebuild_report_tables(db: Database) -> int:
@@ -166,7 +211,11 @@ def _clear(db: Database) -> None:
     # report_visitors stays: it only names visitors, and stable numbers keep rebuilds equal.
     for table in ("report_days", "report_months", "report_touches", "report_changes"):
         db.execute(f"DELETE FROM {table}")
-    db.execute("UPDATE report_state SET last_event_rowid = 0, last_event_id = NULL")
+    db.execute("DELETE FROM report_leads")
+    db.execute(
+        "UPDATE report_state SET last_event_rowid = 0, last_event_id = NULL, "
+        "last_lead_rowid = 0, last_lead_visitor_id = NULL"
+    )
 
 
 def _event_id_at(db: Database, rowid: int) -> str | None:
@@ -180,7 +229,7 @@ def _number_visitors(db: Database, visitor_ids: set[str]) -> dict[str, int]:
         return {}
     db.conn.executemany(
         "INSERT OR IGNORE INTO report_visitors (visitor_id) VALUES (?)",
-        [(v,) for v in visitor_ids],
+        [(v,) for v in sorted(visitor_ids)],
     )
     return visitor_numbers_of(db, visitor_ids)
 
@@ -412,7 +461,8 @@ def raw_activity(
 
 
 def visitor_numbers_of(db: Database, visitor_ids: Iterable[str]) -> dict[str, int]:
-    ids = json.dumps(list(visitor_ids))
+    # In key order: neighbouring ids share index pages, each read once.
+    ids = json.dumps(sorted(visitor_ids))
     return dict(
         db.execute(
             f"SELECT visitor_id, n FROM report_visitors WHERE visitor_id IN {_JSON_IN}", (ids,)
@@ -430,11 +480,13 @@ def touches_of_visitors(
 ) -> dict[int, list[tuple]]:
     """{visitor number: human touches oldest first} for (visitor number, from_ms, to_ms)
     windows (both ends included). Only the windows are read: one index range each."""
+    # In key order, so the clustered table is read front to back, each page once, rather
+    # than a random page per person (which costs more per person as the table grows).
     rows = db.execute(
         f"SELECT {_TOUCH_COLUMNS}, visitor_n FROM json_each(?) AS w CROSS JOIN report_touches "
         "WHERE visitor_n = json_extract(w.value, '$[0]') "
         "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
-        (json.dumps(windows),),
+        (json.dumps(sorted(windows)),),
     )
     return _grouped(rows)
 
@@ -442,20 +494,22 @@ def touches_of_visitors(
 def touches_of_leads(db: Database, windows: list[tuple[str, int, int]]) -> dict[str, list[tuple]]:
     """{lead: touches recorded against the lead itself (personal links, booth scans)} for
     (lead, from_ms, to_ms) windows."""
+    # In key order through the covering report_touches_lead index (m009).
     rows = db.execute(
         f"SELECT {_TOUCH_COLUMNS}, lead_id FROM json_each(?) AS w CROSS JOIN report_touches "
         "WHERE lead_id = json_extract(w.value, '$[0]') "
         "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
-        (json.dumps(windows),),
+        (json.dumps(sorted(windows)),),
     )
     return _grouped(rows)
 
 
 def _grouped(rows: Iterable[tuple]) -> dict:
-    # Grouped and sorted here, a few touches per person: cheaper than SQLite sorting them all.
+    # Rows arrive grouped by person (windows in key order); a person's windows may still
+    # come apart, hence setdefault. Sorted here: cheaper than SQLite sorting them all.
     found: dict = {}
-    for row in rows:
-        found.setdefault(row[6], []).append(row)
+    for key, touches in groupby(rows, itemgetter(6)):
+        found.setdefault(key, []).extend(touches)
     for touches in found.values():
         touches.sort()
     return found
@@ -466,7 +520,7 @@ def click_touches(db: Database, click_ids: Iterable[str], last: int) -> dict[str
     rows = db.execute(
         f"SELECT id, {_MS.format('at')}, rowid, lead_id, type, campaign_id, link_id, store_code,"
         f" is_bot FROM events WHERE id IN {_JSON_IN} AND rowid <= ?",
-        (json.dumps(list(click_ids)), last),
+        (json.dumps(sorted(click_ids)), last),
     ).fetchall()
     return {
         r[0]: (r[1], r[2], TOUCH_KINDS[r[4]], r[5], r[6], r[7], None)
@@ -477,79 +531,118 @@ def click_touches(db: Database, click_ids: Iterable[str], last: int) -> dict[str
 
 # Identity ----------------------------------------------------------------------------------
 # People are visitor numbers (report_visitors) and leads; a visitor stitched to a lead
-# (lead_visitors) is that lead. The lookups are joins, so no visitor id crosses into Python.
+# (lead_visitors, copied by number into report_leads at each refresh) is that lead. Each
+# lookup is one query over keys in sorted order, never one join per conversion: B-tree pages
+# are then read once each, so the cost follows the rows asked for, not the size of tables.
+
+
+def _stitches_since_refresh(db: Database) -> list[tuple[str, str, int | None]]:
+    """(visitor id, lead, visitor number) linked after the last refresh: not yet in
+    report_leads, but inside this report's snapshot."""
+    return db.execute(
+        "SELECT lv.visitor_id, lv.lead_id, rv.n FROM lead_visitors lv "
+        "LEFT JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id "
+        "WHERE lv.rowid > (SELECT last_lead_rowid FROM report_state)"
+    ).fetchall()
 
 
 def lead_visitor_numbers(db: Database, lead_ids: Iterable[str]) -> list[tuple[str, int]]:
     """(lead, visitor number) for every browser stitched to these leads."""
-    return db.execute(
-        "SELECT lv.lead_id, rv.n FROM lead_visitors lv "
-        "JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id "
-        f"WHERE lv.lead_id IN {_JSON_IN}",
-        (json.dumps(list(lead_ids)),),
+    leads = sorted(set(lead_ids))
+    found = db.execute(
+        f"SELECT lead_id, visitor_n FROM report_leads WHERE lead_id IN {_JSON_IN}",
+        (json.dumps(leads),),
     ).fetchall()
+    wanted = set(leads)
+    found += [(lead, n) for _, lead, n in _stitches_since_refresh(db) if n and lead in wanted]
+    return found
 
 
 def stitched_visitor_numbers(db: Database) -> dict[int, str]:
     """{visitor number: lead} for every stitched browser."""
-    return dict(
+    found = dict(db.execute("SELECT visitor_n, lead_id FROM report_leads"))
+    found.update((n, lead) for _, lead, n in _stitches_since_refresh(db) if n)
+    return found
+
+
+def people_of(db: Database, visitor_ids: set[str]) -> dict[str, tuple[int | None, str | None]]:
+    """{visitor id: (its number, the lead it is stitched to)} for browsers rows name."""
+    numbers = visitor_numbers_of(db, visitor_ids)
+    leads = dict(
         db.execute(
-            "SELECT rv.n, lv.lead_id FROM lead_visitors lv "
-            "JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id"
+            f"SELECT visitor_n, lead_id FROM report_leads WHERE visitor_n IN {_JSON_IN}",
+            (json.dumps(sorted(numbers.values())),),
         )
     )
+    since = {visitor: lead for visitor, lead, _ in _stitches_since_refresh(db)}
+    found = {}
+    for visitor in visitor_ids:
+        number = numbers.get(visitor)
+        found[visitor] = (number, since.get(visitor) or leads.get(number))
+    return found
 
 
 # Conversions, redemptions, claims ----------------------------------------------------------
 
-# The lead a visitor was stitched to later; inside coalesce() it is only looked up when the
-# row names no lead itself.
-_LEAD_OF = "(SELECT lead_id FROM lead_visitors WHERE visitor_id = {0})"
+_NOBODY = (None, None)
 
 
 def conversions_between(db: Database, start: str, end: str, types: list[str] | None) -> list[tuple]:
-    """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency)."""
+    """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency); the lead
+    is the conversion's own or else the one its visitor was stitched to (maybe later)."""
     sql = (
-        f"SELECT c.type, c.occurred_at, {_MS.format('c.occurred_at')}, "
-        f"coalesce(c.lead_id, {_LEAD_OF.format('c.visitor_id')}), rv.n, c.click_id, "
-        "c.value_minor, c.currency FROM conversions c "
-        "LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id "
-        "WHERE c.occurred_at >= ? AND c.occurred_at < ?"
+        f"SELECT type, occurred_at, {_MS.format('occurred_at')}, lead_id, visitor_id, click_id, "
+        "value_minor, currency FROM conversions WHERE occurred_at >= ? AND occurred_at < ?"
     )
     params: list[Any] = [start, end]
     if types is not None:
-        sql += f" AND c.type IN {_JSON_IN}"
+        sql += f" AND type IN {_JSON_IN}"
         params.append(json.dumps(types))
-    return db.execute(sql, params).fetchall()
+    rows = db.execute(sql, params).fetchall()
+    people = people_of(db, {r[4] for r in rows if r[4]})
+    found = []
+    for kind, at, ms, lead, visitor, click, value, currency in rows:
+        number, stitched = people.get(visitor, _NOBODY)
+        found.append((kind, at, ms, lead or stitched, number, click, value, currency))
+    return found
 
 
 def redemptions_between(db: Database, start: str, end: str) -> list[tuple]:
     """Redemptions not voided: (redeemed_at, ms, amount_minor, currency, campaign_id,
     location_code, claim id, claim's visitor number, lead, claim's link)."""
-    return db.execute(
+    rows = db.execute(
         f"SELECT r.redeemed_at, {_MS.format('r.redeemed_at')}, r.amount_minor, r.currency,"
-        " r.campaign_id, r.location_code, r.claim_id, rv.n,"
-        f" coalesce(r.lead_id, c.lead_id, {_LEAD_OF.format('c.visitor_id')}), c.link_id"
+        " r.campaign_id, r.location_code, r.claim_id, c.visitor_id,"
+        " coalesce(r.lead_id, c.lead_id), c.link_id"
         " FROM redemptions r LEFT JOIN claims c ON c.id = r.claim_id"
-        " LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id"
         " WHERE r.redeemed_at >= ? AND r.redeemed_at < ? AND r.voided_at IS NULL",
         (start, end),
     ).fetchall()
+    people = people_of(db, {r[7] for r in rows if r[7]})
+    found = []
+    for *head, visitor, lead, link_id in rows:
+        number, stitched = people.get(visitor, _NOBODY)
+        found.append((*head, number, lead or stitched, link_id))
+    return found
 
 
 def claims_between(db: Database, start: str, end: str, campaign_id: int | None) -> list[tuple]:
     """(offer's campaign, visitor number, lead) of claims in [start, end)."""
     sql = (
-        f"SELECT o.campaign_id, rv.n, coalesce(c.lead_id, {_LEAD_OF.format('c.visitor_id')}) "
-        "FROM claims c JOIN offers o ON o.id = c.offer_id "
-        "LEFT JOIN report_visitors rv ON rv.visitor_id = c.visitor_id "
-        "WHERE c.claimed_at >= ? AND c.claimed_at < ?"
+        "SELECT o.campaign_id, c.visitor_id, c.lead_id FROM claims c "
+        "JOIN offers o ON o.id = c.offer_id WHERE c.claimed_at >= ? AND c.claimed_at < ?"
     )
     params: list[Any] = [start, end]
     if campaign_id is not None:
         sql += " AND o.campaign_id = ?"
         params.append(campaign_id)
-    return db.execute(sql, params).fetchall()
+    rows = db.execute(sql, params).fetchall()
+    people = people_of(db, {r[1] for r in rows if r[1]})
+    found = []
+    for campaign, visitor, lead in rows:
+        number, stitched = people.get(visitor, _NOBODY)
+        found.append((campaign, number, lead or stitched))
+    return found
 
 
 def offer_count(db: Database, campaign_id: int | None) -> int:

@@ -1,0 +1,58 @@
+"""Reports: time-window attribution with cost and ROI, the funnel, and time to convert.
+
+The API and the CLI hand in query parameters as text; params.py checks them (each error
+names its parameter); the reports read through the storage layer and return plain dicts.
+
+- params.py: the parameters of each report and the period;
+- snapshot.py: how a report runs (tables up to date, one read snapshot, no collector);
+- journeys.py: the conversions a report credits and every touch of the people behind them;
+- activity.py: counts and unique visitors over a period, from the report tables;
+- costs.py: the one currency of a report, campaign costs over a period;
+- attribution_table.py: the attribution report (and its CSV); how credit is shared among
+  touches is app/attribution.py;
+- funnel_stages.py: the funnel;
+- conversion_times.py: time to convert.
+"""
+
+from .activity import activity
+from .attribution_table import COLUMNS, DIRECT, UNATTRIBUTED, attribute, to_csv
+from .conversion_times import LATER, TIME_BUCKETS, time_to_convert
+from .funnel_stages import funnel
+from .journeys import Conversion, Journeys
+from .params import (
+    DEFAULT_PERIOD,
+    DEFAULT_WINDOW_S,
+    FORMATS,
+    GROUP_BYS,
+    NO_LABELS,
+    Params,
+    Period,
+    attribution_params,
+    funnel_params,
+    time_to_convert_params,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_PERIOD",
+    "DEFAULT_WINDOW_S",
+    "DIRECT",
+    "FORMATS",
+    "GROUP_BYS",
+    "LATER",
+    "NO_LABELS",
+    "TIME_BUCKETS",
+    "UNATTRIBUTED",
+    "Conversion",
+    "Journeys",
+    "Params",
+    "Period",
+    "activity",
+    "attribute",
+    "attribution_params",
+    "funnel",
+    "funnel_params",
+    "time_to_convert",
+    "time_to_convert_params",
+    "to_csv",
+]

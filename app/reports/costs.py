@@ -1,0 +1,84 @@
+"""Money in reports: the one currency of a report and campaign costs over a period.
+
+A report is in one currency. Without `currency=`, values and costs in more than one currency
+are refused (422 naming `currency`); with it, conversions in other currencies are left out
+(counted in totals.excluded_other_currency) and so are costs in other currencies.
+"""
+
+from __future__ import annotations
+
+from .. import money
+from ..errors import ValidationError
+from .params import Period, ms_of
+
+
+def cumulative_cost(cost: int, starts_ms: int, ends_ms: int, at_ms: int) -> int:
+    """The part of a dated campaign's cost spent by `at_ms`, rounded half up to the minor unit.
+
+    Costs of adjacent periods are differences of this, so they add up to the whole cost
+    without losing or inventing a cent.
+    """
+    spent = min(max(at_ms - starts_ms, 0), ends_ms - starts_ms)
+    duration = ends_ms - starts_ms
+    return (2 * cost * spent + duration) // (2 * duration)
+
+
+def campaign_costs(
+    campaigns: dict[int, tuple],
+    period: Period,
+    currency: str,
+    default_currency: str,
+    only: int | None,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """({dated campaign: its cost in the period}, {undated campaign: its whole cost}).
+
+    Dated campaigns (start and end) are prorated to the overlap with the period; campaigns
+    without both dates count whole, but only when they appear in the report.
+    """
+    dated: dict[int, int] = {}
+    undated: dict[int, int] = {}
+    for campaign_id, (_, _, cost, cost_currency, starts, ends) in campaigns.items():
+        if only is not None and campaign_id != only:
+            continue
+        if cost is None or (cost_currency or default_currency) != currency:
+            continue
+        if starts and ends:
+            s, e = ms_of(starts), ms_of(ends)
+            if s < period.end_ms and e > period.start_ms:
+                dated[campaign_id] = cumulative_cost(cost, s, e, period.end_ms) - (
+                    cumulative_cost(cost, s, e, period.start_ms)
+                )
+        else:
+            undated[campaign_id] = cost
+    return dated, undated
+
+
+def cost_currencies(
+    campaigns: dict[int, tuple], period: Period, only: int | None, default_currency: str
+) -> set[str]:
+    """Currencies of the costs a report may show: campaigns dated within it, or undated."""
+    found = set()
+    for campaign_id, (_, _, cost, currency, starts, ends) in campaigns.items():
+        if cost is None or only not in (None, campaign_id):
+            continue
+        if not (starts and ends) or (starts < period.end and ends > period.start):
+            found.add(currency or default_currency)
+    return found
+
+
+def report_currency(requested: str | None, seen: set[str], default_currency: str) -> str:
+    """The one currency of a report: the requested one, or the only one found."""
+    if requested:
+        return requested
+    if len(seen) > 1:
+        raise ValidationError(
+            f"Values and costs in this report are in {', '.join(sorted(seen))}; choose one "
+            "with 'currency' (the others are then left out).",
+            field="currency",
+            code="mixed_currencies",
+        )
+    return next(iter(seen)) if seen else default_currency
+
+
+def money_text(minor: int | None, currency: str) -> str | None:
+    return money.to_decimal_string(minor, currency)

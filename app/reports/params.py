@@ -1,0 +1,236 @@
+"""Report parameters: the query parameters of each report, checked, and the period.
+
+The API and the CLI hand them in as text; each error names its parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+from sqlite_utils import Database
+
+from .. import attribution, clock, money, store
+from ..attribution import Model
+from ..errors import ValidationError
+
+GROUP_BYS = ("campaign", "channel", "link", "location", "day")
+FORMATS = ("json", "csv")
+# Row labels for "none" (no campaign, link or store), by group_by.
+NO_LABELS = {
+    "campaign": "(no campaign)",
+    "channel": "(no campaign)",
+    "link": "(no link)",
+    "location": "(no location)",
+}
+DEFAULT_WINDOW_S = 7 * 86_400
+DEFAULT_PERIOD = timedelta(days=30)
+_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+DAY_MS = 86_400_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) as stored text and as epoch milliseconds."""
+
+    start: str
+    end: str
+    start_ms: int
+    end_ms: int
+
+    @classmethod
+    def of(cls, start: str, end: str) -> Period:
+        """A period from two stored times."""
+        return cls(start, end, ms_of(start), ms_of(end))
+
+
+@dataclass(frozen=True)
+class Params:
+    """A checked report request."""
+
+    period: Period
+    campaign_id: int | None = None
+    types: tuple[str, ...] | None = None
+    currency: str | None = None
+    window_s: int = DEFAULT_WINDOW_S
+    model: Model = field(default_factory=Model)
+    group_by: str | None = None
+    format: str = "json"
+
+
+def ms_of(text: str) -> int:
+    return (clock.from_iso(text) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def iso_of(ms: int) -> str:
+    return clock.to_iso(_EPOCH + timedelta(milliseconds=ms))
+
+
+@lru_cache(maxsize=8192)
+def day_of(day_number: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=day_number)).isoformat()
+
+
+def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (args.get(name) or default).strip()
+    if value not in choices:
+        raise ValidationError(
+            f"'{name}' must be one of: {', '.join(choices)}.", field=name, code="invalid_choice"
+        )
+    return value
+
+
+def _period(args: Mapping[str, str], now: datetime) -> Period:
+    """`from` and `to` (ISO 8601; a date means its midnight UTC); default: the last 30 days."""
+    end = _timestamp(args, "to") or clock.to_iso(now)
+    start = _timestamp(args, "from") or clock.to_iso(clock.from_iso(end) - DEFAULT_PERIOD)
+    if start >= end:
+        raise ValidationError("'from' must be before 'to'.", field="from")
+    return Period.of(start, end)
+
+
+def _timestamp(args: Mapping[str, str], name: str) -> str | None:
+    value = args.get(name)
+    if value is None or not value.strip():
+        return None
+    try:
+        return clock.to_iso(clock.parse_iso(value))
+    except ValueError:
+        raise ValidationError(
+            f"'{name}' is not an ISO 8601 time or date such as 2026-11-01T00:00:00Z.",
+            field=name,
+        ) from None
+
+
+def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
+    value = (args.get("campaign_id") or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 2**63:
+        raise ValidationError("'campaign_id' must be a campaign id.", field="campaign_id")
+    if store.get_campaign(db, int(value)) is None:
+        raise ValidationError(
+            f"No campaign with id {value}.", field="campaign_id", code="unknown_campaign"
+        )
+    return int(value)
+
+
+def _types(args: Mapping[str, str]) -> tuple[str, ...] | None:
+    """`type=sale,redemption`: conversion types to count; `redemption` means redemptions."""
+    value = (args.get("type") or "").strip()
+    if not value:
+        return None
+    types = tuple(dict.fromkeys(t.strip().lower() for t in value.split(",")))
+    for kind in types:
+        if not _TYPE_RE.match(kind):
+            raise ValidationError(
+                "'type' is a comma-separated list of conversion types, such as sale,redemption.",
+                field="type",
+            )
+    return types
+
+
+def _currency(args: Mapping[str, str]) -> str | None:
+    value = (args.get("currency") or "").strip().upper()
+    if not value:
+        return None
+    if not money.is_currency(value):
+        raise ValidationError(
+            "'currency' must be a three-letter ISO 4217 code such as EUR.", field="currency"
+        )
+    return value
+
+
+def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
+    """A typo such as `modle=linear` must not quietly give the default report."""
+    for name in args:
+        if name not in allowed:
+            raise ValidationError(
+                f"Unknown parameter '{name}'; known: {', '.join(sorted(allowed))}.",
+                field=name,
+                code="unknown_parameter",
+            )
+
+
+def attribution_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
+    """Check the parameters of the attribution report."""
+    _reject_unknown(
+        args,
+        {
+            "from",
+            "to",
+            "window",
+            "model",
+            "weights",
+            "half_life",
+            "group_by",
+            "campaign_id",
+            "type",
+            "currency",
+            "format",
+        },
+    )
+    name = _choice(args, "model", attribution.MODELS, "last_touch")
+    weights = attribution.DEFAULT_WEIGHTS
+    if args.get("weights"):
+        if name != "position_based":
+            raise ValidationError(
+                "'weights' applies to model=position_based only.", field="weights"
+            )
+        weights = attribution.parse_weights(args["weights"])
+    half_life = attribution.DEFAULT_HALF_LIFE_S
+    if args.get("half_life"):
+        if name != "time_decay":
+            raise ValidationError(
+                "'half_life' applies to model=time_decay only.", field="half_life"
+            )
+        half_life = attribution.parse_duration(args["half_life"], "half_life")
+    window = DEFAULT_WINDOW_S
+    if args.get("window"):
+        window = attribution.parse_duration(args["window"], "window")
+    return Params(
+        period=_period(args, now),
+        campaign_id=_campaign_id(db, args),
+        types=_types(args),
+        currency=_currency(args),
+        window_s=window,
+        model=Model(name, weights, half_life),
+        group_by=_choice(args, "group_by", GROUP_BYS, "campaign"),
+        format=_choice(args, "format", FORMATS, "json"),
+    )
+
+
+def funnel_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
+    """Check the parameters of the funnel."""
+    _reject_unknown(args, {"from", "to", "campaign_id", "group_by", "currency"})
+    group_by = args.get("group_by") or None
+    if group_by is not None and group_by != "location":
+        raise ValidationError(
+            "'group_by' can only be location here.", field="group_by", code="invalid_choice"
+        )
+    return Params(
+        period=_period(args, now),
+        campaign_id=_campaign_id(db, args),
+        currency=_currency(args),
+        group_by=group_by,
+    )
+
+
+def time_to_convert_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
+    """Check the parameters of the time-to-convert histogram."""
+    _reject_unknown(args, {"from", "to", "campaign_id", "type"})
+    return Params(period=_period(args, now), campaign_id=_campaign_id(db, args), types=_types(args))
+
+
+def params_json(params: Params, currency: str | None) -> dict:
+    return {
+        "from": params.period.start,
+        "to": params.period.end,
+        "campaign_id": params.campaign_id,
+        "type": list(params.types) if params.types is not None else None,
+        "currency": currency,
+    }
