@@ -121,6 +121,8 @@ def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
     Each chunk is one IMMEDIATE transaction, so two reports never sum the same rows and a
     redirect worker waits at most one chunk (tens of milliseconds) for the write lock.
     """
+    if _nothing_new(db):
+        return 0
     done = 0
     # Summing inserts all over the clustered touches table; a bigger page cache meanwhile
     # keeps those pages in memory (the connection's own setting comes back afterwards).
@@ -134,6 +136,26 @@ def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
                 return done
     finally:
         db.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _nothing_new(db: Database) -> bool:
+    """True when the report tables are up to date: one read, no write lock.
+
+    A page runs several reports, each refreshing first; without this check every one of them
+    took the write lock and ran its statements only to find nothing to do. Rowids that moved
+    (a VACUUM) fail the id checks, so the full refresh below deals with them.
+    """
+    row = db.execute(
+        "SELECT s.last_event_rowid = coalesce((SELECT max(rowid) FROM events), 0)"
+        " AND coalesce((SELECT id FROM events WHERE rowid = s.last_event_rowid), '')"
+        " = coalesce(s.last_event_id, '')"
+        " AND NOT EXISTS (SELECT 1 FROM report_changes)"
+        " AND s.last_lead_rowid = coalesce((SELECT max(rowid) FROM lead_visitors), 0)"
+        " AND coalesce((SELECT visitor_id FROM lead_visitors WHERE rowid = s.last_lead_rowid), '')"
+        " = coalesce(s.last_lead_visitor_id, '')"
+        " FROM report_state s"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int, int]:
