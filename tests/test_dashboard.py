@@ -554,8 +554,9 @@ def test_pages_issue_a_handful_of_queries_however_many_rows(app, marketer):
         _link(marketer, campaign_id, label="more")
     after = _statements_per_page(app, admin, pages)
     assert after == before
-    # The overview runs the attribution report (a fixed dozen statements); the rest are tiny.
-    assert before["/dashboard/"] <= 16, before
+    # The overview runs the attribution report (a fixed set of statements, including catching
+    # the report tables up with new events); the rest are tiny.
+    assert before["/dashboard/"] <= 20, before
     others = {page: n for page, n in before.items() if page != "/dashboard/"}
     assert max(others.values()) <= 8, before
 

@@ -458,8 +458,9 @@ def statements_per_render(app, browser, path: str = "/dashboard/report") -> int:
     return len(seen)
 
 
-# Three reports, each reading one snapshot after bringing the report tables up to date (their
-# refresh is 8 statements even when nothing is new), the account and the campaign list.
+# Three reports, each reading one snapshot after bringing the report tables up to date (the
+# first refresh after new data runs its chunks; the others find nothing new in one read),
+# the account and the campaign list.
 MAX_STATEMENTS = 64
 
 
