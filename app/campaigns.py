@@ -21,7 +21,8 @@ CHANNELS = (
     "referral",
     "other",
 )
-_FIELDS = {
+# In the order forms show them.
+FIELDS = (
     "name",
     "channel",
     "utm_source",
@@ -32,7 +33,8 @@ _FIELDS = {
     "starts_at",
     "ends_at",
     "notes",
-}
+)
+_FIELDS = set(FIELDS)
 
 
 def slugify(name: str) -> str:

@@ -141,3 +141,10 @@ def authenticate_request() -> Actor:
     g.api_token = token
     g.actor = Actor(None, None, client_address(rt))
     return g.actor
+
+
+def add_default_headers(response: Response, headers: dict[str, str]) -> Response:
+    """The page headers of a blueprint, unless the view already set its own."""
+    for name, value in headers.items():
+        response.headers.setdefault(name, value)
+    return response

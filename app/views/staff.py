@@ -35,7 +35,7 @@ from .. import campaigns, clock, locations, redemptions, scans, store
 from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
 from ..throttle import Throttle
-from .common import client_address, json_body, runtime
+from .common import add_default_headers, client_address, json_body, runtime
 from .csrf import check_csrf, csrf_token, renew_csrf
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -124,9 +124,7 @@ def _authenticate() -> Response | None:
 
 @bp.after_request
 def _security_headers(response: Response) -> Response:
-    for name, value in _HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    return add_default_headers(response, _HEADERS)
 
 
 @bp.context_processor

@@ -29,7 +29,7 @@ from flask import (
 
 from ... import users
 from ...errors import Forbidden, TouchpointError
-from ..common import runtime
+from ..common import add_default_headers, runtime
 from ..csrf import check_csrf, csrf_token
 
 bp = Blueprint("dash", __name__, url_prefix="/dashboard")
@@ -119,9 +119,7 @@ def require_admin() -> None:
 
 @bp.after_request
 def _security_headers(response: Response) -> Response:
-    for name, value in _HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    return add_default_headers(response, _HEADERS)
 
 
 @bp.context_processor

@@ -20,18 +20,7 @@ PERIODS = (
     ("90", "Last 90 days"),
     ("365", "Last year"),
 )
-CAMPAIGN_FIELDS = (
-    "name",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "cost",
-    "currency",
-    "starts_at",
-    "ends_at",
-    "notes",
-)
+CAMPAIGN_FIELDS = campaigns.FIELDS
 CHANNEL_OPTIONS = [(c, c.replace("_", " ")) for c in campaigns.CHANNELS]
 LINK_FIELDS = ("destination", "label", "store_code", "utm_content", "utm_term", "expires_at")
 LINK_EDIT_FIELDS = ("destination", "label", "expires_at", "fallback_url")
@@ -183,6 +172,13 @@ _MESSAGES = {
 
 @bp.get("/campaigns/<id:campaign_id>")
 def campaign(campaign_id: int) -> Response:
+    return _campaign_page(campaign_id, notice=_MESSAGES.get(request.args.get("m", "")))
+
+
+def _campaign_page(
+    campaign_id: int, status: int = 200, *, form=None, errors=None, notice=None
+) -> Response:
+    """The campaign with its links and their counts; a rejected new link keeps what was typed."""
     rt = runtime()
     db = rt.db()
     row = campaigns.get(db, campaign_id)
@@ -196,36 +192,22 @@ def campaign(campaign_id: int) -> Response:
         link_rows.append(item)
     return page(
         "dashboard/campaign.html",
+        status,
         campaign=campaigns.to_json(row),
         links=link_rows,
-        form={},
-        errors={},
-        notice=_MESSAGES.get(request.args.get("m", "")),
+        form=form or {},
+        errors=errors or {},
+        notice=notice,
     )
 
 
 @bp.post("/campaigns/<id:campaign_id>/links")
 def link_new(campaign_id: int) -> Response:
-    rt = runtime()
-    db = rt.db()
     payload = {"campaign_id": campaign_id, **_payload(LINK_FIELDS, blank_as_null=False)}
     try:
-        link = links.create(db, payload)
+        link = links.create(runtime().db(), payload)
     except TouchpointError as exc:
-        row = campaigns.get(db, campaign_id)
-        base = base_url(rt)
-        link_rows = [
-            {**links.to_json(k, rt.link_tokens, base, row), "counts": {}}
-            for k in store.campaign_links(db, campaign_id)
-        ]
-        return page(
-            "dashboard/campaign.html",
-            exc.status,
-            campaign=campaigns.to_json(row),
-            links=link_rows,
-            form=request.form,
-            errors=field_errors(exc),
-        )
+        return _campaign_page(campaign_id, exc.status, form=request.form, errors=field_errors(exc))
     return redirect(url_for("dash.link", link_id=link["id"], m="link_created"), 303)
 
 
