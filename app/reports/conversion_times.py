@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 
 from sqlite_utils import Database
 
@@ -29,28 +30,35 @@ def time_to_convert(db: Database, params: Params) -> dict:
         conversions, _ = conversions_in(db, period, params.types)
         journeys = Journeys(db, conversions, None, last)
     labels = [label for label, _ in TIME_BUCKETS] + [LATER]
-    rows: dict[int | None, list] = {}
-    total_counts = dict.fromkeys(labels, 0)
+    limits = [limit for _, limit in TIME_BUCKETS]
+    # Per campaign: [count per bucket, ages]; buckets by index (bisect), named at the end.
+    rows: dict[int | None, tuple[list[int], list[float]]] = {}
+    total_counts = [0] * len(labels)
     total_ages: list[float] = []
     direct = without = 0
+    only = params.campaign_id
     for conversion in conversions:
         if conversion.direct_campaign_id is not None:
             direct += 1
             continue
         touches = journeys.touches(conversion)
-        before = touches[: count_until(touches, conversion.ms)]
+        ms = conversion.ms
+        before = touches[: count_until(touches, ms)]
         if not before:
             without += 1
             continue
-        latest = {t[3]: (conversion.ms - t[0]) / 1000 for t in before}
-        age = (conversion.ms - before[-1][0]) / 1000
-        total_counts[_bucket(age)] += 1
+        latest = {t[3]: t[0] for t in before}  # each campaign's most recent touch
+        age = (ms - before[-1][0]) / 1000
+        total_counts[bisect_right(limits, age)] += 1
         total_ages.append(age)
-        for campaign_id, since in latest.items():
-            if params.campaign_id in (None, campaign_id):
-                counts, ages = rows.setdefault(campaign_id, [dict.fromkeys(labels, 0), []])
-                counts[_bucket(since)] += 1
-                ages.append(since)
+        for campaign_id, at in latest.items():
+            if only is None or only == campaign_id:
+                row = rows.get(campaign_id)
+                if row is None:
+                    row = rows[campaign_id] = ([0] * len(labels), [])
+                since = (ms - at) / 1000
+                row[0][bisect_right(limits, since)] += 1
+                row[1].append(since)
     ordered = sorted(rows, key=lambda k: (-len(rows[k][1]), k is None, k or 0))
     return {
         "params": {k: v for k, v in params_json(params, None).items() if k != "currency"},
@@ -60,7 +68,7 @@ def time_to_convert(db: Database, params: Params) -> dict:
                 "key": key,
                 "label": campaigns[key][0] if key in campaigns else NO_LABELS["campaign"],
                 "conversions": len(rows[key][1]),
-                "counts": rows[key][0],
+                "counts": dict(zip(labels, rows[key][0], strict=True)),
                 "median_s": median_seconds(rows[key][1]),
             }
             for key in ordered
@@ -70,17 +78,10 @@ def time_to_convert(db: Database, params: Params) -> dict:
             "with_touch": len(total_ages),
             "without_touch": without,
             "direct": direct,
-            "counts": total_counts,
+            "counts": dict(zip(labels, total_counts, strict=True)),
             "median_s": median_seconds(total_ages),
         },
     }
-
-
-def _bucket(age_s: float) -> str:
-    for label, limit in TIME_BUCKETS:
-        if age_s < limit:
-            return label
-    return LATER
 
 
 def median_seconds(ages: list[float]) -> int | None:
