@@ -581,6 +581,26 @@ def test_time_to_convert_buckets(app, api, fake_clock):
     assert body["totals"]["without_touch"] == 1 and body["totals"]["with_touch"] == 5
 
 
+def test_time_to_convert_bucket_edges(app, api, fake_clock):
+    """A bucket's limit is exclusive: exactly one hour after the touch is "< 1 d", exactly
+    thirty days is "later", one millisecond less is still "< 30 d"."""
+    campaign = api.campaign()
+    click_id = click(app.test_client(), api.link(campaign["id"]))
+    touched = fake_clock.now
+    fake_clock.advance(days=40)
+    for lag in (
+        timedelta(hours=1),
+        timedelta(days=1),
+        timedelta(days=30) - timedelta(milliseconds=1),
+        timedelta(days=30),
+    ):
+        sale(api, click_id=click_id, occurred_at=iso(touched + lag))
+    body = api.get("/api/v1/reports/time-to-convert?" + urlencode(around(fake_clock))).get_json()
+    [row] = body["rows"]
+    assert row["counts"] == {"< 1 h": 0, "< 1 d": 1, "< 7 d": 1, "< 30 d": 1, "later": 1}
+    assert body["totals"]["counts"] == row["counts"]
+
+
 # The rollup tables stay exact --------------------------------------------------------------
 
 # Events over 40 days from late October: periods then cut days and whole months alike.
