@@ -559,19 +559,27 @@ def test_funnel_stages_come_from_the_setting(tmp_path):
     assert body["params"]["stages"] == ["click", "trial", "paid"]
 
 
-def test_time_to_convert_buckets(app, api, fake_clock):
+def sales_after_click(app, api, fake_clock, lags: tuple[timedelta, ...]) -> dict:
+    """A campaign whose one click is followed by a sale after each lag; returns the campaign
+    (the clock then stands 40 days after the click)."""
     campaign = api.campaign()
     click_id = click(app.test_client(), api.link(campaign["id"]))
     touched = fake_clock.now
     fake_clock.advance(days=40)
-    for lag in (
+    for lag in lags:
+        sale(api, click_id=click_id, occurred_at=iso(touched + lag))
+    return campaign
+
+
+def test_time_to_convert_buckets(app, api, fake_clock):
+    lags = (
         timedelta(minutes=5),
         timedelta(hours=5),
         timedelta(days=3),
         timedelta(days=10),
         timedelta(days=35),
-    ):
-        sale(api, click_id=click_id, occurred_at=iso(touched + lag))
+    )
+    campaign = sales_after_click(app, api, fake_clock, lags)
     sale(api, email="nobody@example.com")
     body = api.get("/api/v1/reports/time-to-convert?" + urlencode(around(fake_clock))).get_json()
     assert body["buckets"] == ["< 1 h", "< 1 d", "< 7 d", "< 30 d", "later"]
@@ -584,17 +592,13 @@ def test_time_to_convert_buckets(app, api, fake_clock):
 def test_time_to_convert_bucket_edges(app, api, fake_clock):
     """A bucket's limit is exclusive: exactly one hour after the touch is "< 1 d", exactly
     thirty days is "later", one millisecond less is still "< 30 d"."""
-    campaign = api.campaign()
-    click_id = click(app.test_client(), api.link(campaign["id"]))
-    touched = fake_clock.now
-    fake_clock.advance(days=40)
-    for lag in (
+    lags = (
         timedelta(hours=1),
         timedelta(days=1),
         timedelta(days=30) - timedelta(milliseconds=1),
         timedelta(days=30),
-    ):
-        sale(api, click_id=click_id, occurred_at=iso(touched + lag))
+    )
+    sales_after_click(app, api, fake_clock, lags)
     body = api.get("/api/v1/reports/time-to-convert?" + urlencode(around(fake_clock))).get_json()
     [row] = body["rows"]
     assert row["counts"] == {"< 1 h": 0, "< 1 d": 1, "< 7 d": 1, "< 30 d": 1, "later": 1}
