@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -83,7 +84,7 @@ def shown(value, kind: str) -> str:
         return f"{value * 100:+.0f}%"
     if kind == "duration":
         return report_view.human_duration(value)
-    return value
+    return f"{Decimal(value):,}"  # money, with thousands separators
 
 
 COLUMNS = {
@@ -93,6 +94,7 @@ COLUMNS = {
     "Bot clicks": ("bot_clicks", "count"),
     "Unique visitors": ("unique_visitors", "count"),
     "Claims": ("claims", "count"),
+    "Booth scans": ("booth_scans", "count"),
     "Redemptions": ("redemptions", "count"),
     "Conversions": ("conversions", "conversions"),
     "Revenue": ("revenue", "money"),

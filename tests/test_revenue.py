@@ -8,6 +8,7 @@ is one customer and 1,000.00 received, not five conversions and 2,000.00.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -17,6 +18,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app import clock
+
+from .coupon_helpers import location, staff
 from .test_dashboard_report import signed_in, text
 from .test_reports import around, attribution, cli_env, click, rows_by_key
 
@@ -147,3 +151,64 @@ def test_a_period_of_days_ends_with_its_last_day_in_the_file_name(api, fake_cloc
     period = {"from": "2026-10-01", "to": (fake_clock.now + timedelta(days=1)).date().isoformat()}
     response = api.get("/api/v1/reports/attribution?" + urlencode({**period, "format": "csv"}))
     assert "2026-10-01-to-2026-11-02-USD.csv" in response.headers["Content-Disposition"]
+
+
+def test_the_no_campaign_row_says_what_it_is_and_counts_its_booth_scans(app, api, fake_clock):
+    """A booth scan of a typed email belongs to no campaign; the sale it leads to is
+    credited to that row, whose touches are the booth scans shown beside them."""
+    location(api, "EXPO-1", kind="booth")
+    booth = staff(api, "EXPO-1")
+    scan = {
+        "scan_id": "0b7f2c1e-5d4a-4c3b-9a8f-7e6d5c4b3a21",
+        "code": "dee@example.com",
+        "scanned_at": clock.to_iso(fake_clock.now),
+    }
+    assert booth.post("/api/v1/scans", json=scan).status_code == 201
+    fake_clock.advance(days=1)
+    sale = {"type": "sale", "email": "dee@example.com", "value": "1250.00"}
+    assert api.post("/api/v1/conversions", json=sale).status_code == 201
+    fake_clock.advance(hours=1)
+    report = attribution(api, **around(fake_clock))
+    row = rows_by_key(report)[None]
+    assert row["label"] == "(no campaign)"
+    assert (row["touches"], row["booth_scans"], row["human_clicks"]) == (1, 1, 0)
+    assert (row["conversions"], row["revenue"]) == (1.0, "1250.00")
+    assert report["totals"]["booth_scans"] == 1
+    page = signed_in(app).get("/dashboard/report")
+    special = re.search(r'<tr class="special">(.*?)</tr>', text(page), re.S).group(1)
+    assert "(no campaign)" in special
+    assert "touches that belong to no campaign: booth scans of a badge or a typed email" in special
+    assert 'data-label="Booth scans" class="num">1<' in special
+
+
+def test_the_overview_in_several_currencies_shows_one_and_says_what_it_left_out(
+    app, api, fake_clock
+):
+    usd = api.campaign(name="Mail US", cost="100.00")
+    eur = api.campaign(name="Mail DE", cost="80.00", currency="EUR")
+    browser = app.test_client()
+    for campaign, currency, values in ((usd, "USD", ["40.00"]), (eur, "EUR", ["10.00", "20.00"])):
+        click_id = click(browser, api.link(campaign["id"]))
+        for value in values:
+            body = {"type": "sale", "click_id": click_id, "value": value, "currency": currency}
+            assert api.post("/api/v1/conversions", json=body).status_code == 201
+    fake_clock.advance(hours=1)
+    dashboard = signed_in(app)
+    page = dashboard.get("/dashboard/?days=30")
+    assert page.status_code == 200
+    body = text(page)
+    # Two EUR sales against one USD sale: EUR is shown, the USD sale is named as left out.
+    assert re.search(r'id="overview-revenue">([^<]*)<', body).group(1) == "30.00"
+    note = re.search(r'id="currency-note">(.*?)</p>', body).group(1)
+    assert html.unescape(note) == (
+        "Figures are in EUR. Left out: 1 conversion in USD. Pick USD under Currency to see it."
+    )
+    picker = re.search(r'<select id="f-currency" name="currency">(.*?)</select>', body).group(1)
+    assert re.findall(r'<option value="([^"]*)"', picker) == ["", "EUR", "USD"]
+    chosen = text(dashboard.get("/dashboard/?days=30&currency=USD"))
+    assert re.search(r'id="overview-revenue">([^<]*)<', chosen).group(1) == "40.00"
+    assert '<option value="USD" selected>USD</option>' in chosen
+    # The report page for the same days agrees.
+    report = text(dashboard.get("/dashboard/report?currency=USD"))
+    figure = re.search(r'<div class="value">([^<]*)</div><div class="label">revenue', report)
+    assert figure.group(1) == "40.00"

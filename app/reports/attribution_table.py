@@ -50,6 +50,8 @@ COLUMNS = (
     "cost_per_conversion",
     "roi",
     "median_time_to_convert_s",
+    # Added after the first release: last, so scripts reading columns by position still work.
+    "booth_scans",
 )
 # A direct (code) credit has no touch; it stands in as a touch of this kind.
 _DIRECT_KIND = 0
@@ -62,6 +64,7 @@ class _Row:
     scans: int = 0
     bot_clicks: int = 0
     claims: int = 0
+    booth_scans: int = 0
     redemptions: int = 0
     hundredths: int = 0
     revenue: int = 0
@@ -124,6 +127,7 @@ class _Table:
             row.scans += scans
             row.bot_clicks += bots
             row.claims += claims
+            row.booth_scans += booths
             row.touches += clicks + scans + claims + booths
             row.visitors.append(visitors)
             self.present.add(campaign_id)
@@ -303,6 +307,7 @@ def _figures(row: _Row, unique_visitors: int, cost: int | None, currency: str) -
         "bot_clicks": row.bot_clicks,
         "unique_visitors": unique_visitors,
         "claims": row.claims,
+        "booth_scans": row.booth_scans,
         "redemptions": row.redemptions,
         "conversions": row.hundredths / 100,
         "revenue": money_text(row.revenue, currency),
@@ -326,6 +331,7 @@ def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], curr
             "scans",
             "bot_clicks",
             "claims",
+            "booth_scans",
             "redemptions",
             "hundredths",
             "revenue",

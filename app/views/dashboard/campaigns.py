@@ -19,6 +19,7 @@ from .report import (
     excluded_note,
     report_form,
     report_query,
+    row_note,
 )
 
 PERIODS = (
@@ -52,6 +53,7 @@ def overview() -> Response:
     start = end - timedelta(days=days)
     rows = campaigns.list_page(db, after_id=0, limit=1000)
     figures: dict[int, dict] = {}
+    others: list[dict] = []
     totals = None
     error = None
     # The report page's defaults for the same days (last touch, 7-day window, the revenue
@@ -67,6 +69,12 @@ def overview() -> Response:
     try:
         report = attribution_table(form)
         figures = {row["key"]: row for row in report["rows"] if isinstance(row["key"], int)}
+        # What is credited to no campaign, so the rows add up to the total.
+        others = [
+            {**row, "note": row_note("campaign", row["key"])}
+            for row in report["rows"]
+            if not isinstance(row["key"], int)
+        ]
         totals = report["totals"]
         currency = report["params"]["currency"]
     except ValidationError as exc:
@@ -81,6 +89,7 @@ def overview() -> Response:
     return page(
         "dashboard/overview.html",
         campaigns=rows,
+        others=others,
         totals=totals,
         currency=currency,
         error=error,

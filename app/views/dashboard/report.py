@@ -124,6 +124,7 @@ COLUMNS = (
     ("bot_clicks", "Bot clicks", _count),
     ("unique_visitors", "Unique visitors", _count),
     ("claims", "Claims", _count),
+    ("booth_scans", "Booth scans", _count),
     ("redemptions", "Redemptions", _count),
     ("conversions", "Conversions", lambda value: f"{value:,.2f}"),
     ("revenue", "Revenue", _money),
@@ -136,6 +137,13 @@ COLUMNS = (
 SPECIAL_ROWS = {
     reports.UNATTRIBUTED: "no touch within the window",
     reports.DIRECT: "shared or unclaimed coupon codes, credited to the offer's campaign",
+}
+# The row of touches with no campaign, link or place (key null), by group_by.
+NO_KEY_NOTES = {
+    "campaign": "touches that belong to no campaign: booth scans of a badge or a typed email",
+    "channel": "touches that belong to no campaign: booth scans of a badge or a typed email",
+    "link": "touches without a link: booth scans",
+    "location": "touches of links that name no store or booth",
 }
 
 
@@ -153,6 +161,13 @@ def _href(group_by: str, key: object) -> str | None:
     return None
 
 
+def row_note(group_by: str, key: object) -> str | None:
+    """What a row that is no campaign, link, place or day holds; None for the others."""
+    if key is None:
+        return NO_KEY_NOTES.get(group_by)
+    return SPECIAL_ROWS.get(key) if isinstance(key, str) else None
+
+
 def table_rows(table: dict) -> list[dict]:
     """The attribution report's rows as the page shows them: label, link, note, cells."""
     group_by = table["params"]["group_by"]
@@ -160,7 +175,7 @@ def table_rows(table: dict) -> list[dict]:
         {
             "label": row["label"],
             "href": _href(group_by, row["key"]),
-            "note": SPECIAL_ROWS.get(row["key"]) if isinstance(row["key"], str) else None,
+            "note": row_note(group_by, row["key"]),
             "cells": _cells(row),
         }
         for row in table["rows"]
