@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from . import clock, store, validation
+from . import clock, money, store, validation
 from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
 STAFF_PREFIX = "tps_"
-_CREATE_FIELDS = {"code", "name", "kind", "timezone", "address"}
-_PATCH_FIELDS = {"name", "kind", "timezone", "address"}
+_CREATE_FIELDS = {"code", "name", "kind", "timezone", "address", "currency"}
+_PATCH_FIELDS = {"name", "kind", "timezone", "address", "currency"}
 
 
 def _timezone(payload: dict, required: bool) -> str | None:
@@ -32,6 +32,30 @@ def _timezone(payload: dict, required: bool) -> str | None:
     return value
 
 
+def _currency(payload: dict) -> str | None:
+    """The till's currency (ISO 4217); none means the install's default currency."""
+    value = validation.text(payload, "currency", max_len=3)
+    if value is None:
+        return None
+    value = value.upper()
+    if not money.is_currency(value):
+        raise ValidationError(
+            f"'currency' must be a three-letter ISO 4217 code such as EUR, not '{value}'.",
+            field="currency",
+        )
+    return value
+
+
+def currency_of(location: dict, default_currency: str) -> str:
+    """The currency the location's tills take."""
+    return location.get("currency") or default_currency
+
+
+def to_json(location: dict, default_currency: str) -> dict:
+    """A location as the API shows it: its currency filled in when it follows the default."""
+    return {**location, "currency": currency_of(location, default_currency)}
+
+
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
     validation.reject_unknown(payload, _CREATE_FIELDS)
@@ -42,6 +66,7 @@ def create(db: Database, payload: dict) -> dict:
         "kind": validation.choice(payload, "kind", KINDS, required=True),
         "timezone": _timezone(payload, required=True),
         "address": validation.text(payload, "address", max_len=500, multiline=True),
+        "currency": _currency(payload),
     }
     if store.get_location(db, code) is not None:
         raise Conflict(
@@ -71,6 +96,8 @@ def update(db: Database, code: str, payload: dict) -> dict:
         values["timezone"] = _timezone(payload, required=True)
     if "address" in payload:
         values["address"] = validation.text(payload, "address", max_len=500, multiline=True)
+    if "currency" in payload:
+        values["currency"] = _currency(payload)  # null: back to the default currency
     if values:
         values["updated_at"] = clock.now_iso()
         store.update_location(db, code, values)

@@ -204,7 +204,8 @@ def redeem(
         raise ValidationError("'currency' must be a three-letter ISO 4217 code.", field="currency")
     amount = None
     if payload.get("amount") not in (None, ""):
-        currency = currency or default_currency
+        # The till's own currency unless it says otherwise (a Berlin store on a USD install).
+        currency = currency or location.get("currency") or default_currency
         try:
             amount = money.to_minor(payload["amount"], currency)
         except ValueError as exc:
