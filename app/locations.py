@@ -26,7 +26,7 @@ def _timezone(payload: dict, required: bool) -> str | None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            f"'timezone' must be an IANA time zone such as Europe/Berlin, not '{value}'.",
+            f"Time zone must be an IANA time zone such as Europe/Berlin, not '{value}'.",
             field="timezone",
         ) from None
     return value
@@ -34,15 +34,17 @@ def _timezone(payload: dict, required: bool) -> str | None:
 
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
-    validation.reject_unknown(payload, _CREATE_FIELDS)
-    code = validation.code(payload, "code", required=True)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _CREATE_FIELDS)
+    code = check(validation.code, payload, "code", required=True)
     values = {
         "code": code,
-        "name": validation.text(payload, "name", required=True),
-        "kind": validation.choice(payload, "kind", KINDS, required=True),
-        "timezone": _timezone(payload, required=True),
-        "address": validation.text(payload, "address", max_len=500, multiline=True),
+        "name": check(validation.text, payload, "name", required=True),
+        "kind": check(validation.choice, payload, "kind", KINDS, required=True),
+        "timezone": check(_timezone, payload, required=True),
+        "address": check(validation.text, payload, "address", max_len=500, multiline=True),
     }
+    check.done()
     if store.get_location(db, code) is not None:
         raise Conflict(
             f"A location with code '{code}' exists.", field="code", code="location_exists"
@@ -55,22 +57,24 @@ def create(db: Database, payload: dict) -> dict:
 def update(db: Database, code: str, payload: dict) -> dict:
     get(db, code)
     validation.require_object(payload)
+    check = validation.Collector()
     for key in payload:
         if key not in _PATCH_FIELDS:
-            raise ValidationError(
+            check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
                 code="not_updatable" if key == "code" else "unknown_field",
             )
     values: dict = {}
     if "name" in payload:
-        values["name"] = validation.text(payload, "name", required=True)
+        values["name"] = check(validation.text, payload, "name", required=True)
     if "kind" in payload:
-        values["kind"] = validation.choice(payload, "kind", KINDS, required=True)
+        values["kind"] = check(validation.choice, payload, "kind", KINDS, required=True)
     if "timezone" in payload:
-        values["timezone"] = _timezone(payload, required=True)
+        values["timezone"] = check(_timezone, payload, required=True)
     if "address" in payload:
-        values["address"] = validation.text(payload, "address", max_len=500, multiline=True)
+        values["address"] = check(validation.text, payload, "address", max_len=500, multiline=True)
+    check.done()
     if values:
         values["updated_at"] = clock.now_iso()
         store.update_location(db, code, values)
