@@ -32,14 +32,14 @@ def to_minor(value: object, currency: str, *, example: str = "49.99") -> int:
 
     Raises ValueError for anything that is not a finite, non-negative amount with no more
     decimals than the currency has; its text completes a sentence that starts with the
-    field's name ("Cost must be a decimal amount such as 1200.00").
+    field's name ("Cost must be a decimal number such as 1200.00").
     """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("must be a decimal string or a number")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValueError(f"must be a decimal amount such as {example}") from None
+        raise ValueError(f"must be a decimal number such as {example}") from None
     if not amount.is_finite():
         raise ValueError("must be a finite amount")
     if amount < 0:

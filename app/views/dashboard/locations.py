@@ -56,6 +56,8 @@ def location(code: str) -> Response:
 def location_edit(code: str) -> Response:
     require_admin()
     payload = form_values("name", "timezone", "address")
+    for required in ("name", "timezone"):
+        payload.setdefault(required, "")  # "is required", not a silent keep
     payload.setdefault("address", None)
     try:
         locations.update(runtime().db(), code, payload)
