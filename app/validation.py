@@ -274,12 +274,12 @@ def currency(payload: dict, field: str = "currency") -> str | None:
     return value
 
 
-def amount(payload: dict, field: str, currency: str, *, example: str = "49.99") -> int | None:
-    """A money amount in `currency`'s minor units; None when not given."""
+def amount(payload: dict, field: str, in_currency: str, *, example: str = "49.99") -> int | None:
+    """A money amount in the minor units of `in_currency`; None when not given."""
     value = payload.get(field)
     if value is None or value == "":
         return None
     try:
-        return money.to_minor(value, currency, example=example)
+        return money.to_minor(value, in_currency, example=example)
     except ValueError as exc:
         raise ValidationError(f"{label(field)} {exc}.", field=field) from None

@@ -33,6 +33,17 @@ def _rows(app, sql: str) -> list[dict]:
     return list(app.extensions["touchpoint"].db().query(sql))
 
 
+def refused(dash: Dash, path: str, form: dict, *, page: str | None = None, kept=()):
+    """Open the form's page, send `form`: a 422 that keeps what was typed in the fields
+    `kept`. Returns {field: message} of the errors at the fields, and the response."""
+    dash.get(page or path)
+    response = dash.post(path, form)
+    assert response.status_code == 422
+    for name in kept:
+        assert value_of(response, name) == form[name], name
+    return errors_at_fields(response), response
+
+
 CAMPAIGN = {
     "name": "Spring Sale",
     "channel": "email",
@@ -51,7 +62,6 @@ CAMPAIGN = {
 
 
 def test_a_new_campaign_with_five_mistakes_shows_all_five(app, admin):
-    admin.get("/dashboard/campaigns/new")
     form = {
         **CAMPAIGN,
         "name": "",
@@ -62,23 +72,20 @@ def test_a_new_campaign_with_five_mistakes_shows_all_five(app, admin):
         "ends_at": "2026-11-01T00:00",
         "notes": "for the spring mailing",
     }
-    response = admin.post("/dashboard/campaigns/new", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    kept = ("utm_medium", "cost", "currency", "starts_at", "ends_at", "notes")
+    errors, _ = refused(admin, "/dashboard/campaigns/new", form, kept=kept)
+    assert errors == {
         "name": "Name is required.",
         "channel": "Channel is required.",
         "utm_source": "utm_source is required.",
         "cost": "Cost must be a decimal number such as 1200.00.",
         "ends_at": "The end must be after the start.",
     }
-    for name in ("utm_medium", "cost", "currency", "starts_at", "ends_at", "notes"):
-        assert value_of(response, name) == form[name], name
     assert _rows(app, "SELECT id FROM campaigns") == []
 
 
-def test_editing_a_campaign_shows_every_mistake_and_changes_nothing(app, admin, api):
+def test_editing_a_campaign_shows_every_mistake_and_changes_nothing(admin, api):
     campaign = api.campaign(name="Poster wave", cost="100.00", currency="EUR")
-    admin.get(f"/dashboard/campaigns/{campaign['id']}/edit")
     form = {
         **CAMPAIGN,
         "name": "",
@@ -87,22 +94,19 @@ def test_editing_a_campaign_shows_every_mistake_and_changes_nothing(app, admin, 
         "currency": "EURO",
         "starts_at": "first of May",
     }
-    response = admin.post(f"/dashboard/campaigns/{campaign['id']}/edit", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    path = f"/dashboard/campaigns/{campaign['id']}/edit"
+    errors, _ = refused(admin, path, form, kept=("currency", "starts_at", "utm_campaign"))
+    assert errors == {
         "name": "Name is required.",
         "utm_medium": "utm_medium is required.",
         "starts_at": "Start must be a date and time such as 2026-11-23T09:30:00Z.",
         "currency": "Currency must be a three-letter ISO 4217 code such as EUR.",
     }
-    assert value_of(response, "currency") == "EURO"
-    assert value_of(response, "starts_at") == "first of May"
     assert api.get(f"/api/v1/campaigns/{campaign['id']}").get_json() == campaign
 
 
 def test_a_new_link_shows_every_mistake_on_the_campaign_page(app, admin, api):
     campaign = api.campaign()
-    admin.get(f"/dashboard/campaigns/{campaign['id']}")
     form = {
         "destination": "shop.example.com/spring",
         "label": "Poster",
@@ -111,24 +115,25 @@ def test_a_new_link_shows_every_mistake_on_the_campaign_page(app, admin, api):
         "utm_term": "",
         "expires_at": "tomorrow",
     }
-    response = admin.post(f"/dashboard/campaigns/{campaign['id']}/links", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    errors, response = refused(
+        admin,
+        f"/dashboard/campaigns/{campaign['id']}/links",
+        form,
+        page=f"/dashboard/campaigns/{campaign['id']}",
+        kept=("destination", "label", "store_code", "expires_at"),
+    )
+    assert errors == {
         "destination": "Destination must be a full web address starting with https:// or http://.",
         "store_code": "Store code may contain only letters, digits, '_', '.' and '-' (64 at most).",
         "expires_at": "Expiry must be a date and time such as 2026-11-23T09:30:00Z.",
     }
-    for name in ("destination", "label", "store_code", "expires_at"):
-        assert value_of(response, name) == form[name], name
-    assert re.search(
-        r"<details class=\"panel\" open>\s*<summary><strong>Add a link", text_of(response)
-    )
+    html = response.get_data(as_text=True)
+    assert re.search(r'<details class="panel" open>\s*<summary><strong>Add a link', html)
     assert _rows(app, "SELECT id FROM links") == []
 
 
-def test_editing_a_link_shows_every_mistake(app, admin, api):
+def test_editing_a_link_shows_every_mistake(admin, api):
     link = api.link(api.campaign()["id"])
-    admin.get(f"/dashboard/links/{link['id']}/edit")
     form = {
         "destination": "",
         "label": "Window poster",
@@ -136,16 +141,14 @@ def test_editing_a_link_shows_every_mistake(app, admin, api):
         "fallback_url": "javascript:alert(1)",
         "active": "1",
     }
-    response = admin.post(f"/dashboard/links/{link['id']}/edit", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    path = f"/dashboard/links/{link['id']}/edit"
+    errors, _ = refused(admin, path, form, kept=("label", "expires_at", "fallback_url"))
+    assert errors == {
         "destination": "Destination is required.",
         "expires_at": "Expiry must be a date and time such as 2026-11-23T09:30:00Z.",
         "fallback_url": "Fallback page must be a full web address starting with https:// or "
         "http://.",
     }
-    assert value_of(response, "label") == "Window poster"
-    assert value_of(response, "fallback_url") == "javascript:alert(1)"
     assert api.get(f"/api/v1/links/{link['id']}").get_json()["label"] == link["label"]
 
 
@@ -154,7 +157,6 @@ def test_editing_a_link_shows_every_mistake(app, admin, api):
 
 def test_a_new_offer_shows_every_mistake(app, admin, api):
     campaign = api.campaign()
-    admin.get(f"/dashboard/campaigns/{campaign['id']}/offers/new")
     form = {
         "title": "",
         "discount": "15% off",
@@ -169,27 +171,24 @@ def test_a_new_offer_shows_every_mistake(app, admin, api):
         # A location deleted while the form was open.
         "location_codes": "NOWHERE",
     }
-    response = admin.post(f"/dashboard/campaigns/{campaign['id']}/offers/new", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    kept = ("discount", "terms", "shared_code", "starts_at", "ends_at", "max_redemptions_per_code")
+    path = f"/dashboard/campaigns/{campaign['id']}/offers/new"
+    errors, _ = refused(admin, path, form, kept=kept)
+    assert errors == {
         "title": "Title is required.",
         "max_redemptions_per_code": "Uses per code must be a whole number of at least 1.",
         "ends_at": "The end must be after the start.",
         "shared_code": "Shared code is 3-40 letters and digits.",
         "location_codes": "Unknown location code(s): NOWHERE.",
     }
-    for name in ("discount", "shared_code", "starts_at", "ends_at", "max_redemptions_per_code"):
-        assert value_of(response, name) == form[name], name
-    assert value_of(response, "terms") == "One per customer."
     assert _rows(app, "SELECT id FROM offers") == []
 
 
-def test_editing_an_offer_shows_every_mistake(app, admin, api):
+def test_editing_an_offer_shows_every_mistake(admin, api):
     campaign = api.campaign()
     offer = api.post(
         "/api/v1/offers", json={"campaign_id": campaign["id"], "title": "10% off boots"}
     ).get_json()
-    admin.get(f"/dashboard/offers/{offer['id']}/edit")
     form = {
         "title": "",
         "discount": "10%",
@@ -199,15 +198,13 @@ def test_editing_an_offer_shows_every_mistake(app, admin, api):
         "max_redemptions_per_code": "1",
         "per_lead_limit": "two",
     }
-    response = admin.post(f"/dashboard/offers/{offer['id']}/edit", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    path = f"/dashboard/offers/{offer['id']}/edit"
+    errors, _ = refused(admin, path, form, kept=("discount", "starts_at", "per_lead_limit"))
+    assert errors == {
         "title": "Title is required.",
         "starts_at": "Start must be a date and time such as 2026-11-23T09:30:00Z.",
         "per_lead_limit": "Codes per person must be a whole number of at least 1.",
     }
-    assert value_of(response, "per_lead_limit") == "two"
-    assert value_of(response, "discount") == "10%"
     assert api.get(f"/api/v1/offers/{offer['id']}").get_json()["title"] == "10% off boots"
 
 
@@ -215,7 +212,6 @@ def test_editing_an_offer_shows_every_mistake(app, admin, api):
 
 
 def test_a_new_location_shows_every_mistake(app, admin):
-    admin.get("/dashboard/locations")
     form = {
         "code": "NYC 5TH",
         "name": "",
@@ -223,16 +219,13 @@ def test_a_new_location_shows_every_mistake(app, admin):
         "timezone": "Mars/Olympus",
         "address": "5th Avenue",
     }
-    response = admin.post("/dashboard/locations", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    errors, _ = refused(admin, "/dashboard/locations", form, kept=("code", "timezone", "address"))
+    assert errors == {
         "code": "Code may contain only letters, digits, '_', '.' and '-' (64 at most).",
         "name": "Name is required.",
         "timezone": "Time zone must be an IANA time zone such as Europe/Berlin, not "
         "'Mars/Olympus'.",
     }
-    for name in ("code", "timezone", "address"):
-        assert value_of(response, name) == form[name], name
     assert _rows(app, "SELECT code FROM locations") == []
 
 
@@ -241,42 +234,36 @@ def test_editing_a_location_shows_every_mistake_in_the_open_form(app, admin, api
         "/api/v1/locations",
         json={"code": "NYC", "name": "Fifth Avenue", "kind": "store", "timezone": "UTC"},
     )
-    admin.get("/dashboard/locations/NYC")
     form = {"name": "", "timezone": "Nowhere/City", "address": "5th Ave"}
-    response = admin.post("/dashboard/locations/NYC", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    errors, response = refused(
+        admin, "/dashboard/locations/NYC", form, kept=("timezone", "address")
+    )
+    assert errors == {
         "name": "Name is required.",
         "timezone": "Time zone must be an IANA time zone such as Europe/Berlin, not "
         "'Nowhere/City'.",
     }
-    assert value_of(response, "timezone") == "Nowhere/City"
-    assert value_of(response, "address") == "5th Ave"
     assert '<details class="panel" open>' in response.get_data(as_text=True)
     assert _rows(app, "SELECT name FROM locations") == [{"name": "Fifth Avenue"}]
 
 
 def test_a_new_user_shows_every_mistake(app, admin):
-    admin.get("/dashboard/users")
     form = {"email": "ada at example", "name": "x" * 101, "role": "boss"}
-    response = admin.post("/dashboard/users", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    errors, _ = refused(admin, "/dashboard/users", form, kept=("email", "name"))
+    assert errors == {
         "email": "This is not a valid email address (like name@example.com).",
         "role": "The role must be one of: admin, marketer.",
         "name": "The name is longer than 100 characters.",
     }
-    assert value_of(response, "email") == "ada at example"
-    assert value_of(response, "name") == "x" * 101
     assert len(_rows(app, "SELECT id FROM users")) == 1
 
 
 def test_changing_a_password_shows_both_mistakes_and_never_echoes_a_password(app, admin):
-    admin.get("/dashboard/account")
     form = {"current_password": "not my password", "new_password": "short"}
-    response = admin.post("/dashboard/account/password", form)
-    assert response.status_code == 422
-    assert errors_at_fields(response) == {
+    errors, response = refused(
+        admin, "/dashboard/account/password", form, page="/dashboard/account"
+    )
+    assert errors == {
         "current_password": "This is not your current password.",
         "new_password": "The password must be at least 10 characters long.",
     }
@@ -350,7 +337,3 @@ def test_the_api_reports_a_non_field_refusal_only_after_the_field_errors_before_
     again = api.post("/api/v1/locations", json={"code": "BER", "name": "", "kind": "store"})
     assert again.status_code == 422  # the fields first; only then "exists" (409)
     assert [e["field"] for e in again.get_json()["error"]["errors"]] == ["name", "timezone"]
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
