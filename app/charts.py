@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
+from . import money
+
 
 def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
@@ -127,7 +129,8 @@ def _funnel_detail(stage: dict, currency: str | None) -> str:
     words = [f"{_percent(stage['conversion_rate'])} of {stage['after']}"]
     words.append(f"{stage['drop_off']:,} dropped off")
     if stage.get("value_lost"):
-        words.append(f"{stage['value_lost']}{' ' + currency if currency else ''} lost")
+        lost = money.grouped(stage["value_lost"])
+        words.append(f"{lost}{' ' + currency if currency else ''} lost")
     return " · ".join(words)
 
 

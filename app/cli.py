@@ -359,8 +359,8 @@ def report_group() -> None:
     "--type",
     "type_",
     default=None,
-    help="Conversion types to count, comma-separated; 'redemption' means redemptions "
-    "(default: all).",
+    help="Conversion types to count, comma-separated; 'redemption' means redemptions, 'all' "
+    "every type (default: TOUCHPOINT_REVENUE_TYPES, sale,purchase,redemption).",
 )
 @click.option(
     "--campaign-id", type=int, default=None, help="Only credit and costs of this campaign."
@@ -403,7 +403,7 @@ def report_attribution(
     """Write the attribution table, the same as GET /api/v1/reports/attribution."""
     import json
 
-    from . import clock, reports
+    from . import clock, reports, settings
 
     given = {
         "from": from_,
@@ -421,7 +421,9 @@ def report_attribution(
     rt = current_app.extensions["touchpoint"]
     db = _db()
     try:
-        params = reports.attribution_params(db, args, clock.utcnow())
+        params = reports.attribution_params(
+            db, args, clock.utcnow(), revenue_types=settings.names(rt.config["REVENUE_TYPES"])
+        )
         report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
     except ValidationError as exc:
         option = f"--{(exc.field or '').replace('_', '-')}" if exc.field else "a parameter"

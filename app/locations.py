@@ -14,8 +14,8 @@ from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
 STAFF_PREFIX = "tps_"
-_CREATE_FIELDS = {"code", "name", "kind", "timezone", "address"}
-_PATCH_FIELDS = {"name", "kind", "timezone", "address"}
+_CREATE_FIELDS = {"code", "name", "kind", "timezone", "address", "currency"}
+_PATCH_FIELDS = {"name", "kind", "timezone", "address", "currency"}
 
 
 def _timezone(payload: dict, required: bool) -> str | None:
@@ -32,6 +32,16 @@ def _timezone(payload: dict, required: bool) -> str | None:
     return value
 
 
+def currency_of(location: dict, default_currency: str) -> str:
+    """The currency the location's tills take."""
+    return location.get("currency") or default_currency
+
+
+def to_json(location: dict, default_currency: str) -> dict:
+    """A location as the API shows it: its currency filled in when it follows the default."""
+    return {**location, "currency": currency_of(location, default_currency)}
+
+
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
     check = validation.Collector()
@@ -43,6 +53,7 @@ def create(db: Database, payload: dict) -> dict:
         "kind": check(validation.choice, payload, "kind", KINDS, required=True),
         "timezone": check(_timezone, payload, required=True),
         "address": check(validation.text, payload, "address", max_len=500, multiline=True),
+        "currency": check(validation.currency, payload),
     }
     check.done()
     if store.get_location(db, code) is not None:
@@ -74,6 +85,9 @@ def update(db: Database, code: str, payload: dict) -> dict:
         values["timezone"] = check(_timezone, payload, required=True)
     if "address" in payload:
         values["address"] = check(validation.text, payload, "address", max_len=500, multiline=True)
+    if "currency" in payload:
+        # null: back to the default currency
+        values["currency"] = check(validation.currency, payload)
     check.done()
     if values:
         values["updated_at"] = clock.now_iso()

@@ -502,6 +502,14 @@ def m009_report_leads(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_location_currency(db: Database) -> None:
+    # A till in Berlin takes euros on a USD install: a redemption without a currency takes
+    # its location's. NULL means the install's TOUCHPOINT_DEFAULT_CURRENCY, so existing
+    # locations keep what they had.
+    _run(db, "ALTER TABLE locations ADD COLUMN currency TEXT;")
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

@@ -61,3 +61,17 @@ def to_decimal_string(minor: int | None, currency: str | None) -> str | None:
         return None
     places = exponent(currency or "")
     return str(Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))
+
+
+def grouped(text: str | None) -> str | None:
+    """A decimal string with thousands separators for people: "1234567.50" -> "1,234,567.50".
+
+    Only for display; the API and CSV keep plain decimal strings.
+    """
+    if text is None:
+        return None
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, dot, fraction = digits.partition(".")
+    if not whole.isdigit():
+        return text
+    return f"{sign}{int(whole):,}{dot}{fraction}"

@@ -202,10 +202,12 @@ def redeem(
     transaction_id = check(validation.text, payload, "transaction_id", required=True, max_len=100)
     currency = check(validation.currency, payload)
     amount = None
-    if check.ok("currency"):
-        amount = check(validation.amount, payload, "amount", currency or default_currency)
+    if check.ok("currency", "location"):
+        # The till's own currency unless it says otherwise (a Berlin store on a USD install).
+        till_currency = currency or location.get("currency") or default_currency
+        amount = check(validation.amount, payload, "amount", till_currency)
         if amount is not None:
-            currency = currency or default_currency
+            currency = till_currency
     check.done()
     # Without a header, the receipt and the code together are the key: a retry is the same
     # pair, while a second coupon on the same receipt is a new redemption.

@@ -113,8 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "REVENUE_TYPES",
         "sale,purchase,redemption",
-        "Conversion types whose values the dashboard overview counts as revenue (pipeline "
-        "stages such as opportunity carry values that are not money received).",
+        "Conversion types every report counts when no type is asked for: their values are "
+        "revenue (pipeline stages such as opportunity carry values that are not money "
+        "received). type=all counts every type.",
     ),
     Setting(
         "GUESS_LIMIT_PER_MINUTE",
@@ -136,6 +137,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def names(value: Any) -> tuple[str, ...]:
+    """A comma-separated setting (FUNNEL_STAGES, REVENUE_TYPES) as lower-case names."""
+    return tuple(s.strip().lower() for s in str(value).split(",") if s.strip())
 
 
 def _coerce(setting: Setting, value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -83,7 +84,7 @@ def shown(value, kind: str) -> str:
         return f"{value * 100:+.0f}%"
     if kind == "duration":
         return report_view.human_duration(value)
-    return value
+    return f"{Decimal(value):,}"  # money, with thousands separators
 
 
 COLUMNS = {
@@ -93,6 +94,7 @@ COLUMNS = {
     "Bot clicks": ("bot_clicks", "count"),
     "Unique visitors": ("unique_visitors", "count"),
     "Claims": ("claims", "count"),
+    "Booth scans": ("booth_scans", "count"),
     "Redemptions": ("redemptions", "count"),
     "Conversions": ("conversions", "conversions"),
     "Revenue": ("revenue", "money"),
@@ -197,8 +199,14 @@ def test_the_default_report_shows_what_the_api_gives(app, api, fake_clock, histo
     assert 'id="f-window" name="window" type="text" value="7d"' in body
 
     check_table(body, report, "Campaign")
-    # 100.00 + 25.00 + 20.00 + 30.00 in sales and redemptions, 500.00 of opportunity.
-    assert report["totals"]["revenue"] == "675.00"
+    # 100.00 + 25.00 + 20.00 + 30.00 in sales and redemptions; the 500.00 opportunity is
+    # pipeline, not money, and only counts when asked for.
+    assert report["totals"]["revenue"] == "175.00"
+    assert report["params"]["type"] == ["sale", "purchase", "redemption"]
+    every = api.get(
+        "/api/v1/reports/attribution?" + urlencode({**default_period(fake_clock), "type": "all"})
+    ).get_json()
+    assert every["totals"]["revenue"] == "675.00"
 
 
 def test_names_are_escaped(app, fake_clock, history):
@@ -247,7 +255,8 @@ def test_a_campaign_page_links_to_its_report(app, api, fake_clock, history):
         + urlencode({"campaign_id": poster, **default_period(fake_clock)})
     ).get_json()
     check_table(body, report, "Campaign")
-    assert report["totals"]["revenue"] == "525.00"
+    # The poster's 25.00 redemption; the 500.00 opportunity is pipeline, not revenue.
+    assert report["totals"]["revenue"] == "25.00"
 
 
 # Errors next to their control ----------------------------------------------------------------
@@ -301,21 +310,38 @@ def test_a_bad_setting_is_shown_at_its_control_and_everything_typed_is_kept(
     assert "Attribution</h2>" not in body
 
 
-def test_mixed_currencies_ask_for_one_at_the_currency_field(app, api, fake_clock):
+def test_mixed_currencies_show_the_most_used_and_say_what_was_left_out(app, api, fake_clock):
     campaign = api.campaign()
     click_id = click(app.test_client(), api.link(campaign["id"]))
     sale(api, click_id=click_id, value="10.00", currency="EUR")
+    sale(api, click_id=click_id, value="20.00", currency="EUR")
     sale(api, click_id=click_id, value="1000", currency="JPY")
     browser = signed_in(app)
-    refused = browser.get("/dashboard/report?model=linear")
+    page = browser.get("/dashboard/report?model=linear")
+    assert page.status_code == 200
+    body = text(page)
+    assert '<option value="linear" selected>' in body
+    assert table_rows(body)[-1]["Revenue"] == "30.00"
+    assert "money in EUR" in body
+    note = re.search(r'<p class="caution" role="status" id="currency-note">(.*?)</p>', body)
+    assert html.unescape(note.group(1)) == (
+        "Figures are in EUR. Left out: 1 conversion in JPY. Pick JPY under Currency to see it."
+    )
+    # A picker of the currencies in use, not a free-text box.
+    picker = field_html(body, "currency")
+    assert "<select" in picker and "<input" not in picker
+    assert re.findall(r'<option value="([^"]*)"', picker) == ["", "EUR", "JPY"]
+    assert "Most used (EUR)" in picker
+    chosen = text(browser.get("/dashboard/report?model=linear&currency=JPY"))
+    assert table_rows(chosen)[-1]["Revenue"] == "1,000"
+    assert "Left out: 2 conversions in EUR." in html.unescape(chosen)
+    assert '<option value="JPY" selected>JPY</option>' in chosen
+    # The API keeps refusing a mixed report and names what it found.
+    refused = api.get("/api/v1/reports/attribution?" + urlencode(default_period(fake_clock)))
     assert refused.status_code == 422
-    at_field = field_html(text(refused), "currency")
-    assert "EUR" in at_field and "JPY" in at_field and 'aria-invalid="true"' in at_field
-    assert '<option value="linear" selected>' in text(refused)
-    chosen = browser.get("/dashboard/report?model=linear&currency=JPY")
-    assert chosen.status_code == 200
-    assert table_rows(text(chosen))[-1]["Revenue"] == "1000"
-    assert "1 conversion in other currencies left out" in text(chosen)
+    error = refused.get_json()["error"]
+    assert (error["code"], error["field"]) == ("mixed_currencies", "currency")
+    assert error["currencies"] == ["EUR", "JPY"] and "EUR, JPY" in error["message"]
 
 
 def test_weights_and_half_life_only_go_with_their_model(app, api, fake_clock, history):
@@ -390,17 +416,30 @@ def test_the_histogram_shows_time_to_convert(app, api, fake_clock, history):
         label=report_view.HISTOGRAM_LABEL,
     )
     assert svg in body
-    # Ann's lead and Dee's opportunity 3 minutes after their touch: < 1 h; Ann's sale a day
-    # later and Cy's redemption two days after the claim: < 7 d. The walk-in sale has no
-    # touch, the shared code no journey.
-    assert totals["counts"] == {"< 1 h": 2, "< 1 d": 0, "< 7 d": 2, "< 30 d": 0, "later": 0}
+    # Money received only: Ann's sale a day after her touch and Cy's redemption two days
+    # after the claim: < 7 d. The walk-in sale has no touch, the shared code no journey.
+    assert times["params"]["type"] == ["sale", "purchase", "redemption"]
+    assert totals["counts"] == {"< 1 h": 0, "< 1 d": 0, "< 7 d": 2, "< 30 d": 0, "later": 0}
     assert (totals["without_touch"], totals["direct"]) == (1, 1)
-    assert "&lt; 1 h 2 (50%)" in svg
+    assert "&lt; 7 d 2 (100%)" in svg
+    # Every type: Ann's lead and Dee's opportunity 3 minutes after their touch too.
+    every = api.get(
+        "/api/v1/reports/time-to-convert?"
+        + urlencode({**default_period(fake_clock), "type": "all"})
+    ).get_json()
+    assert every["params"]["type_all"] is True
+    assert every["totals"]["counts"] == {
+        "< 1 h": 2,
+        "< 1 d": 0,
+        "< 7 d": 2,
+        "< 30 d": 0,
+        "later": 0,
+    }
     assert "100% of conversions came less than 7 d after their latest touch: a 7d window" in body
     assert "Not in the chart: 1 with no touch at all, 1 redeemed with a shared" in body
     rows = table_rows(body, css_class="times-table")
     assert [r["Campaign"] for r in rows[:-1]] == [r["label"] for r in times["rows"]]
-    assert rows[-1]["Conversions"] == "4"
+    assert rows[-1]["Conversions"] == "2"
 
 
 # Who can see it ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +17,11 @@ from click.testing import CliRunner
 from app import api_tokens, campaigns, demo, store
 from app.cli import cli
 
+from .browser import browser_fixture, new_page  # noqa: F401
 from .conftest import api_for, make_app
+from .dashboard_helpers import create_user
+from .live import gunicorn
+from .test_dashboard_browser import Live, sign_in
 from .test_reports import check_exact, iso
 
 SECRET = "demo-test-secret-key-0123456789-abcdef"
@@ -209,6 +213,40 @@ def test_attribution_by_default_has_channels_revenue_and_roi(api):
     totals = campaigns_report["totals"]
     assert float(totals["revenue"]) > 0 and float(totals["cost"]) > 0
     assert totals["redemptions"] > 0 and totals["claims"] > 0
+
+
+def test_the_overview_and_the_report_page_show_the_same_revenue(season, api, browser):
+    """The figure a marketer shows the CFO: the same on both pages, in a real browser, and
+    it is money received (the API's default), not pipeline values."""
+    app, _ = season
+    create_user(app, "ada@example.com", "admin")
+    env = {
+        "TOUCHPOINT_DATABASE": app.extensions["touchpoint"].database_path,
+        "TOUCHPOINT_SECRET_KEY": SECRET,
+    }
+    with gunicorn(env, workers=2) as port, new_page(browser) as page:
+        live = Live(app, f"http://127.0.0.1:{port}")
+        sign_in(page, live)
+        for days in (30, 90):
+            page.goto(f"{live.base}/dashboard/?days={days}")
+            on_overview = page.locator("#overview-revenue").inner_text()
+            page.get_by_role("link", name="report for the same days").click()
+            figure = page.locator(".figure").filter(has_text="revenue").locator(".value")
+            assert figure.inner_text() == on_overview
+            # The report page's period: its `to` is the last day shown, included.
+            shown = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+            last = datetime.fromisoformat(shown["to"]).date()
+            money = report(
+                api, "attribution", **{"from": shown["from"], "to": str(last + timedelta(days=1))}
+            )
+            assert money["params"]["type"] == ["sale", "purchase", "redemption"]
+            assert on_overview == f"{float(money['totals']['revenue']):,.2f}"
+            every = report(
+                api,
+                "attribution",
+                **{"from": shown["from"], "to": str(last + timedelta(days=1)), "type": "all"},
+            )
+            assert float(every["totals"]["revenue"]) > float(money["totals"]["revenue"])
 
 
 def test_funnel_stages_are_all_reached(api):

@@ -218,13 +218,16 @@ def test_a_new_location_shows_every_mistake(app, admin):
         "kind": "store",
         "timezone": "Mars/Olympus",
         "address": "5th Avenue",
+        "currency": "E1",
     }
-    errors, _ = refused(admin, "/dashboard/locations", form, kept=("code", "timezone", "address"))
+    kept = ("code", "timezone", "address", "currency")
+    errors, _ = refused(admin, "/dashboard/locations", form, kept=kept)
     assert errors == {
         "code": "Code may contain only letters, digits, '_', '.' and '-' (64 at most).",
         "name": "Name is required.",
         "timezone": "Time zone must be an IANA time zone such as Europe/Berlin, not "
         "'Mars/Olympus'.",
+        "currency": "Currency must be a three-letter ISO 4217 code such as EUR.",
     }
     assert _rows(app, "SELECT code FROM locations") == []
 

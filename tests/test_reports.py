@@ -927,14 +927,19 @@ def test_a_vacuum_that_renumbers_events_triggers_a_rebuild(app, api, fake_clock)
 # The command line --------------------------------------------------------------------------
 
 
-def test_cli_writes_the_same_table(app, api, fake_clock, worked_example):
+def cli_env(app) -> tuple[str, dict]:
+    """The touchpoint command and an environment that points it at the app's database."""
     env = {
         **os.environ,
         "TOUCHPOINT_DATABASE": app.extensions["touchpoint"].database_path,
         "TOUCHPOINT_SECRET_KEY": "cli-report-secret-key-0123456789",
     }
     env.pop("FLASK_APP", None)
-    command = str(Path(sys.executable).parent / "touchpoint")
+    return str(Path(sys.executable).parent / "touchpoint"), env
+
+
+def test_cli_writes_the_same_table(app, api, fake_clock, worked_example):
+    command, env = cli_env(app)
     period = around(fake_clock)
     result = subprocess.run(
         [

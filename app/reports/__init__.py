@@ -15,7 +15,7 @@ names its parameter); the reports read through the storage layer and return plai
 """
 
 from .activity import activity
-from .attribution_table import COLUMNS, DIRECT, UNATTRIBUTED, attribute, to_csv
+from .attribution_table import COLUMNS, DIRECT, UNATTRIBUTED, attribute, csv_filename, to_csv
 from .conversion_times import LATER, TIME_BUCKETS, time_to_convert
 from .funnel_stages import funnel
 from .journeys import Conversion, Journeys
@@ -50,6 +50,7 @@ __all__ = [
     "activity",
     "attribute",
     "attribution_params",
+    "csv_filename",
     "funnel",
     "funnel_params",
     "time_to_convert",

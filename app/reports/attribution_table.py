@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -19,7 +20,16 @@ from .activity import activity, visitor_counts
 from .conversion_times import median_seconds
 from .costs import campaign_costs, cost_currencies, cumulative_cost, money_text, report_currency
 from .journeys import Conversion, Journeys, conversions_in, count_until
-from .params import DAY_MS, NO_LABELS, Params, day_of, ms_of, params_json
+from .params import (
+    DAY_MS,
+    NO_LABELS,
+    Params,
+    day_of,
+    iso_of,
+    ms_of,
+    params_json,
+    types_json,
+)
 from .snapshot import collector_paused, up_to_date
 
 UNATTRIBUTED = "(unattributed)"
@@ -40,6 +50,8 @@ COLUMNS = (
     "cost_per_conversion",
     "roi",
     "median_time_to_convert_s",
+    # Added after the first release: last, so scripts reading columns by position still work.
+    "booth_scans",
 )
 # A direct (code) credit has no touch; it stands in as a touch of this kind.
 _DIRECT_KIND = 0
@@ -52,6 +64,7 @@ class _Row:
     scans: int = 0
     bot_clicks: int = 0
     claims: int = 0
+    booth_scans: int = 0
     redemptions: int = 0
     hundredths: int = 0
     revenue: int = 0
@@ -114,6 +127,7 @@ class _Table:
             row.scans += scans
             row.bot_clicks += bots
             row.claims += claims
+            row.booth_scans += booths
             row.touches += clicks + scans + claims + booths
             row.visitors.append(visitors)
             self.present.add(campaign_id)
@@ -212,15 +226,23 @@ class _Table:
 
 
 @collector_paused()
-def attribute(db: Database, params: Params, *, default_currency: str = "USD") -> dict:
-    """The attribution report: rows by params.group_by, totals and the parameters used."""
+def attribute(
+    db: Database, params: Params, *, default_currency: str = "USD", pick_currency: bool = False
+) -> dict:
+    """The attribution report: rows by params.group_by, totals and the parameters used.
+
+    pick_currency: with values in several currencies and none asked for, report in the one
+    most conversions use instead of refusing (the dashboard's choice; the API refuses).
+    """
     period = params.period
     with up_to_date(db) as last:
         campaigns = store.report_campaigns(db)
         conversions, redemptions = conversions_in(db, period, params.types)
-        seen = {c.currency or default_currency for c in conversions if c.value_minor}
-        seen |= cost_currencies(campaigns, period, params.campaign_id, default_currency)
-        currency = report_currency(params.currency, seen, default_currency)
+        used = Counter(c.currency or default_currency for c in conversions if c.value_minor)
+        seen = set(used) | cost_currencies(campaigns, period, params.campaign_id, default_currency)
+        currency = report_currency(
+            params.currency, seen, default_currency, most_used=used if pick_currency else None
+        )
         counted = [
             c
             for c in conversions
@@ -241,7 +263,10 @@ def attribute(db: Database, params: Params, *, default_currency: str = "USD") ->
     visitors, everyone = visitor_counts({key: row.visitors for key, row in rows.items()})
     totals = _totals(rows, everyone, costs, currency)
     totals["excluded_other_currency"] = len(conversions) - len(counted)
+    totals["excluded_by_currency"] = {c: n for c, n in sorted(used.items()) if c != currency}
     shown = params_json(params, currency)
+    shown.update(types_json(params, {c.kind for c in conversions}))
+    shown["currencies"] = sorted(seen | {currency})
     shown.update(
         window=attribution.format_duration(params.window_s),
         model=params.model.name,
@@ -282,6 +307,7 @@ def _figures(row: _Row, unique_visitors: int, cost: int | None, currency: str) -
         "bot_clicks": row.bot_clicks,
         "unique_visitors": unique_visitors,
         "claims": row.claims,
+        "booth_scans": row.booth_scans,
         "redemptions": row.redemptions,
         "conversions": row.hundredths / 100,
         "revenue": money_text(row.revenue, currency),
@@ -305,6 +331,7 @@ def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], curr
             "scans",
             "bot_clicks",
             "claims",
+            "booth_scans",
             "redemptions",
             "hundredths",
             "revenue",
@@ -337,6 +364,20 @@ class _Labels:
         if self.group_by == "location":
             return self.locations.get(key, key)
         return str(key)
+
+
+def csv_filename(report: dict) -> str:
+    """A name that says what the file holds: model, grouping, period (its last day
+    included), campaign and currency, e.g.
+    attribution-last_touch-by-campaign-2026-11-01-to-2026-11-30-USD.csv."""
+    shown = report["params"]
+    first = shown["from"][:10]
+    last = iso_of(ms_of(shown["to"]) - 1)[:10]
+    parts = ["attribution", shown["model"], f"by-{shown['group_by']}", first, "to", last]
+    if shown.get("campaign_id") is not None:
+        parts.append(f"campaign-{shown['campaign_id']}")
+    parts.append(shown["currency"])
+    return "-".join(parts) + ".csv"
 
 
 def to_csv(report: dict) -> str:

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from .. import store
 from .journeys import Journeys, conversions_in, count_until
-from .params import NO_LABELS, Params, params_json
+from .params import NO_LABELS, Params, params_json, types_json
 from .snapshot import collector_paused, up_to_date
 
 TIME_BUCKETS = (("< 1 h", 3_600), ("< 1 d", 86_400), ("< 7 d", 7 * 86_400), ("< 30 d", 30 * 86_400))
@@ -61,7 +61,10 @@ def time_to_convert(db: Database, params: Params) -> dict:
                 row[1].append(since)
     ordered = sorted(rows, key=lambda k: (-len(rows[k][1]), k is None, k or 0))
     return {
-        "params": {k: v for k, v in params_json(params, None).items() if k != "currency"},
+        "params": {
+            **{k: v for k, v in params_json(params, None).items() if k != "currency"},
+            **types_json(params, {c.kind for c in conversions}),
+        },
         "buckets": labels,
         "rows": [
             {

@@ -7,6 +7,8 @@ are refused (422 naming `currency`); with it, conversions in other currencies ar
 
 from __future__ import annotations
 
+from collections import Counter
+
 from .. import money
 from ..errors import ValidationError
 from .params import Period, ms_of
@@ -66,16 +68,31 @@ def cost_currencies(
     return found
 
 
-def report_currency(requested: str | None, seen: set[str], default_currency: str) -> str:
-    """The one currency of a report: the requested one, or the only one found."""
+def report_currency(
+    requested: str | None,
+    seen: set[str],
+    default_currency: str,
+    *,
+    most_used: Counter[str] | None = None,
+) -> str:
+    """The one currency of a report: the requested one, or the only one found.
+
+    Several found and none requested: a 422 naming them, unless `most_used` (conversions
+    with a value, by currency) is given, as the dashboard does so a page never goes blank:
+    then the currency of most conversions (ties: the default currency, then A to Z).
+    """
     if requested:
         return requested
     if len(seen) > 1:
+        if most_used is not None:
+            return min(seen, key=lambda c: (-most_used.get(c, 0), c != default_currency, c))
+        found = sorted(seen)
         raise ValidationError(
-            f"Values and costs in this report are in {', '.join(sorted(seen))}; choose one "
+            f"Values and costs in this report are in {', '.join(found)}; choose one "
             "with 'currency' (the others are then left out).",
             field="currency",
             code="mixed_currencies",
+            extra={"currencies": found},
         )
     return next(iter(seen)) if seen else default_currency
 

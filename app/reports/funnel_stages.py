@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from functools import reduce
 from itertools import compress, repeat
@@ -19,7 +19,12 @@ from .snapshot import collector_paused, up_to_date
 
 @collector_paused()
 def funnel(
-    db: Database, params: Params, *, stages: tuple[str, ...], default_currency: str = "USD"
+    db: Database,
+    params: Params,
+    *,
+    stages: tuple[str, ...],
+    default_currency: str = "USD",
+    pick_currency: bool = False,
 ) -> dict:
     """People through the stages, from a human click to a redemption or a sale.
 
@@ -49,9 +54,11 @@ def funnel(
         """A person: the lead, or else the (unstitched) visitor's number."""
         return lead or lead_of.get(number) or number
 
-    seen = {r[3] or default_currency for r in redemptions if r[2]}
-    seen |= {c[7] or default_currency for c in conversions if c[6]}
-    currency = report_currency(params.currency, seen, default_currency)
+    used = Counter(r[3] or default_currency for r in redemptions if r[2])
+    used.update(c[7] or default_currency for c in conversions if c[6])
+    currency = report_currency(
+        params.currency, set(used), default_currency, most_used=used if pick_currency else None
+    )
     chains = [("click", "claim", "redemption")] if with_offers else []
     chains.append(("click", *stages))
     step = {name: (c, i) for c, chain in enumerate(chains) for i, name in enumerate(chain) if i}
@@ -100,7 +107,7 @@ def funnel(
         return _stages(people, chains, reached, values, currency)
 
     shown = params_json(params, currency)
-    del shown["type"]
+    shown["currencies"] = sorted(set(used) | {currency})
     shown.update(group_by=params.group_by, stages=[s["stage"] for s in stats(nobody)])
     report = {"params": shown, "stages": stats(everyone)}
     if params.group_by:

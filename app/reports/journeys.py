@@ -39,6 +39,7 @@ class Conversion:
     direct_campaign_id: int | None = None
     location: str | None = None
     visitors: tuple[int, ...] = ()  # the person's browsers, set by Journeys
+    kind: str = "redemption"  # the conversion's type; redemptions are "redemption"
 
 
 class Journeys:
@@ -119,10 +120,10 @@ def conversions_in(
     api_types = None if types is None else [t for t in types if t != "redemption"]
     found = []
     if api_types is None or api_types:
-        for _, _, ms, lead, number, click, value, currency in store.conversions_between(
+        for kind, _, ms, lead, number, click, value, currency in store.conversions_between(
             db, period.start, period.end, api_types
         ):
-            found.append(Conversion(ms, value or 0, currency, lead, number, click))
+            found.append(Conversion(ms, value or 0, currency, lead, number, click, kind=kind))
     redemptions = store.redemptions_between(db, period.start, period.end)
     if types is None or "redemption" in types:
         for red in redemptions:

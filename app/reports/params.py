@@ -28,6 +28,9 @@ NO_LABELS = {
 }
 DEFAULT_WINDOW_S = 7 * 86_400
 DEFAULT_PERIOD = timedelta(days=30)
+# `type=all`: every conversion type, pipeline stages included.
+ALL_TYPES = "all"
+DEFAULT_REVENUE_TYPES = ("sale", "purchase", "redemption")
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -119,12 +122,21 @@ def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
     return int(value)
 
 
-def _types(args: Mapping[str, str]) -> tuple[str, ...] | None:
-    """`type=sale,redemption`: conversion types to count; `redemption` means redemptions."""
+def _types(args: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...] | None:
+    """`type=sale,redemption`: conversion types to count; `redemption` means redemptions.
+
+    Without `type`, the revenue types (TOUCHPOINT_REVENUE_TYPES): a pipeline stage's value is
+    not money received, and one buyer's lead, mql and sale are one customer, not three.
+    `type=all` counts every type (None).
+    """
     value = (args.get("type") or "").strip()
     if not value:
+        return default
+    if value.lower() == ALL_TYPES:
         return None
-    types = tuple(dict.fromkeys(t.strip().lower() for t in value.split(",")))
+    types = tuple(dict.fromkeys(t.strip().lower() for t in value.split(",") if t.strip()))
+    if not types:
+        types = ("",)  # only commas: refused below
     for kind in types:
         if not _TYPE_RE.match(kind):
             raise ValidationError(
@@ -156,8 +168,14 @@ def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
             )
 
 
-def attribution_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
-    """Check the parameters of the attribution report."""
+def attribution_params(
+    db: Database,
+    args: Mapping[str, str],
+    now: datetime,
+    *,
+    revenue_types: tuple[str, ...] = DEFAULT_REVENUE_TYPES,
+) -> Params:
+    """Check the parameters of the attribution report; without `type`, the revenue types."""
     _reject_unknown(
         args,
         {
@@ -195,7 +213,7 @@ def attribution_params(db: Database, args: Mapping[str, str], now: datetime) -> 
     return Params(
         period=_period(args, now),
         campaign_id=_campaign_id(db, args),
-        types=_types(args),
+        types=_types(args, revenue_types),
         currency=_currency(args),
         window_s=window,
         model=Model(name, weights, half_life),
@@ -220,10 +238,20 @@ def funnel_params(db: Database, args: Mapping[str, str], now: datetime) -> Param
     )
 
 
-def time_to_convert_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
-    """Check the parameters of the time-to-convert histogram."""
+def time_to_convert_params(
+    db: Database,
+    args: Mapping[str, str],
+    now: datetime,
+    *,
+    revenue_types: tuple[str, ...] = DEFAULT_REVENUE_TYPES,
+) -> Params:
+    """Check the parameters of the time-to-convert histogram; without `type`, revenue types."""
     _reject_unknown(args, {"from", "to", "campaign_id", "type"})
-    return Params(period=_period(args, now), campaign_id=_campaign_id(db, args), types=_types(args))
+    return Params(
+        period=_period(args, now),
+        campaign_id=_campaign_id(db, args),
+        types=_types(args, revenue_types),
+    )
 
 
 def params_json(params: Params, currency: str | None) -> dict:
@@ -231,6 +259,13 @@ def params_json(params: Params, currency: str | None) -> dict:
         "from": params.period.start,
         "to": params.period.end,
         "campaign_id": params.campaign_id,
-        "type": list(params.types) if params.types is not None else None,
         "currency": currency,
     }
+
+
+def types_json(params: Params, found: set[str]) -> dict:
+    """`type`: the conversion types a report counted. With `type=all`, the types found in the
+    period, and `type_all: true` says every type was asked for."""
+    if params.types is not None:
+        return {"type": list(params.types), "type_all": False}
+    return {"type": sorted(found), "type_all": True}

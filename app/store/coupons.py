@@ -8,7 +8,7 @@ from sqlite_utils import Database
 
 from .core import _all, _insert, _one, _update
 
-LOCATION_COLUMNS = ("name", "kind", "timezone", "address")
+LOCATION_COLUMNS = ("name", "kind", "timezone", "address", "currency")
 OFFER_COLUMNS = (
     "title",
     "terms",

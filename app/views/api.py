@@ -305,8 +305,11 @@ def get_conversion(conversion_id: int) -> Response:
 
 @bp.post("/locations")
 def create_location() -> Response:
-    row = locations.create(runtime().db(), json_body())
-    return created(row, f"/api/v1/locations/{row['code']}")
+    rt = runtime()
+    row = locations.create(rt.db(), json_body())
+    return created(
+        locations.to_json(row, rt.config["DEFAULT_CURRENCY"]), f"/api/v1/locations/{row['code']}"
+    )
 
 
 @bp.get("/locations")
@@ -314,17 +317,23 @@ def list_locations() -> Response:
     kind = request.args.get("kind") or None
     if kind and kind not in locations.KINDS:
         raise ValidationError("'kind' must be store or booth.", field="kind", code="invalid_choice")
-    return jsonify({"items": locations.list_all(runtime().db(), kind), "next_cursor": None})
+    rt = runtime()
+    default = rt.config["DEFAULT_CURRENCY"]
+    items = [locations.to_json(row, default) for row in locations.list_all(rt.db(), kind)]
+    return jsonify({"items": items, "next_cursor": None})
 
 
 @bp.get("/locations/<code>")
 def get_location(code: str) -> Response:
-    return jsonify(locations.get(runtime().db(), code))
+    rt = runtime()
+    return jsonify(locations.to_json(locations.get(rt.db(), code), rt.config["DEFAULT_CURRENCY"]))
 
 
 @bp.patch("/locations/<code>")
 def update_location(code: str) -> Response:
-    return jsonify(locations.update(runtime().db(), code, json_body()))
+    rt = runtime()
+    row = locations.update(rt.db(), code, json_body())
+    return jsonify(locations.to_json(row, rt.config["DEFAULT_CURRENCY"]))
 
 
 @bp.post("/locations/<code>/staff-keys")

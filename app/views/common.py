@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
 
-from .. import Runtime, api_tokens, locations, qr, visits
+from .. import Runtime, api_tokens, locations, qr, settings, visits
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
 
@@ -22,7 +22,12 @@ def runtime() -> Runtime:
 
 def funnel_stages(config: dict) -> tuple[str, ...]:
     """The conversion stages of the funnel, in order (TOUCHPOINT_FUNNEL_STAGES)."""
-    return tuple(s.strip().lower() for s in str(config["FUNNEL_STAGES"]).split(",") if s.strip())
+    return settings.names(config["FUNNEL_STAGES"])
+
+
+def revenue_types(config: dict) -> tuple[str, ...]:
+    """The conversion types reports count by default (TOUCHPOINT_REVENUE_TYPES)."""
+    return settings.names(config["REVENUE_TYPES"])
 
 
 def id_arg(name: str) -> int | None:

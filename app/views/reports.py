@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from .. import clock, reports
 from ..errors import Forbidden
-from .common import authenticate_request, funnel_stages, runtime
+from .common import authenticate_request, funnel_stages, revenue_types, runtime
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
@@ -34,13 +34,17 @@ def no_store(response: Response) -> Response:
 def attribution() -> Response:
     rt = runtime()
     db = rt.db()
-    params = reports.attribution_params(db, request.args, clock.utcnow())
+    params = reports.attribution_params(
+        db, request.args, clock.utcnow(), revenue_types=revenue_types(rt.config)
+    )
     report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
     if params.format == "csv":
         return Response(
             reports.to_csv(report),
             content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="attribution.csv"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{reports.csv_filename(report)}"'
+            },
         )
     return jsonify(report)
 
@@ -62,6 +66,9 @@ def funnel() -> Response:
 
 @bp.get("/time-to-convert")
 def time_to_convert() -> Response:
-    db = runtime().db()
-    params = reports.time_to_convert_params(db, request.args, clock.utcnow())
+    rt = runtime()
+    db = rt.db()
+    params = reports.time_to_convert_params(
+        db, request.args, clock.utcnow(), revenue_types=revenue_types(rt.config)
+    )
     return jsonify(reports.time_to_convert(db, params))

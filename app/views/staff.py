@@ -234,7 +234,15 @@ def _redeem_context(staff: Staff, **extra) -> dict:
     rows = redemptions.recent(db, staff.location["code"], RECENT_ROWS)
     for row in rows:
         row["redeemed_local"] = _local_time(row["redeemed_at"], staff.location)
-    return {"recent": rows, "submission": str(uuid.uuid4()), "form": {}, "errors": {}, **extra}
+    currency = locations.currency_of(staff.location, runtime().config["DEFAULT_CURRENCY"])
+    return {
+        "recent": rows,
+        "submission": str(uuid.uuid4()),
+        "form": {},
+        "errors": {},
+        "currency": currency,
+        **extra,
+    }
 
 
 @bp.get("/redeem")

@@ -27,7 +27,7 @@ from flask import (
     url_for,
 )
 
-from ... import users
+from ... import money, users
 from ...errors import Forbidden, TouchpointError
 from ..common import add_default_headers, runtime
 from ..csrf import check_csrf, csrf_token
@@ -56,6 +56,12 @@ _ERROR_TITLES = {
     422: "Please check what you entered",
     429: "Too many tries",
 }
+
+
+@bp.app_template_filter("money")
+def money_filter(text: str | None, blank: str = "—") -> str:
+    """A decimal amount with thousands separators (1,234.50); `blank` for none."""
+    return money.grouped(text) if isinstance(text, str) else blank
 
 
 def register(app: Flask) -> None:

@@ -9,10 +9,18 @@ from datetime import timedelta
 
 from flask import Response, redirect, request, url_for
 
-from ... import campaigns, charts, clock, links, qr, recipients, reports, store
+from ... import campaigns, charts, clock, links, qr, recipients, store
 from ...errors import TouchpointError, ValidationError
-from ..common import base_url, qr_response, runtime
+from ..common import base_url, qr_response, revenue_types, runtime
 from . import bp, field_errors, form_values, page
+from .report import (
+    attribution_table,
+    currency_options,
+    excluded_note,
+    report_form,
+    report_query,
+    row_note,
+)
 
 PERIODS = (
     ("7", "Last 7 days"),
@@ -45,22 +53,30 @@ def overview() -> Response:
     start = end - timedelta(days=days)
     rows = campaigns.list_page(db, after_id=0, limit=1000)
     figures: dict[int, dict] = {}
+    others: list[dict] = []
     totals = None
     error = None
-    args = {
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "group_by": "campaign",
-        "type": rt.config["REVENUE_TYPES"],
-    }
-    if request.args.get("currency"):
-        args["currency"] = request.args["currency"]
+    # The report page's defaults for the same days (last touch, 7-day window, the revenue
+    # types), so both pages show the same revenue.
+    form = report_form(
+        {
+            "from": start.isoformat(),
+            "to": (end - timedelta(days=1)).isoformat(),
+            "currency": request.args.get("currency") or "",
+        }
+    )
+    report = None
     try:
-        params = reports.attribution_params(db, args, now)
-        report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+        report = attribution_table(form)
         figures = {row["key"]: row for row in report["rows"] if isinstance(row["key"], int)}
+        # What is credited to no campaign, so the rows add up to the total.
+        others = [
+            {**row, "note": row_note("campaign", row["key"])}
+            for row in report["rows"]
+            if not isinstance(row["key"], int)
+        ]
         totals = report["totals"]
-        currency = report["params"].get("currency")
+        currency = report["params"]["currency"]
     except ValidationError as exc:
         error, currency = exc.message, None
     series = store.daily_touches(db, start.isoformat(), end.isoformat())
@@ -73,12 +89,16 @@ def overview() -> Response:
     return page(
         "dashboard/overview.html",
         campaigns=rows,
+        others=others,
         totals=totals,
         currency=currency,
         error=error,
         days=days,
         periods=PERIODS,
-        revenue_types=rt.config["REVENUE_TYPES"].replace(",", ", "),
+        revenue_types=", ".join(revenue_types(rt.config)),
+        currency_options=currency_options(report, form["currency"]),
+        excluded_note=excluded_note(report) if report else None,
+        report_url=url_for("dash.report", **report_query(form)),
         start=start,
         end=end - timedelta(days=1),
     )

@@ -9,11 +9,14 @@ from ...errors import TouchpointError
 from ..common import runtime
 from . import bp, field_errors, form_values, page, require_admin
 
-LOCATION_FIELDS = ("code", "name", "kind", "timezone", "address")
+LOCATION_FIELDS = ("code", "name", "kind", "timezone", "address", "currency")
 
 
 def _list_page(status: int = 200, **extra) -> Response:
-    context = {"locations": locations.list_all(runtime().db()), "form": {}, "errors": {}, **extra}
+    rt = runtime()
+    default = rt.config["DEFAULT_CURRENCY"]
+    rows = [locations.to_json(row, default) for row in locations.list_all(rt.db())]
+    context = {"locations": rows, "form": {}, "errors": {}, "default_currency": default, **extra}
     return page("dashboard/locations.html", status, kinds=locations.KINDS, **context)
 
 
@@ -33,10 +36,13 @@ def location_new() -> Response:
 
 
 def _location_page(code: str, status: int = 200, **extra) -> Response:
-    db = runtime().db()
+    rt = runtime()
+    db = rt.db()
     row = locations.get(db, code)
     context = {
-        "location": row,
+        "location": locations.to_json(row, rt.config["DEFAULT_CURRENCY"]),
+        "follows_default": row["currency"] is None,
+        "default_currency": rt.config["DEFAULT_CURRENCY"],
         "keys": locations.staff_keys(db, code),
         "recent": redemptions.recent(db, code, 10),
         "form": {},
@@ -55,10 +61,11 @@ def location(code: str) -> Response:
 @bp.post("/locations/<code>")
 def location_edit(code: str) -> Response:
     require_admin()
-    payload = form_values("name", "timezone", "address")
+    payload = form_values("name", "timezone", "address", "currency")
     for required in ("name", "timezone"):
         payload.setdefault(required, "")  # "is required", not a silent keep
     payload.setdefault("address", None)
+    payload.setdefault("currency", None)  # blank: the install's default currency
     try:
         locations.update(runtime().db(), code, payload)
     except TouchpointError as exc:

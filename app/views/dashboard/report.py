@@ -14,9 +14,9 @@ from datetime import date, timedelta
 
 from flask import Response, request, url_for
 
-from ... import attribution, charts, clock, reports, store
+from ... import attribution, charts, clock, money, reports, store
 from ...errors import ValidationError
-from ..common import funnel_stages, runtime
+from ..common import funnel_stages, revenue_types, runtime
 from . import bp, field_errors, page
 
 FIELDS = (
@@ -53,7 +53,7 @@ def _date(text: str) -> date | None:
         return None
 
 
-def _form(query: Mapping[str, str]) -> dict[str, str]:
+def report_form(query: Mapping[str, str]) -> dict[str, str]:
     """The controls as typed, with the defaults the page shows filled in (the last 30 days)."""
     form = {name: (query.get(name) or "").strip() for name in FIELDS}
     today = clock.utcnow().date()
@@ -67,7 +67,7 @@ def _form(query: Mapping[str, str]) -> dict[str, str]:
     return form
 
 
-def _query(form: dict[str, str]) -> dict[str, str]:
+def report_query(form: dict[str, str]) -> dict[str, str]:
     """The form as the page's own query string (links to the CSV and to this page)."""
     query = {name: value for name, value in form.items() if value}
     # Weights and half-life stay on the form whatever the model (showing them needs no
@@ -81,7 +81,7 @@ def _query(form: dict[str, str]) -> dict[str, str]:
 
 def _report_args(form: dict[str, str], names: tuple[str, ...] = FIELDS) -> dict[str, str]:
     """The report functions' parameters: the page's query with `to` as an exclusive end."""
-    args = {k: v for k, v in _query(form).items() if k in names}
+    args = {k: v for k, v in report_query(form).items() if k in names}
     last = _date(args["to"])
     if last is not None:
         args["to"] = (last + timedelta(days=1)).isoformat()
@@ -107,7 +107,7 @@ def _count(value: int) -> str:
 
 
 def _money(value: str | None) -> str:
-    return "—" if value is None else value
+    return "—" if value is None else money.grouped(value)
 
 
 def _roi(value: float | None) -> str:
@@ -124,6 +124,7 @@ COLUMNS = (
     ("bot_clicks", "Bot clicks", _count),
     ("unique_visitors", "Unique visitors", _count),
     ("claims", "Claims", _count),
+    ("booth_scans", "Booth scans", _count),
     ("redemptions", "Redemptions", _count),
     ("conversions", "Conversions", lambda value: f"{value:,.2f}"),
     ("revenue", "Revenue", _money),
@@ -136,6 +137,13 @@ COLUMNS = (
 SPECIAL_ROWS = {
     reports.UNATTRIBUTED: "no touch within the window",
     reports.DIRECT: "shared or unclaimed coupon codes, credited to the offer's campaign",
+}
+# The row of touches with no campaign, link or place (key null), by group_by.
+NO_KEY_NOTES = {
+    "campaign": "touches that belong to no campaign: booth scans of a badge or a typed email",
+    "channel": "touches that belong to no campaign: booth scans of a badge or a typed email",
+    "link": "touches without a link: booth scans",
+    "location": "touches of links that name no store or booth",
 }
 
 
@@ -153,6 +161,13 @@ def _href(group_by: str, key: object) -> str | None:
     return None
 
 
+def row_note(group_by: str, key: object) -> str | None:
+    """What a row that is no campaign, link, place or day holds; None for the others."""
+    if key is None:
+        return NO_KEY_NOTES.get(group_by)
+    return SPECIAL_ROWS.get(key) if isinstance(key, str) else None
+
+
 def table_rows(table: dict) -> list[dict]:
     """The attribution report's rows as the page shows them: label, link, note, cells."""
     group_by = table["params"]["group_by"]
@@ -160,7 +175,7 @@ def table_rows(table: dict) -> list[dict]:
         {
             "label": row["label"],
             "href": _href(group_by, row["key"]),
-            "note": SPECIAL_ROWS.get(row["key"]) if isinstance(row["key"], str) else None,
+            "note": row_note(group_by, row["key"]),
             "cells": _cells(row),
         }
         for row in table["rows"]
@@ -198,19 +213,40 @@ def _reports(form: dict[str, str]) -> tuple[dict, dict, dict]:
     rt = runtime()
     db = rt.db()
     now = clock.utcnow()
-    default_currency = rt.config["DEFAULT_CURRENCY"]
-    params = reports.attribution_params(db, _report_args(form), now)
-    table = reports.attribute(db, params, default_currency=default_currency)
-    funnel_args = {**_report_args(form, FUNNEL_FIELDS), "group_by": "location"}
+    table = attribution_table(form)
+    # The funnel's values are shown in the currency the attribution table settled on.
+    funnel_args = {
+        **_report_args(form, FUNNEL_FIELDS),
+        "group_by": "location",
+        "currency": table["params"]["currency"],
+    }
     funnel = reports.funnel(
         db,
         reports.funnel_params(db, funnel_args, now),
         stages=funnel_stages(rt.config),
-        default_currency=default_currency,
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        pick_currency=True,
     )
     ttc_args = _report_args(form, TIME_TO_CONVERT_FIELDS)
-    times = reports.time_to_convert(db, reports.time_to_convert_params(db, ttc_args, now))
+    times = reports.time_to_convert(
+        db,
+        reports.time_to_convert_params(db, ttc_args, now, revenue_types=revenue_types(rt.config)),
+    )
     return table, funnel, times
+
+
+def attribution_table(form: dict[str, str]) -> dict:
+    """The attribution report for the page's settings. With values in several currencies
+    and none chosen, it is in the currency most conversions use (the page says what was
+    left out) rather than a refusal: a dashboard never goes blank."""
+    rt = runtime()
+    db = rt.db()
+    params = reports.attribution_params(
+        db, _report_args(form), clock.utcnow(), revenue_types=revenue_types(rt.config)
+    )
+    return reports.attribute(
+        db, params, default_currency=rt.config["DEFAULT_CURRENCY"], pick_currency=True
+    )
 
 
 def _options(options: list[tuple], typed: str) -> list[tuple]:
@@ -221,6 +257,31 @@ def _options(options: list[tuple], typed: str) -> list[tuple]:
     return options
 
 
+def currency_options(table: dict | None, typed: str) -> list[tuple[str, str]]:
+    """The currency picker: the currencies in use in the period (never a free-text box),
+    blank meaning the one most conversions use."""
+    currencies = table["params"]["currencies"] if table else []
+    picked = table["params"]["currency"] if table else None
+    most_used = f"Most used ({picked})" if picked and len(currencies) > 1 else "Most used"
+    return _options([("", most_used), *((c, c) for c in currencies)], typed.upper())
+
+
+def excluded_note(table: dict) -> str | None:
+    """What a one-currency report left out, said plainly, e.g. "Figures are in USD. Left
+    out: 3 conversions in EUR, 1 in GBP. Pick EUR or GBP under Currency to see them."."""
+    left_out = table["totals"].get("excluded_by_currency") or {}
+    if not left_out:
+        return None
+    counts = [f"{n:,} in {c}" for c, n in left_out.items()]
+    first_n = next(iter(left_out.values()))
+    counts[0] = counts[0].replace(" in ", f" conversion{'' if first_n == 1 else 's'} in ", 1)
+    return (
+        f"Figures are in {table['params']['currency']}. Left out: {', '.join(counts)}. "
+        f"Pick {' or '.join(left_out)} under Currency to see "
+        f"{'it' if sum(left_out.values()) == 1 else 'them'}."
+    )
+
+
 @bp.get("/report")
 def report() -> Response:
     """Attribution, funnel and time to convert for the settings in the query.
@@ -229,7 +290,7 @@ def report() -> Response:
     """
     rt = runtime()
     db = rt.db()
-    form = _form(request.args)
+    form = report_form(request.args)
     campaigns = store.campaign_names(db)
     context = {
         "form": form,
@@ -243,13 +304,18 @@ def report() -> Response:
         "models": _options(MODEL_OPTIONS, form["model"]),
         "group_bys": _options(GROUP_OPTIONS, form["group_by"]),
         "window_presets": WINDOW_PRESETS,
-        "types": (*funnel_stages(rt.config), "redemption"),
+        "types": tuple(
+            dict.fromkeys((*revenue_types(rt.config), *funnel_stages(rt.config), "all"))
+        ),
+        "revenue_types": ", ".join(revenue_types(rt.config)),
         "duration": human_duration,
+        "currency_options": currency_options(None, form["currency"]),
     }
     try:
         table, funnel, times = _reports(form)
     except ValidationError as exc:
         return page("dashboard/report.html", exc.status, **{**context, "errors": field_errors(exc)})
+    context["currency_options"] = currency_options(table, form["currency"])
     totals = times["totals"]
     total_cells = _cells(table["totals"])
     return page(
@@ -268,7 +334,8 @@ def report() -> Response:
             [(name, totals["counts"][name]) for name in times["buckets"]], label=HISTOGRAM_LABEL
         ),
         window_hint=window_hint(totals, table["params"]["window"]),
-        csv_url=url_for("dash.report_csv", **_query(form)),
+        excluded_note=excluded_note(table),
+        csv_url=url_for("dash.report_csv", **report_query(form)),
         **context,
     )
 
@@ -276,12 +343,9 @@ def report() -> Response:
 @bp.get("/report.csv")
 def report_csv() -> Response:
     """The attribution table as the API's CSV (`format=csv`), for the page's settings."""
-    rt = runtime()
-    db = rt.db()
-    params = reports.attribution_params(db, _report_args(_form(request.args)), clock.utcnow())
-    table = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+    table = attribution_table(report_form(request.args))
     return Response(
         reports.to_csv(table),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="attribution.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{reports.csv_filename(table)}"'},
     )
