@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlite_utils import Database
 
-from . import clock, store
+from . import clock, store, validation
 from .errors import NotFound, ValidationError
 
 PREFIX = "tpa_"
@@ -33,13 +33,9 @@ def create(
 
     A token with a user_id belongs to that dashboard account and dies with it.
     """
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("'name' is required.", field="name", code="required")
-    if len(name) > 200:
-        raise ValidationError("'name' is longer than 200 characters.", field="name")
+    name = validation.text({"name": name}, "name", required=True)
     if role not in ROLES:
-        raise ValidationError(f"'role' must be one of: {', '.join(ROLES)}.", field="role")
+        raise ValidationError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
     secret = PREFIX + secrets.token_urlsafe(32)
     token_id = store.insert_api_token(
         db,

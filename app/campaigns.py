@@ -47,60 +47,56 @@ def slugify(name: str) -> str:
 def _clean(
     payload: dict, *, partial: bool, current: dict | None = None, default_currency: str = "USD"
 ) -> dict:
+    """The stored values for a payload; every field error is reported at once."""
     validation.require_object(payload)
-    validation.reject_unknown(payload, _FIELDS)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _FIELDS)
     values: dict = {}
 
     def present(field: str) -> bool:
         return not partial or field in payload
 
     if present("name"):
-        values["name"] = validation.text(payload, "name", required=True)
+        values["name"] = check(validation.text, payload, "name", required=True)
     if present("channel"):
-        values["channel"] = validation.choice(payload, "channel", CHANNELS, required=True)
+        values["channel"] = check(validation.choice, payload, "channel", CHANNELS, required=True)
     for field in ("utm_source", "utm_medium"):
         if present(field):
-            values[field] = validation.text(payload, field, required=True)
+            values[field] = check(validation.text, payload, field, required=True)
     if present("utm_campaign"):
-        values["utm_campaign"] = validation.text(payload, "utm_campaign", required=partial)
-        if values["utm_campaign"] is None:
+        values["utm_campaign"] = check(validation.text, payload, "utm_campaign", required=partial)
+        if values["utm_campaign"] is None and values.get("name"):
             values["utm_campaign"] = slugify(values["name"])
     if present("notes"):
-        values["notes"] = validation.text(payload, "notes", max_len=10_000, multiline=True)
+        values["notes"] = check(validation.text, payload, "notes", max_len=10_000, multiline=True)
     for field in ("starts_at", "ends_at"):
         if present(field):
-            values[field] = validation.timestamp(payload, field)
+            values[field] = check(validation.timestamp, payload, field)
 
     if present("currency"):
-        currency = validation.text(payload, "currency", max_len=3)
-        if currency is not None:
-            currency = currency.upper()
-            if not money.is_currency(currency):
-                raise ValidationError(
-                    "'currency' must be a three-letter ISO 4217 code such as EUR.",
-                    field="currency",
-                )
-        values["currency"] = currency
-    if present("cost"):
+        values["currency"] = check(validation.currency, payload)
+    if present("cost") and check.ok("currency"):
         currency = values.get("currency") or (current or {}).get("currency") or default_currency
-        cost = payload.get("cost")
-        if cost is None or cost == "":
-            values["cost_minor"] = None
-        else:
-            try:
-                values["cost_minor"] = money.to_minor(cost, currency)
-            except ValueError as exc:
-                raise ValidationError(f"'cost' {exc}.", field="cost") from None
+        values["cost_minor"] = check(
+            validation.amount, payload, "cost", currency, example="1200.00"
+        )
+        if values["cost_minor"] is not None:
             values["currency"] = currency
 
     cost_minor = values.get("cost_minor", (current or {}).get("cost_minor"))
-    if cost_minor is not None and "currency" in values and values["currency"] is None:
-        raise ValidationError("A campaign with a cost needs a 'currency'.", field="currency")
+    if (
+        cost_minor is not None
+        and "currency" in values
+        and values["currency"] is None
+        and check.ok("currency")
+    ):
+        check.add("A campaign with a cost needs a currency.", field="currency")
     starts = values.get("starts_at", (current or {}).get("starts_at"))
     ends = values.get("ends_at", (current or {}).get("ends_at"))
     if starts and ends and ends <= starts:
         field = "ends_at" if "ends_at" in values else "starts_at"
-        raise ValidationError("'ends_at' must be after 'starts_at'.", field=field)
+        check.add("The end must be after the start.", field=field)
+    check.done()
     return values
 
 
@@ -124,7 +120,7 @@ def update(db: Database, campaign_id: int, payload: dict, *, default_currency: s
         != money.exponent(current["currency"] or default_currency)
     ):
         raise ValidationError(
-            "Changing to a currency with other decimal places needs a new 'cost' too.",
+            "Changing to a currency with other decimal places needs a new cost too.",
             field="cost",
         )
     if values:

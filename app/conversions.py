@@ -90,19 +90,10 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
             code="before_click",
         )
 
-    currency = validation.text(payload, "currency", max_len=3)
-    currency = currency.upper() if currency else None
-    if currency is not None and not money.is_currency(currency):
-        raise ValidationError(
-            "'currency' must be a three-letter ISO 4217 code such as EUR.", field="currency"
-        )
-    value_minor = None
-    if payload.get("value") not in (None, ""):
+    currency = validation.currency(payload)
+    value_minor = validation.amount(payload, "value", currency or default_currency)
+    if value_minor is not None:
         currency = currency or default_currency
-        try:
-            value_minor = money.to_minor(payload["value"], currency)
-        except ValueError as exc:
-            raise ValidationError(f"'value' {exc}.", field="value") from None
 
     properties = payload.get("properties")
     if properties is not None:

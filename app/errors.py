@@ -32,6 +32,11 @@ class TouchpointError(Exception):
         error.update(self.extra)
         return {"error": error}
 
+    @property
+    def errors(self) -> list[TouchpointError]:
+        """Every error this one reports: itself, or each field error of ValidationErrors."""
+        return [self]
+
 
 class BadRequest(TouchpointError):
     status = 400
@@ -66,6 +71,28 @@ class Gone(TouchpointError):
 class ValidationError(TouchpointError):
     status = 422
     code = "validation_error"
+
+
+class ValidationErrors(ValidationError):
+    """Several field errors of one payload, found together (see validation.Collector).
+
+    `code`, `message` and `field` are the first error's, so a client that reads one error
+    reads what it did before; `errors` in the body lists every one.
+    """
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, field=first.field, code=first.code, extra=first.extra)
+        self._errors = list(errors)
+
+    @property
+    def errors(self) -> list[TouchpointError]:
+        return list(self._errors)
+
+    def body(self) -> dict:
+        body = super().body()
+        body["error"]["errors"] = [error.body()["error"] for error in self._errors]
+        return body
 
 
 class RateLimited(TouchpointError):

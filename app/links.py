@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from sqlite_utils import Database
 
 from . import clock, store, validation
-from .errors import NotFound, ValidationError
+from .errors import NotFound
 from .tokens import LinkTokens
 
 _CREATE_FIELDS = {
@@ -28,76 +28,85 @@ UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term
 
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
-    validation.reject_unknown(payload, _CREATE_FIELDS)
-    campaign_id = validation.integer(payload, "campaign_id", required=True)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _CREATE_FIELDS)
+    campaign_id = check(validation.integer, payload, "campaign_id", required=True)
     values = {
         "campaign_id": campaign_id,
-        "destination": validation.http_url(payload, "destination"),
-        "offer_id": validation.integer(payload, "offer_id"),
-        "label": validation.text(payload, "label"),
-        "store_code": validation.code(payload, "store_code"),
-        "utm_content": validation.text(payload, "utm_content"),
-        "utm_term": validation.text(payload, "utm_term"),
-        "expires_at": validation.timestamp(payload, "expires_at"),
-        "fallback_url": validation.http_url(payload, "fallback_url"),
+        "destination": check(validation.http_url, payload, "destination"),
+        "offer_id": check(validation.integer, payload, "offer_id"),
+        "label": check(validation.text, payload, "label"),
+        "store_code": check(validation.code, payload, "store_code"),
+        "utm_content": check(validation.text, payload, "utm_content"),
+        "utm_term": check(validation.text, payload, "utm_term"),
+        "expires_at": check(validation.timestamp, payload, "expires_at"),
+        "fallback_url": check(validation.http_url, payload, "fallback_url"),
         "active": 1,
     }
-    if (values["destination"] is None) == (values["offer_id"] is None):
-        raise ValidationError(
-            "Give a 'destination' URL, or an 'offer_id' for a coupon landing page (not both).",
+    if check.ok("destination", "offer_id") and (values["destination"] is None) == (
+        values["offer_id"] is None
+    ):
+        check.add(
+            "Give a destination URL, or an offer for a coupon landing page (not both).",
             field="destination",
             code="required" if values["destination"] is None else "validation_error",
         )
-    if store.get_campaign(db, campaign_id) is None:
-        raise ValidationError(
+    if campaign_id is not None and store.get_campaign(db, campaign_id) is None:
+        check.add(
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
     if values["offer_id"] is not None:
         offer = store.get_offer(db, values["offer_id"])
         if offer is None:
-            raise ValidationError(
+            check.add(
                 f"No offer with id {values['offer_id']}.", field="offer_id", code="unknown_offer"
             )
-        if offer["campaign_id"] != campaign_id:
-            raise ValidationError(
+        elif offer["campaign_id"] != campaign_id and check.ok("campaign_id"):
+            check.add(
                 "The offer belongs to another campaign.", field="offer_id", code="wrong_campaign"
             )
+    check.done()
     now = clock.now_iso()
     link_id = store.insert_link(db, {**values, "created_at": now, "updated_at": now})
     return get(db, link_id)
 
 
 def update(db: Database, link_id: int, payload: dict) -> dict:
-    get(db, link_id)
+    current = get(db, link_id)
     validation.require_object(payload)
+    check = validation.Collector()
     for key in payload:
         if key not in _PATCH_FIELDS:
             code = "not_updatable" if key in _CREATE_FIELDS else "unknown_field"
-            raise ValidationError(
+            check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
                 code=code,
             )
     values: dict = {}
     if "destination" in payload:
-        if get(db, link_id)["offer_id"] is not None:
-            raise ValidationError(
+        if current["offer_id"] is not None:
+            check.add(
                 "This link leads to an offer's landing page; it has no destination.",
                 field="destination",
                 code="not_updatable",
             )
-        values["destination"] = validation.http_url(payload, "destination", required=True)
+        else:
+            values["destination"] = check(
+                validation.http_url, payload, "destination", required=True
+            )
     if "label" in payload:
-        values["label"] = validation.text(payload, "label")
+        values["label"] = check(validation.text, payload, "label")
     if "active" in payload:
-        active = validation.boolean(payload, "active")
-        if active is None:
-            raise ValidationError("'active' must be true or false.", field="active")
-        values["active"] = int(active)
+        if payload["active"] is None:
+            check.add("Active must be true or false.", field="active")
+        else:
+            values["active"] = int(bool(check(validation.boolean, payload, "active")))
     if "expires_at" in payload:
-        values["expires_at"] = validation.timestamp(payload, "expires_at")
+        values["expires_at"] = check(validation.timestamp, payload, "expires_at")
     if "fallback_url" in payload:
-        values["fallback_url"] = validation.http_url(payload, "fallback_url")
+        values["fallback_url"] = check(validation.http_url, payload, "fallback_url")
+    check.done()
     if values:
         values["updated_at"] = clock.now_iso()
         store.update_link(db, link_id, values)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from . import clock, money, store, validation
+from . import clock, store, validation
 from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
@@ -26,23 +26,9 @@ def _timezone(payload: dict, required: bool) -> str | None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            f"'timezone' must be an IANA time zone such as Europe/Berlin, not '{value}'.",
+            f"Time zone must be an IANA time zone such as Europe/Berlin, not '{value}'.",
             field="timezone",
         ) from None
-    return value
-
-
-def _currency(payload: dict) -> str | None:
-    """The till's currency (ISO 4217); none means the install's default currency."""
-    value = validation.text(payload, "currency", max_len=3)
-    if value is None:
-        return None
-    value = value.upper()
-    if not money.is_currency(value):
-        raise ValidationError(
-            f"'currency' must be a three-letter ISO 4217 code such as EUR, not '{value}'.",
-            field="currency",
-        )
     return value
 
 
@@ -58,16 +44,18 @@ def to_json(location: dict, default_currency: str) -> dict:
 
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
-    validation.reject_unknown(payload, _CREATE_FIELDS)
-    code = validation.code(payload, "code", required=True)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _CREATE_FIELDS)
+    code = check(validation.code, payload, "code", required=True)
     values = {
         "code": code,
-        "name": validation.text(payload, "name", required=True),
-        "kind": validation.choice(payload, "kind", KINDS, required=True),
-        "timezone": _timezone(payload, required=True),
-        "address": validation.text(payload, "address", max_len=500, multiline=True),
-        "currency": _currency(payload),
+        "name": check(validation.text, payload, "name", required=True),
+        "kind": check(validation.choice, payload, "kind", KINDS, required=True),
+        "timezone": check(_timezone, payload, required=True),
+        "address": check(validation.text, payload, "address", max_len=500, multiline=True),
+        "currency": check(validation.currency, payload),
     }
+    check.done()
     if store.get_location(db, code) is not None:
         raise Conflict(
             f"A location with code '{code}' exists.", field="code", code="location_exists"
@@ -80,24 +68,27 @@ def create(db: Database, payload: dict) -> dict:
 def update(db: Database, code: str, payload: dict) -> dict:
     get(db, code)
     validation.require_object(payload)
+    check = validation.Collector()
     for key in payload:
         if key not in _PATCH_FIELDS:
-            raise ValidationError(
+            check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
                 code="not_updatable" if key == "code" else "unknown_field",
             )
     values: dict = {}
     if "name" in payload:
-        values["name"] = validation.text(payload, "name", required=True)
+        values["name"] = check(validation.text, payload, "name", required=True)
     if "kind" in payload:
-        values["kind"] = validation.choice(payload, "kind", KINDS, required=True)
+        values["kind"] = check(validation.choice, payload, "kind", KINDS, required=True)
     if "timezone" in payload:
-        values["timezone"] = _timezone(payload, required=True)
+        values["timezone"] = check(_timezone, payload, required=True)
     if "address" in payload:
-        values["address"] = validation.text(payload, "address", max_len=500, multiline=True)
+        values["address"] = check(validation.text, payload, "address", max_len=500, multiline=True)
     if "currency" in payload:
-        values["currency"] = _currency(payload)  # null: back to the default currency
+        # null: back to the default currency
+        values["currency"] = check(validation.currency, payload)
+    check.done()
     if values:
         values["updated_at"] = clock.now_iso()
         store.update_location(db, code, values)

@@ -27,18 +27,19 @@ def is_currency(code: object) -> bool:
     )
 
 
-def to_minor(value: object, currency: str) -> int:
+def to_minor(value: object, currency: str, *, example: str = "49.99") -> int:
     """Turn "49.99" or 49.99 into 4999 (for a 2-decimal currency).
 
     Raises ValueError for anything that is not a finite, non-negative amount with no more
-    decimals than the currency has.
+    decimals than the currency has; its text completes a sentence that starts with the
+    field's name ("Cost must be a decimal number such as 1200.00").
     """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("must be a decimal string or a number")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValueError('must be a decimal string such as "49.99"') from None
+        raise ValueError(f"must be a decimal number such as {example}") from None
     if not amount.is_finite():
         raise ValueError("must be a finite amount")
     if amount < 0:
@@ -46,7 +47,9 @@ def to_minor(value: object, currency: str) -> int:
     places = exponent(currency)
     minor = amount.scaleb(places)
     if minor != minor.to_integral_value():
-        raise ValueError(f"{currency} has {places} decimal places at most")
+        if places == 0:
+            raise ValueError(f"must be a whole amount in {currency}")
+        raise ValueError(f"can have {places} decimal places at most in {currency}")
     if minor > 10**15:
         raise ValueError("is too large")
     return int(minor)

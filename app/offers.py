@@ -57,9 +57,7 @@ def _location_codes(db: Database, payload: dict) -> list[str] | None:
     if value is None:
         return []  # null clears the list, like every other field: valid everywhere
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationError(
-            "'location_codes' must be a list of location codes.", field="location_codes"
-        )
+        raise ValidationError("Locations must be a list of location codes.", field="location_codes")
     unknown = [v for v in value if store.get_location(db, v) is None]
     if unknown:
         raise ValidationError(
@@ -70,60 +68,67 @@ def _location_codes(db: Database, payload: dict) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
-def _limits(payload: dict, values: dict) -> None:
+def _limits(check: validation.Collector, payload: dict, values: dict) -> None:
     for field in ("max_redemptions_per_code", "per_lead_limit"):
         if field in payload:
-            values[field] = validation.integer(payload, field)
+            values[field] = check(validation.integer, payload, field)
+
+
+def _dates(check: validation.Collector, starts: str | None, ends: str | None) -> None:
+    if starts and ends and ends <= starts:
+        check.add("The end must be after the start.", field="ends_at")
 
 
 def create(db: Database, payload: dict) -> dict:
     validation.require_object(payload)
-    validation.reject_unknown(payload, _CREATE_FIELDS)
-    campaign_id = validation.integer(payload, "campaign_id", required=True)
-    if store.get_campaign(db, campaign_id) is None:
-        raise ValidationError(
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _CREATE_FIELDS)
+    campaign_id = check(validation.integer, payload, "campaign_id", required=True)
+    if campaign_id is not None and store.get_campaign(db, campaign_id) is None:
+        check.add(
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
-    kind = validation.choice(payload, "kind", KINDS, default="unique")
+    kind = check(validation.choice, payload, "kind", KINDS, default="unique")
     values = {
         "campaign_id": campaign_id,
-        "title": validation.text(payload, "title", required=True),
-        "terms": validation.text(payload, "terms", max_len=5000, multiline=True),
-        "discount": validation.text(payload, "discount", max_len=100),
+        "title": check(validation.text, payload, "title", required=True),
+        "terms": check(validation.text, payload, "terms", max_len=5000, multiline=True),
+        "discount": check(validation.text, payload, "discount", max_len=100),
         "kind": kind,
-        "starts_at": validation.timestamp(payload, "starts_at"),
-        "ends_at": validation.timestamp(payload, "ends_at"),
+        "starts_at": check(validation.timestamp, payload, "starts_at"),
+        "ends_at": check(validation.timestamp, payload, "ends_at"),
         "max_redemptions_per_code": 1 if kind == "unique" else None,
         "per_lead_limit": None,
         "code_prefix": None,
     }
-    _limits(payload, values)
-    if values["starts_at"] and values["ends_at"] and values["ends_at"] <= values["starts_at"]:
-        raise ValidationError("'ends_at' must be after 'starts_at'.", field="ends_at")
-    prefix = validation.text(payload, "code_prefix", max_len=12)
+    _limits(check, payload, values)
+    _dates(check, values["starts_at"], values["ends_at"])
+    prefix = check(validation.text, payload, "code_prefix", max_len=12)
     if prefix is not None:
         prefix = prefix.upper()
-        if kind != "unique" or not _PREFIX_RE.match(prefix):
-            raise ValidationError(
-                "'code_prefix' is 1-12 letters or digits starting with a letter, for unique "
+        if (kind is not None and kind != "unique") or not _PREFIX_RE.match(prefix):
+            check.add(
+                "Code prefix is 1-12 letters or digits starting with a letter, for unique "
                 "codes only.",
                 field="code_prefix",
             )
         values["code_prefix"] = prefix
-    shared = validation.text(payload, "shared_code", max_len=60)
-    if kind == "shared":
+    shared = check(validation.text, payload, "shared_code", max_len=60)
+    if kind == "shared" and check.ok("shared_code"):
         if shared is None:
-            raise ValidationError(
-                "A shared offer needs its 'shared_code', e.g. HOLIDAY10.",
+            check.add(
+                "A shared offer needs its shared code, e.g. HOLIDAY10.",
                 field="shared_code",
                 code="required",
             )
-        shared = codes.squeeze(shared)
-        if not _SHARED_RE.match(shared):
-            raise ValidationError("'shared_code' is 3-40 letters and digits.", field="shared_code")
-    elif shared is not None:
-        raise ValidationError("'shared_code' is only for kind 'shared'.", field="shared_code")
-    location_codes = _location_codes(db, payload) or []
+        else:
+            shared = codes.squeeze(shared)
+            if not _SHARED_RE.match(shared):
+                check.add("Shared code is 3-40 letters and digits.", field="shared_code")
+    elif shared is not None and check.ok("kind"):
+        check.add("A shared code is only for a shared offer.", field="shared_code")
+    location_codes = check(_location_codes, db, payload) or []
+    check.done()
     now = clock.now_iso()
     with dbmod.immediate(db):
         if shared is not None and store.code_exists(db, shared):
@@ -140,29 +145,30 @@ def create(db: Database, payload: dict) -> dict:
 def update(db: Database, offer_id: int, payload: dict) -> dict:
     current = get(db, offer_id)
     validation.require_object(payload)
+    check = validation.Collector()
     for key in payload:
         if key not in _PATCH_FIELDS:
-            raise ValidationError(
+            check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
                 code="not_updatable" if key in _CREATE_FIELDS else "unknown_field",
             )
     values: dict = {}
     if "title" in payload:
-        values["title"] = validation.text(payload, "title", required=True)
+        values["title"] = check(validation.text, payload, "title", required=True)
     if "terms" in payload:
-        values["terms"] = validation.text(payload, "terms", max_len=5000, multiline=True)
+        values["terms"] = check(validation.text, payload, "terms", max_len=5000, multiline=True)
     if "discount" in payload:
-        values["discount"] = validation.text(payload, "discount", max_len=100)
+        values["discount"] = check(validation.text, payload, "discount", max_len=100)
     for field in ("starts_at", "ends_at"):
         if field in payload:
-            values[field] = validation.timestamp(payload, field)
-    _limits(payload, values)
-    starts = values.get("starts_at", current["starts_at"])
-    ends = values.get("ends_at", current["ends_at"])
-    if starts and ends and ends <= starts:
-        raise ValidationError("'ends_at' must be after 'starts_at'.", field="ends_at")
-    location_codes = _location_codes(db, payload)
+            values[field] = check(validation.timestamp, payload, field)
+    _limits(check, payload, values)
+    if check.ok("starts_at", "ends_at"):
+        starts = values.get("starts_at", current["starts_at"])
+        _dates(check, starts, values.get("ends_at", current["ends_at"]))
+    location_codes = check(_location_codes, db, payload)
+    check.done()
     with dbmod.immediate(db):
         if values:
             values["updated_at"] = clock.now_iso()
@@ -281,7 +287,7 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
     link_id = validation.integer(payload, "recipients_link_id")
     count = validation.integer(payload, "count", required=link_id is None)
     if count is not None and count > MAX_BATCH:
-        raise ValidationError(f"'count' is {MAX_BATCH:,} at most per batch.", field="count")
+        raise ValidationError(f"A batch has {MAX_BATCH:,} codes at most.", field="count")
     now = clock.now_iso()
     with dbmod.immediate(db):
         if link_id is not None:

@@ -42,7 +42,7 @@ class Actor:
 def resolve_location(db: Database, actor: Actor, requested: str | None) -> dict:
     """The location to act at: the staff key's own, or the one an admin names."""
     if requested is None and actor.location_code is None:
-        raise ValidationError("'location' is required.", field="location", code="required")
+        raise ValidationError("Location is required.", field="location", code="required")
     code = requested or actor.location_code
     if actor.location_code is not None and code != actor.location_code:
         raise Forbidden(
@@ -194,22 +194,21 @@ def redeem(
 ) -> tuple[int, dict]:
     """Redeem a code once; returns (status, body). Retries with the same key get the same."""
     validation.require_object(payload)
-    validation.reject_unknown(payload, _REDEEM_FIELDS)
-    text = validation.text(payload, "code", required=True, max_len=100)
-    location = resolve_location(db, actor, validation.text(payload, "location", max_len=64))
-    transaction_id = validation.text(payload, "transaction_id", required=True, max_len=100)
-    currency = validation.text(payload, "currency", max_len=3)
-    currency = currency.upper() if currency else None
-    if currency is not None and not money.is_currency(currency):
-        raise ValidationError("'currency' must be a three-letter ISO 4217 code.", field="currency")
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _REDEEM_FIELDS)
+    text = check(validation.text, payload, "code", required=True, max_len=100)
+    requested = check(validation.text, payload, "location", max_len=64)
+    location = check(resolve_location, db, actor, requested) if check.ok("location") else None
+    transaction_id = check(validation.text, payload, "transaction_id", required=True, max_len=100)
+    currency = check(validation.currency, payload)
     amount = None
-    if payload.get("amount") not in (None, ""):
+    if check.ok("currency", "location"):
         # The till's own currency unless it says otherwise (a Berlin store on a USD install).
-        currency = currency or location.get("currency") or default_currency
-        try:
-            amount = money.to_minor(payload["amount"], currency)
-        except ValueError as exc:
-            raise ValidationError(f"'amount' {exc}.", field="amount") from None
+        till_currency = currency or location.get("currency") or default_currency
+        amount = check(validation.amount, payload, "amount", till_currency)
+        if amount is not None:
+            currency = till_currency
+    check.done()
     # Without a header, the receipt and the code together are the key: a retry is the same
     # pair, while a second coupon on the same receipt is a new redemption.
     reading = codes.read(text)

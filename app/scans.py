@@ -43,20 +43,27 @@ def match(
     return None, None
 
 
+def _scan_id(payload: dict) -> str:
+    scan_id = validation.text(payload, "scan_id", required=True, max_len=64)
+    try:
+        return str(uuid.UUID(scan_id))
+    except ValueError:
+        raise ValidationError(
+            "Scan id must be a UUID made by the device.", field="scan_id"
+        ) from None
+
+
 def record(
     db: Database, actor: Actor, payload: dict, link_tokens: LinkTokens, badges: BadgeTokens
 ) -> tuple[dict, bool]:
     """Store a scan; returns (row, created). The same scan_id again returns the original."""
     validation.require_object(payload)
-    validation.reject_unknown(payload, _FIELDS)
-    scan_id = validation.text(payload, "scan_id", required=True, max_len=64)
-    try:
-        scan_id = str(uuid.UUID(scan_id))
-    except ValueError:
-        raise ValidationError(
-            "'scan_id' must be a UUID made by the device.", field="scan_id"
-        ) from None
-    location = resolve_location(db, actor, validation.text(payload, "location", max_len=64))
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _FIELDS)
+    scan_id = check(_scan_id, payload)
+    requested = check(validation.text, payload, "location", max_len=64)
+    check.done()  # a scan already stored is answered before its other fields are read
+    location = resolve_location(db, actor, requested)
     existing = store.get_scan(db, scan_id)
     if existing is not None:
         if existing["location_code"] != location["code"]:
@@ -66,16 +73,17 @@ def record(
                 code="scan_id_taken",
             )
         return existing, False
-    text = validation.text(payload, "code", required=True, max_len=2000)
-    scanned_at = validation.timestamp(payload, "scanned_at")
-    if scanned_at is None:
-        raise ValidationError(
-            "'scanned_at' (the device's clock) is required.", field="scanned_at", code="required"
+    text = check(validation.text, payload, "code", required=True, max_len=2000)
+    scanned_at = check(validation.timestamp, payload, "scanned_at")
+    if scanned_at is None and check.ok("scanned_at"):
+        check.add(
+            "Scan time (the device's clock) is required.", field="scanned_at", code="required"
         )
-    rating = validation.integer(payload, "rating", minimum=1)
+    rating = check(validation.integer, payload, "rating", minimum=1)
     if rating is not None and rating > 5:
-        raise ValidationError("'rating' is 1 to 5.", field="rating")
-    note = validation.text(payload, "note", max_len=2000, multiline=True)
+        check.add("Rating is 1 to 5.", field="rating")
+    note = check(validation.text, payload, "note", max_len=2000, multiline=True)
+    check.done()
     lead_id, campaign_id = match(db, text, link_tokens, badges)
     now = clock.now_iso()
     event_id = clock.new_event_id()

@@ -13,7 +13,7 @@ from functools import lru_cache
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import api_tokens, clock, leads, store
+from . import api_tokens, clock, leads, store, validation
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .throttle import Throttle
 
@@ -44,7 +44,9 @@ def _dummy_hash(method: str) -> str:
 
 def check_password(password: object, field: str = "password", email: str | None = None) -> str:
     if not isinstance(password, str) or not password:
-        raise ValidationError("Choose a password.", field=field, code="required")
+        raise ValidationError(
+            f"{validation.label(field)} is required.", field=field, code="required"
+        )
     if len(password) < MIN_PASSWORD:
         raise ValidationError(
             f"The password must be at least {MIN_PASSWORD} characters long.", field=field
@@ -60,7 +62,7 @@ def check_password(password: object, field: str = "password", email: str | None 
 
 def _email(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("Enter an email address.", field="email", code="required")
+        raise ValidationError("Email is required.", field="email", code="required")
     email = leads.normalize_email(raw)
     if email is None:
         raise ValidationError(
@@ -94,10 +96,12 @@ def create(
     hash_method: str = DEFAULT_HASH,
 ) -> tuple[str, dict]:
     """Create an account; return (its password, to show once, and the user row)."""
-    email = _email(email)
-    role = _role(role)
-    name = _name(name)
-    password = check_password(password, email=email) if password is not None else new_password()
+    check = validation.Collector()
+    email = check(_email, email)
+    role = check(_role, role)
+    name = check(_name, name)
+    password = new_password() if password is None else check(check_password, password, email=email)
+    check.done()
     if store.user_by_email(db, email) is not None:
         raise Conflict(f"There is already an account for {email}.", code="email_taken")
     now = clock.now_iso()
@@ -167,10 +171,12 @@ def change_password(
     stored = store.user_password_hash(db, user_id)
     if stored is None:
         raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+    check = validation.Collector()
     if not check_password_hash(stored, current or ""):
-        raise ValidationError("This is not your current password.", field="current_password")
+        check.add("This is not your current password.", field="current_password")
     user = get(db, user_id)
-    check_password(new, field="new_password", email=user["email"])
+    check(check_password, new, field="new_password", email=user["email"])
+    check.done()
     store.set_user_password(db, user_id, _hash(new, hash_method), clock.now_iso())
     return get(db, user_id)
 

@@ -1,16 +1,117 @@
-"""Field parsers for API and form input. Each raises ValidationError naming its field."""
+"""Field parsers for API and form input. Each raises ValidationError naming its field.
+
+Messages are for people, in the dashboard as in the API ("Name is required."): a field is
+called by its label in LABELS, the same words the forms use. Codes and fields are the
+contract; messages may change.
+
+A Collector runs several parsers over one payload and raises every field error at once
+(ValidationErrors), so a form can show each one next to its field.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from . import clock
-from .errors import ValidationError
+from . import clock, money
+from .errors import TouchpointError, ValidationError, ValidationErrors
 
 _MISSING = object()
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+T = TypeVar("T")
+
+# What people call each field; a field not listed is called by its name.
+LABELS = {
+    "active": "Active",
+    "address": "Address",
+    "amount": "Amount",
+    "campaign_id": "Campaign",
+    "channel": "Channel",
+    "code": "Code",
+    "code_prefix": "Code prefix",
+    "cost": "Cost",
+    "count": "Number of codes",
+    "currency": "Currency",
+    "current_password": "Current password",
+    "destination": "Destination",
+    "discount": "Discount",
+    "email": "Email",
+    "ends_at": "End",
+    "expires_at": "Expiry",
+    "fallback_url": "Fallback page",
+    "kind": "Kind",
+    "label": "Label",
+    "location": "Location",
+    "location_codes": "Locations",
+    "max_redemptions_per_code": "Uses per code",
+    "name": "Name",
+    "new_password": "New password",
+    "note": "Note",
+    "notes": "Notes",
+    "offer_id": "Offer",
+    "password": "Password",
+    "per_lead_limit": "Codes per person",
+    "rating": "Rating",
+    "reason": "Reason",
+    "recipients_link_id": "Recipients link",
+    "role": "Role",
+    "scan_id": "Scan id",
+    "scanned_at": "Scan time",
+    "shared_code": "Shared code",
+    "starts_at": "Start",
+    "store_code": "Store code",
+    "terms": "Terms",
+    "timezone": "Time zone",
+    "title": "Title",
+    "transaction_id": "Receipt number",
+    "value": "Value",
+}
+
+
+def label(field: str) -> str:
+    return LABELS.get(field, field)
+
+
+class Collector:
+    """Gathers the field errors of one payload, so all of them are reported at once.
+
+        check = validation.Collector()
+        name = check(validation.text, payload, "name", required=True)  # None when refused
+        ...
+        check.done()  # raises the error found, or ValidationErrors with each one
+
+    The errors keep the order of the checks, so the first is the one a check-and-stop
+    parser would have raised. Any other error (403, 404, 409) stops at once, after the field
+    errors found before it, which would have stopped the checks first.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[ValidationError] = []
+
+    def __call__(self, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        try:
+            return parse(*args, **kwargs)
+        except ValidationError as exc:
+            self.found.extend(exc.errors)
+            return None
+        except TouchpointError:
+            self.done()
+            raise
+
+    def add(self, message: str, *, field: str, code: str | None = None) -> None:
+        self.found.append(ValidationError(message, field=field, code=code))
+
+    def ok(self, *fields: str) -> bool:
+        """True when none of these fields was refused."""
+        return not any(error.field in fields for error in self.found)
+
+    def done(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise ValidationErrors(self.found)
 
 
 def require_object(payload: Any) -> dict:
@@ -21,9 +122,11 @@ def require_object(payload: Any) -> dict:
 
 def reject_unknown(payload: dict, allowed: set[str]) -> None:
     """Unknown fields are refused: a typo such as `utm_sourc` must not pass silently."""
+    check = Collector()
     for key in payload:
         if key not in allowed:
-            raise ValidationError(f"Unknown field '{key}'.", field=key, code="unknown_field")
+            check.add(f"Unknown field '{key}'.", field=key, code="unknown_field")
+    check.done()
 
 
 def text(
@@ -38,16 +141,16 @@ def text(
     value = payload.get(field, _MISSING)
     if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ValidationError(f"'{field}' is required.", field=field, code="required")
+            raise ValidationError(f"{label(field)} is required.", field=field, code="required")
         return default
     if not isinstance(value, str):
-        raise ValidationError(f"'{field}' must be a string.", field=field)
+        raise ValidationError(f"{label(field)} must be text (a string).", field=field)
     value = value.strip()
     if len(value) > max_len:
-        raise ValidationError(f"'{field}' is longer than {max_len} characters.", field=field)
+        raise ValidationError(f"{label(field)} is longer than {max_len} characters.", field=field)
     allowed = "\n\r\t" if multiline else ""
     if any(ord(c) < 32 and c not in allowed for c in value):
-        raise ValidationError(f"'{field}' must not contain control characters.", field=field)
+        raise ValidationError(f"{label(field)} must not contain control characters.", field=field)
     return value
 
 
@@ -62,7 +165,9 @@ def choice(
     value = text(payload, field, required=required, default=default)
     if value is not None and value not in choices:
         raise ValidationError(
-            f"'{field}' must be one of: {', '.join(choices)}.", field=field, code="invalid_choice"
+            f"{label(field)} must be one of: {', '.join(choices)}.",
+            field=field,
+            code="invalid_choice",
         )
     return value
 
@@ -72,7 +177,7 @@ def code(payload: dict, field: str, *, required: bool = False) -> str | None:
     value = text(payload, field, required=required, max_len=64)
     if value is not None and not _CODE_RE.match(value):
         raise ValidationError(
-            f"'{field}' may contain only letters, digits, '_', '.' and '-' (64 at most).",
+            f"{label(field)} may contain only letters, digits, '_', '.' and '-' (64 at most).",
             field=field,
         )
     return value
@@ -83,14 +188,13 @@ def timestamp(payload: dict, field: str) -> str | None:
     value = payload.get(field)
     if value is None or value == "":
         return None
+    message = f"{label(field)} must be a date and time such as 2026-11-23T09:30:00Z."
     if not isinstance(value, str):
-        raise ValidationError(f"'{field}' must be an ISO 8601 string.", field=field)
+        raise ValidationError(message, field=field)
     try:
         return clock.to_iso(clock.parse_iso(value))
     except ValueError:
-        raise ValidationError(
-            f"'{field}' is not an ISO 8601 time such as 2026-11-23T09:30:00Z.", field=field
-        ) from None
+        raise ValidationError(message, field=field) from None
 
 
 def boolean(payload: dict, field: str) -> bool | None:
@@ -98,7 +202,7 @@ def boolean(payload: dict, field: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise ValidationError(f"'{field}' must be true or false.", field=field)
+        raise ValidationError(f"{label(field)} must be true or false.", field=field)
     return value
 
 
@@ -112,30 +216,33 @@ def http_url(payload: dict, field: str, *, required: bool = False) -> str | None
 
 
 def check_http_url(value: str, field: str) -> None:
+    name = label(field)
     if any(c.isspace() for c in value):
-        raise ValidationError(
-            f"'{field}' must not contain spaces.", field=field, code="invalid_url"
-        )
+        raise ValidationError(f"{name} must not contain spaces.", field=field, code="invalid_url")
     try:
         parts = urlsplit(value)
         port = parts.port  # raises on a malformed port
     except ValueError:
         raise ValidationError(
-            f"'{field}' is not a valid URL.", field=field, code="invalid_url"
+            f"{name} is not a valid web address.", field=field, code="invalid_url"
         ) from None
     del port
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError(
-            f"'{field}' must be an absolute http:// or https:// URL.",
+            f"{name} must be a full web address starting with https:// or http://.",
             field=field,
             code="invalid_url",
         )
     if not parts.hostname:
-        raise ValidationError(f"'{field}' must name a host.", field=field, code="invalid_url")
+        raise ValidationError(
+            f"{name} must name a host, as in https://shop.example.com/.",
+            field=field,
+            code="invalid_url",
+        )
     if parts.username is not None or parts.password is not None:
         # https://trusted.example@evil.example/ is a classic phishing disguise.
         raise ValidationError(
-            f"'{field}' must not contain a user name or password.",
+            f"{name} must not contain a user name or password.",
             field=field,
             code="invalid_url",
         )
@@ -145,8 +252,34 @@ def integer(payload: dict, field: str, *, required: bool = False, minimum: int =
     value = payload.get(field)
     if value is None:
         if required:
-            raise ValidationError(f"'{field}' is required.", field=field, code="required")
+            raise ValidationError(f"{label(field)} is required.", field=field, code="required")
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError(f"'{field}' must be a whole number >= {minimum}.", field=field)
+        raise ValidationError(
+            f"{label(field)} must be a whole number of at least {minimum}.", field=field
+        )
     return value
+
+
+def currency(payload: dict, field: str = "currency") -> str | None:
+    """A three-letter ISO 4217 code, upper-cased; None when not given."""
+    value = text(payload, field, max_len=20)
+    if value is None:
+        return None
+    value = value.upper()
+    if not money.is_currency(value):
+        raise ValidationError(
+            f"{label(field)} must be a three-letter ISO 4217 code such as EUR.", field=field
+        )
+    return value
+
+
+def amount(payload: dict, field: str, in_currency: str, *, example: str = "49.99") -> int | None:
+    """A money amount in the minor units of `in_currency`; None when not given."""
+    value = payload.get(field)
+    if value is None or value == "":
+        return None
+    try:
+        return money.to_minor(value, in_currency, example=example)
+    except ValueError as exc:
+        raise ValidationError(f"{label(field)} {exc}.", field=field) from None

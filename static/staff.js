@@ -17,9 +17,18 @@
 
   // Every page ---------------------------------------------------------------------------
 
+  // A field kept after a refusal (a TYPO, a bad amount) is there to be fixed, not retyped:
+  // the caret goes to its end, nothing is selected or cleared.
   function focusFirst() {
     const target = document.querySelector("[autofocus]");
-    if (target && document.activeElement !== target) target.focus();
+    if (!target) return;
+    if (document.activeElement !== target) target.focus();
+    if (!target.value || typeof target.setSelectionRange !== "function") return;
+    try {
+      target.setSelectionRange(target.value.length, target.value.length);
+    } catch (error) {
+      /* a field type without a caret (number, email): the focus is enough */
+    }
   }
 
   // A second Enter while the first submission is on its way would post the form twice. The

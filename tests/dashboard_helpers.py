@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import re
 
+from markupsafe import escape
+
 from app import users
 
 PASSWORD = "correct horse battery"
@@ -37,6 +39,38 @@ def field_errors(response) -> dict[str, str]:
         name: html.unescape(message)
         for name, message in _FIELD_ERROR.findall(response.get_data(as_text=True))
     }
+
+
+def errors_at_fields(response) -> dict[str, str]:
+    """{field name: message} of every error shown, after checking that each one stands in its
+    own field's block, describes its control, and is linked from the summary above the form."""
+    body = response.get_data(as_text=True)
+    shown = field_errors(response)
+    assert shown, "no error shown next to a field"
+    for name, message in shown.items():
+        error = re.search(rf'<p class="error" id="e-{name}">', body)
+        control = re.search(rf'<(input|select|textarea|fieldset)\b[^>]*\bid="f-{name}"[^>]*>', body)
+        assert control, f"no control f-{name}"
+        # Between the error and its control (or the control and its error, in a group of
+        # boxes) there is no other field.
+        start, end = sorted((error.start(), control.start()))
+        assert 'class="field' not in body[start:end].split(">", 1)[1], name
+        assert re.search(rf'aria-describedby="[^"]*\be-{name}\b', control.group(0)), name
+        if control.group(1) != "fieldset":
+            assert 'aria-invalid="true"' in control.group(0), name
+        link = f'<a href="#f-{name}">{escape(message)}</a>'
+        assert link in body, f"{name} is not in the summary"
+    return shown
+
+
+def value_of(response, name: str) -> str:
+    """What the form shows in the input (or textarea) `name`."""
+    body = response.get_data(as_text=True)
+    found = re.search(rf'<input id="f-{name}" name="{name}" type="[^"]*" value="([^"]*)"', body)
+    if found is None:
+        found = re.search(rf'<textarea id="f-{name}" name="{name}"[^>]*>([^<]*)</textarea>', body)
+    assert found, f"no field {name}"
+    return html.unescape(found.group(1))
 
 
 def text(response) -> str:

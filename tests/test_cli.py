@@ -85,7 +85,7 @@ def test_user_create_list_and_reset_password(tmp_path):
 def test_token_create_requires_a_name(tmp_path):
     run(tmp_path, "migrate")
     result = run(tmp_path, "token", "create", "--name", "  ", check=False)
-    assert result.returncode == 2 and "name" in result.stderr
+    assert result.returncode == 2 and "Name is required" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -291,7 +291,7 @@ def test_revoking_an_own_token_and_not_someone_elses(app, admin):
     admins = tokens["admin's"]
     assert mark.post(f"/dashboard/account/tokens/{admins}/revoke").status_code == 404
     empty = mark.post("/dashboard/account/tokens", {"name": ""})
-    assert field_errors(empty) == {"name": "'name' is required."}
+    assert field_errors(empty) == {"name": "Name is required."}
     mark.post(f"/dashboard/account/tokens/{tokens['mine']}/revoke")
     assert Api(app.test_client(), secret).get("/api/v1/campaigns").status_code == 401
 
@@ -317,7 +317,7 @@ def test_campaign_form_shows_the_api_message_next_to_the_field_and_keeps_input(a
     assert 'value="Autumn"' in body and 'value="12.345"' in body
     assert 'aria-invalid="true"' in body and 'aria-describedby="e-cost' in body
     missing = admin.post("/dashboard/campaigns/new", {**form, "cost": "", "utm_source": ""})
-    assert field_errors(missing) == {"utm_source": "'utm_source' is required."}
+    assert field_errors(missing) == {"utm_source": "utm_source is required."}
 
 
 def _token(app) -> str:
@@ -346,7 +346,7 @@ def test_create_and_edit_a_campaign(app, marketer):
             "ends_at": "2026-11-01T00:00",
         },
     )
-    assert field_errors(bad) == {"ends_at": "'ends_at' must be after 'starts_at'."}
+    assert field_errors(bad) == {"ends_at": "The end must be after the start."}
     good = marketer.post(
         f"/dashboard/campaigns/{campaign_id}/edit",
         {

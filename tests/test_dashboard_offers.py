@@ -288,7 +288,7 @@ def test_edit_an_offer(dash, api):
     bad = dash.post(path, {"title": "", "discount": "Kept", "per_lead_limit": "0"})
     assert bad.status_code == 422
     html = bad.get_data(as_text=True)
-    assert error_next_to(html, "title") == escape("'title' is required.")
+    assert error_next_to(html, "title") == escape("Title is required.")
     assert 'value="Kept"' in html and 'value="0"' in html
     assert api.get(f"/api/v1/offers/{created['id']}").get_json()["title"] == "25% off boots"
 
@@ -327,10 +327,10 @@ def test_generate_a_batch_and_download_it_as_the_api_exports_it(dash, api):
 @pytest.mark.parametrize(
     ("count", "message"),
     [
-        ("", "'count' is required."),
-        ("0", "'count' must be a whole number >= 1."),
-        ("ten", "'count' must be a whole number >= 1."),
-        ("100001", "'count' is 100,000 at most per batch."),
+        ("", "Number of codes is required."),
+        ("0", "Number of codes must be a whole number of at least 1."),
+        ("ten", "Number of codes must be a whole number of at least 1."),
+        ("100001", "A batch has 100,000 codes at most."),
     ],
 )
 def test_a_bad_count_is_shown_next_to_the_field(dash, api, count, message):
@@ -501,5 +501,5 @@ def test_a_tracked_link_to_the_offer_leads_to_its_landing_page(app, dash, api):
     bad = dash.post(f"/dashboard/offers/{created['id']}/links", {"label": "x" * 201})
     assert bad.status_code == 422
     assert error_next_to(bad.get_data(as_text=True), "label") == escape(
-        "'label' is longer than 200 characters."
+        "Label is longer than 200 characters."
     )

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from app import codes
+
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import Api, api_for, make_app
 from .live import gunicorn
+from .test_staff_pages import mistype
 
 SECRET = "staff-browser-test-secret-0123456789abcdef"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -61,7 +64,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
             "code_prefix": "BOOT",
         },
     ).get_json()
-    api.post(f"/api/v1/offers/{offer['id']}/codes", json={"count": 2})
+    api.post(f"/api/v1/offers/{offer['id']}/codes", json={"count": 3})
     items = api.get(f"/api/v1/offers/{offer['id']}/codes?format=json").get_json()["items"]
     env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
     with gunicorn(env, workers=2) as port:
@@ -127,6 +130,35 @@ def test_a_till_redeems_a_scanned_code_once(page, live):
             (await BarcodeDetector.getSupportedFormats()).includes("qr_code")"""
     )
     expect(page.locator("button[data-camera-for]")).to_be_visible(visible=camera)
+
+
+def test_after_a_typo_the_till_keeps_the_code_focused_to_fix_one_character(page, live):
+    from playwright.sync_api import expect
+
+    sign_in(page, live, "BER")
+    code = live.codes[2]
+    typed = mistype(code)  # the second-to-last character is wrong
+    page.keyboard.type(typed)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#result .result-word")).to_have_text(re.compile(r"!\s+TYPO — RETYPE"))
+    code_input = page.locator("#code")
+    expect(code_input).to_be_focused()
+    expect(code_input).to_have_value(typed)
+    screenshot(page, "staff-till-typo")
+
+    # The caret is at the end: two backspaces and the right two characters fix it.
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.type(code[-2:])
+    expect(code_input).to_have_value(code)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#result .result-word")).to_have_text(re.compile(r"✓\s+REDEEMED"))
+    expect(code_input).to_be_focused()
+    expect(code_input).to_have_value("")  # the next customer starts empty
+    stored = codes.read(code).unique
+    assert live.rows(f"SELECT code FROM redemptions WHERE code = '{stored}'") == [{"code": stored}]
 
 
 def test_an_offline_booth_keeps_its_scans_through_a_reload_and_sends_each_once(browser, live):

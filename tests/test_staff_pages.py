@@ -372,6 +372,68 @@ def test_a_typo_asks_to_retype_and_an_unknown_code_says_so(shop):
     assert rows(shop, "SELECT * FROM redemptions") == []
 
 
+def test_a_typo_keeps_the_typed_code_in_the_field_to_fix_one_character(shop):
+    client = signed_in(shop)
+    code = offer_codes(shop)[0]
+    typed = mistype(code)
+    response = redeem(client, typed, amount="49,90", transaction_id="R-7")
+    assert response.status_code == 422
+    page = text(response)
+    assert "TYPO — RETYPE" in page
+    # The code as typed, focused; the amount and receipt stay too: the same customer.
+    assert re.search(rf'<input id="code" name="code"[^>]*value="{typed}"[^>]*autofocus', page)
+    assert 'value="49,90"' in page and 'value="R-7"' in page
+    assert rows(shop, "SELECT * FROM redemptions") == []
+    # Fixing the one character in that same form redeems.
+    data = {
+        "csrf_token": token_of(response),
+        "submission": SUBMISSION_RE.search(page).group(1),
+        "code": code,
+        "amount": "49,90",
+        "transaction_id": "R-7",
+    }
+    fixed = client.post("/staff/redeem", data=data)
+    assert fixed.status_code == 201 and "REDEEMED" in text(fixed)
+    # Any other result clears the field for the next customer.
+    unknown = redeem(client, "NOSUCHCODE")
+    assert "UNKNOWN CODE" in text(unknown)
+    assert re.search(r'<input id="code" name="code"[^>]*value=""[^>]*autofocus', text(unknown))
+
+
+def field_errors_of(page: str) -> dict[str, str]:
+    """{field id: message} of the errors shown next to the till's or booth's fields."""
+    found = re.findall(r'<p class="field-error" id="([\w-]+)-error">.*?</span> ([^<]*)</p>', page)
+    return dict(found)
+
+
+def test_every_field_problem_of_the_till_form_is_shown_at_once(shop):
+    client = signed_in(shop)
+    receipt = "R" * 101
+    response = redeem(client, "", amount="twelve", transaction_id=receipt)
+    assert response.status_code == 422
+    page = text(response)
+    assert field_errors_of(page) == {
+        "code": "Scan or type a code.",
+        "transaction_id": "Receipt number is longer than 100 characters.",
+        "amount": "Amount must be a decimal number such as 49.99.",
+    }
+    for name in ("code", "amount", "transaction_id"):
+        control = re.search(rf'<input id="{name}"[^>]*>', page).group(0)
+        assert 'aria-invalid="true"' in control and f"{name}-error" in control, name
+    assert f'value="{receipt}"' in page and 'value="twelve"' in page
+    # The first field at fault has the focus; here the code.
+    assert re.search(r'<input id="code"[^>]*autofocus', page)
+    assert len(re.findall(r"\bautofocus\b", page)) == 1
+
+    code = offer_codes(shop)[0]
+    response = redeem(client, code, amount="-3", transaction_id=receipt)
+    page = text(response)
+    assert set(field_errors_of(page)) == {"amount", "transaction_id"}
+    assert f'value="{code}"' in page
+    assert re.search(r'<input id="amount"[^>]*autofocus', page)
+    assert rows(shop, "SELECT * FROM redemptions") == []
+
+
 def test_too_many_unknown_codes_says_how_long_to_wait(tmp_path, frozen_minute):
     shop = make_shop(tmp_path, GUESS_LIMIT_PER_MINUTE=3)
     client = signed_in(shop)
@@ -405,7 +467,7 @@ def test_void_asks_for_a_reason_and_frees_the_code(shop):
 
     response = client.post(action, data={"csrf_token": token_of(page), "reason": ""})
     assert response.status_code == 422
-    assert "Not voided: 'reason' is required" in text(response)
+    assert "Not voided: Reason is required" in text(response)
 
     response = client.post(action, data={"csrf_token": token_of(page), "reason": "returned"})
     assert response.status_code == 200
@@ -508,6 +570,32 @@ def test_the_scan_form_works_without_javascript(shop):
     response = client.post("/staff/scan", data={**form, "rating": "7"})
     assert response.status_code == 422 and "NOT SAVED" in text(response)
     assert 'value="bob@example.com"' in text(response)
+
+
+def test_every_field_problem_of_the_scan_form_is_shown_at_once(shop):
+    client = signed_in(shop, "FAIR")
+    page = client.get("/staff/scan")
+    scan_id = re.search(r'name="scan_id" value="([^"]+)"', text(page)).group(1)
+    note = "n" * 2001
+    form = {"csrf_token": token_of(page), "scan_id": scan_id, "code": " ", "note": note}
+    response = client.post("/staff/scan", data={**form, "rating": "9"})
+    assert response.status_code == 422
+    body = text(response)
+    assert "NOT SAVED" in body and "Fix the marked fields" in body
+    assert field_errors_of(body) == {
+        "code": "Code is required.",
+        "rating": "Rating is 1 to 5.",
+        "note": "Note is longer than 2000 characters.",
+    }
+    assert re.search(r'<input id="code"[^>]*aria-describedby="code-hint code-error"', body)
+    assert f">{note}</textarea>" in body
+    assert f'name="scan_id" value="{scan_id}"' in body  # still the same scan once fixed
+    response = client.post(
+        "/staff/scan", data={**form, "code": "eve@example.com", "rating": "4", "note": "ok"}
+    )
+    assert response.status_code == 201
+    [row] = rows(shop, "SELECT * FROM booth_scans")
+    assert (row["id"], row["raw_code"], row["rating"]) == (scan_id, "eve@example.com", 4)
 
 
 def test_the_service_worker_is_served_for_the_staff_scope(shop):

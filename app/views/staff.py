@@ -226,6 +226,9 @@ def sign_out() -> Response:
 # Till: redeem and void ---------------------------------------------------------------------
 
 
+_FORM_FIELDS = ("code", "amount", "transaction_id")  # the till's form, in its order
+
+
 def _redeem_context(staff: Staff, **extra) -> dict:
     db = runtime().db()
     rows = redemptions.recent(db, staff.location["code"], RECENT_ROWS)
@@ -236,6 +239,7 @@ def _redeem_context(staff: Staff, **extra) -> dict:
         "recent": rows,
         "submission": str(uuid.uuid4()),
         "form": {},
+        "errors": {},
         "currency": currency,
         **extra,
     }
@@ -260,14 +264,8 @@ def redeem() -> Response:
     staff: Staff = g.staff
     rt = runtime()
     db = rt.db()
-    form = {k: request.form.get(k, "").strip() for k in ("code", "amount", "transaction_id")}
+    form = {k: request.form.get(k, "").strip() for k in _FORM_FIELDS}
     submission = request.form.get("submission", "").strip()[:64] or str(uuid.uuid4())
-    if not form["code"]:
-        return _page(
-            "staff/redeem.html",
-            422,
-            **_redeem_context(staff, form=form, field_error=("code", "Scan or type a code.")),
-        )
     payload = {
         "code": form["code"],
         # The page makes one id per form: a resubmitted form is the same transaction.
@@ -331,13 +329,26 @@ _REFUSALS = {
 }
 
 
+def _field_errors(exc: TouchpointError) -> dict[str, str]:
+    """Every field problem (no code, a bad amount, a too-long receipt number) at its field of
+    the form; one about a field the form does not have is shown at the code."""
+    errors: dict[str, str] = {}
+    for error in exc.errors:
+        field = error.field if error.field in _FORM_FIELDS else "code"
+        message = error.message
+        if error.field == "code" and error.code == "required":
+            message = "Scan or type a code."
+        errors.setdefault(field, message)
+    return errors
+
+
 def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) -> Response:
     db = runtime().db()
     if exc.code not in _REFUSALS:
-        # A field problem (amount, currency, a too-long code): keep what was typed, point at it.
-        field = exc.field if exc.field in ("code", "amount", "transaction_id") else "code"
-        context = _redeem_context(staff, form=form, field_error=(field, exc.message))
-        context["submission"] = submission
+        # Keep what was typed and the form's id (the corrected form is the same sale).
+        context = _redeem_context(
+            staff, form=form, errors=_field_errors(exc), submission=submission
+        )
         response = _page("staff/redeem.html", exc.status, **context)
         response.headers.update(exc.headers)
         return response
@@ -370,7 +381,11 @@ def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) ->
         valid_at = exc.extra.get("valid_at") or []
         facts.append(("Valid at", ", ".join(valid_at) or "other stores"))
     result = {"tone": tone, "icon": icon, "word": word, "message": message, "facts": facts}
-    response = _page("staff/redeem.html", exc.status, **_redeem_context(staff, result=result))
+    context = _redeem_context(staff, result=result)
+    if exc.code == "check_character_mismatch":
+        # The same customer, one character wrong: keep the code (and the rest) to fix it.
+        context.update(form=form, submission=submission)
+    response = _page("staff/redeem.html", exc.status, **context)
     response.headers.update(exc.headers)
     return response
 
@@ -401,9 +416,14 @@ def _recent_scans(staff: Staff) -> list[dict]:
     return items
 
 
+_SCAN_FIELDS = ("code", "rating", "note")  # the booth's form
+
+
 @bp.get("/scan")
 def scan_page() -> Response:
-    return _page("staff/scan.html", recent=_recent_scans(g.staff), scan_id=str(uuid.uuid4()))
+    return _page(
+        "staff/scan.html", recent=_recent_scans(g.staff), scan_id=str(uuid.uuid4()), errors={}
+    )
 
 
 @bp.post("/scan")
@@ -422,14 +442,18 @@ def scan() -> Response:
     try:
         row, created = scans.record(rt.db(), staff.actor, payload, rt.link_tokens, rt.badge_tokens)
     except TouchpointError as exc:
-        # Keep the scan_id: the corrected form is still the same scan.
+        # Keep the scan_id: the corrected form is still the same scan. Problems with fields
+        # of the form go next to them; any other (a signed-out booth, a taken scan id) above.
+        errors: dict[str, str] = {}
+        for error in exc.errors:
+            errors.setdefault(error.field if error.field in _SCAN_FIELDS else "", error.message)
         return _page(
             "staff/scan.html",
             exc.status,
             recent=_recent_scans(staff),
             scan_id=payload["scan_id"] or str(uuid.uuid4()),
             form=request.form,
-            error=exc,
+            errors=errors,
         )
     return _page(
         "staff/scan.html",
@@ -437,6 +461,7 @@ def scan() -> Response:
         recent=_recent_scans(staff),
         scan_id=str(uuid.uuid4()),
         saved=scans.to_json(row),
+        errors={},
     )
 
 

@@ -160,8 +160,12 @@ def form_values(*names: str) -> dict[str, str]:
 
 
 def field_errors(exc: TouchpointError) -> dict[str, str]:
-    """A domain error as {field: message} for the form; '' when it names no field."""
-    return {exc.field or "": exc.message}
+    """A domain error as {field: message} for the form, every field error of it in order
+    (the first per field); '' holds one that names no field."""
+    found: dict[str, str] = {}
+    for error in exc.errors:
+        found.setdefault(error.field or "", error.message)
+    return found
 
 
 from . import account, activity, campaigns, locations, offers, report  # noqa: E402, F401

@@ -62,6 +62,8 @@ def location(code: str) -> Response:
 def location_edit(code: str) -> Response:
     require_admin()
     payload = form_values("name", "timezone", "address", "currency")
+    for required in ("name", "timezone"):
+        payload.setdefault(required, "")  # "is required", not a silent keep
     payload.setdefault("address", None)
     payload.setdefault("currency", None)  # blank: the install's default currency
     try:
