@@ -275,14 +275,7 @@ def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) 
         limit = runtime().config["RECIPIENTS_MAX_BYTES"]
         status, headers = 413, {}
         error = f"The upload is larger than the server accepts ({limit:,} bytes at most)."
-    invalid = len(exc.rows) if isinstance(exc, recipients.InvalidRows) else 0
-    headers.update(
-        {
-            "X-Touchpoint-Imported": "0",
-            "X-Touchpoint-Invalid": str(invalid),
-            "Content-Disposition": f'attachment; filename="link-{link_id}-recipients-errors.csv"',
-        }
-    )
+    headers["Content-Disposition"] = f'attachment; filename="link-{link_id}-recipients-errors.csv"'
     return Response(
         recipients.error_report(error), status=status, mimetype="text/csv", headers=headers
     )
