@@ -42,18 +42,22 @@ def _db():
 
 
 def cli_message(exc: TouchpointError) -> str:
-    """The domain's message in the words of the command line: `--group-by`, not 'group_by'."""
+    """The domain's message in the words of the command line: `--group-by`, not 'group_by'.
+
+    Quoted names are read as parameters only in an error about a parameter: elsewhere a
+    quoted word is the user's data (an email address 'to' stays 'to').
+    """
+    named = CLI_OPTIONS.get(exc.field or "")
 
     def option(match: re.Match) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in CLI_OPTIONS:
+        quoted, name, value = match.groups()
+        if (quoted and not named) or (quoted or name) not in CLI_OPTIONS:
             return match.group(0)
-        if match.group(1) or name in _FLAGS:
-            return CLI_OPTIONS[name]
-        return f"{CLI_OPTIONS[name]} {match.group(3)}"
+        if quoted or name in _FLAGS:
+            return CLI_OPTIONS[quoted or name]
+        return f"{CLI_OPTIONS[name]} {value}"
 
     message = _MENTION.sub(option, exc.message)
-    named = CLI_OPTIONS.get(exc.field or "")
     if named and named not in message:
         message = f"{named}: {message}"
     return message
