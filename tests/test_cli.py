@@ -260,10 +260,14 @@ def test_the_mapping_turns_every_kind_of_mention_into_an_option():
 # recipients import -----------------------------------------------------------------------
 
 
+def import_list(tmp_path, link, *options, **env_vars):
+    return run(tmp_path, "recipients", "import", str(link["id"]), "list.csv", *options, **env_vars)
+
+
 def test_recipients_import_defaults_to_the_make_run_address_and_says_so(tmp_path):
     _, _, link = a_season(tmp_path)
     (tmp_path / "list.csv").write_text("email,name\nann@example.com,Ann\n")
-    result = run(tmp_path, "recipients", "import", str(link["id"]), "list.csv", "-o", "merge.csv")
+    result = import_list(tmp_path, link, "-o", "merge.csv")
     with (tmp_path / "merge.csv").open() as handle:
         [row] = list(csv.DictReader(handle))
     assert row["tracked_url"].startswith("http://127.0.0.1:8000/r/")
@@ -272,27 +276,11 @@ def test_recipients_import_defaults_to_the_make_run_address_and_says_so(tmp_path
         "Tracked URLs minted with base URL http://127.0.0.1:8000 (where make run listens; "
         "--base-url or TOUCHPOINT_PUBLIC_BASE_URL sets another)." in result.stderr
     )
-    named = run(
-        tmp_path,
-        "recipients",
-        "import",
-        str(link["id"]),
-        "list.csv",
-        "-o",
-        "m2.csv",
-        TOUCHPOINT_PUBLIC_BASE_URL="https://go.example.com",
-    )
+    public = {"TOUCHPOINT_PUBLIC_BASE_URL": "https://go.example.com"}
+    named = import_list(tmp_path, link, **public)
+    assert "https://go.example.com/r/" in named.stdout
     assert "base URL https://go.example.com (the PUBLIC_BASE_URL setting)" in named.stderr
-    given = run(
-        tmp_path,
-        "recipients",
-        "import",
-        str(link["id"]),
-        "list.csv",
-        "--base-url",
-        "https://mail.example.com/",
-        TOUCHPOINT_PUBLIC_BASE_URL="https://go.example.com",
-    )
+    given = import_list(tmp_path, link, "--base-url", "https://mail.example.com/", **public)
     assert "https://mail.example.com/r/" in given.stdout
     assert "base URL https://mail.example.com (--base-url)" in given.stderr
 
@@ -316,34 +304,15 @@ def test_recipients_import_help_names_the_default_base_url(tmp_path):
 
 def test_recipients_import_errors_name_the_cli_options(tmp_path):
     _, _, link = a_season(tmp_path)
-    (tmp_path / "bad.csv").write_text("email\nann@example.com\nnope\n")
-    refused = run(
-        tmp_path, "recipients", "import", str(link["id"]), "bad.csv", "-o", "m.csv", check=False
-    )
+    (tmp_path / "list.csv").write_text("email\nann@example.com\nnope\n")
+    refused = import_list(tmp_path, link, "-o", "m.csv", check=False)
     assert refused.returncode == 1 and not (tmp_path / "m.csv").exists()
     assert "line 3: invalid email 'nope'" in refused.stderr
     assert "import the good rows with --skip-invalid." in refused.stderr
     assert "skip_invalid" not in refused.stderr
-    bad_url = run(
-        tmp_path,
-        "recipients",
-        "import",
-        str(link["id"]),
-        "bad.csv",
-        "--base-url",
-        "go.example.com",
-        check=False,
-    )
+    bad_url = import_list(tmp_path, link, "--base-url", "go.example.com", check=False)
     assert bad_url.returncode == 2
     assert "Error: --base-url must be an absolute http:// or https:// URL." in bad_url.stderr
-    missing = run(
-        tmp_path,
-        "recipients",
-        "import",
-        str(link["id"]),
-        "bad.csv",
-        check=False,
-        database="typo.db",
-    )
+    missing = import_list(tmp_path, link, check=False, database="typo.db")
     assert missing.returncode == 1 and "No database at" in missing.stderr
     assert not (tmp_path / "typo.db").exists()
