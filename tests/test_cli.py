@@ -161,6 +161,9 @@ def test_a_missing_database_is_an_error_and_is_not_created(tmp_path, command):
     assert f"No database at {tmp_path / 'typo.db'} (TOUCHPOINT_DATABASE)" in result.stderr
     assert "touchpoint migrate" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "typo.db").exists()
+    help_text = " ".join(run(tmp_path, *command, "--help").stdout.split())
+    assert "instance/touchpoint.db, or the file TOUCHPOINT_DATABASE names" in help_text
+    assert "a missing database is an error" in help_text
 
 
 def test_a_file_that_is_not_a_touchpoint_database_is_named(tmp_path):
