@@ -3,18 +3,106 @@
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import sys
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
+from sqlite_utils import Database
 
-from . import api_tokens, create_app, demo, links, migrations, recipients, users
+from . import api_tokens, create_app, demo, links, migrations, recipients, settings, users
 from .errors import TouchpointError, ValidationError
+from .validation import check_http_url
+
+# The domain names what is wrong by its API parameter (`field`, and 'group_by' or
+# ?skip_invalid=true in the message); people at a terminal typed these options instead.
+CLI_OPTIONS = {
+    "from": "--from",
+    "to": "--to",
+    "window": "--window",
+    "model": "--model",
+    "weights": "--weights",
+    "half_life": "--half-life",
+    "group_by": "--group-by",
+    "type": "--type",
+    "campaign_id": "--campaign-id",
+    "currency": "--currency",
+    "skip_invalid": "--skip-invalid",
+    "base_url": "--base-url",
+}
+_FLAGS = {"skip_invalid"}
+# 'name' (a parameter quoted), or name=value / ?name=true (a parameter set).
+_MENTION = re.compile(r"'(\w+)'|\??\b(\w+)=(\w+)")
 
 
 def _db():
     return current_app.extensions["touchpoint"].db()
+
+
+def cli_message(exc: TouchpointError) -> str:
+    """The domain's message in the words of the command line: `--group-by`, not 'group_by'.
+
+    Quoted names are read as parameters only in an error about a parameter: elsewhere a
+    quoted word is the user's data (an email address 'to' stays 'to').
+    """
+    named = CLI_OPTIONS.get(exc.field or "")
+
+    def option(match: re.Match) -> str:
+        quoted, name, value = match.groups()
+        if (quoted and not named) or (quoted or name) not in CLI_OPTIONS:
+            return match.group(0)
+        if quoted or name in _FLAGS:
+            return CLI_OPTIONS[quoted or name]
+        return f"{CLI_OPTIONS[name]} {value}"
+
+    message = _MENTION.sub(option, exc.message)
+    if named and named not in message:
+        message = f"{named}: {message}"
+    return message
+
+
+def _existing_db() -> tuple[Database, str]:
+    """The database to read, and its absolute path; never created here.
+
+    A report of an empty file that a typo in TOUCHPOINT_DATABASE (or the wrong directory)
+    just created would look like a quiet season; say which file is missing instead.
+    """
+    rt = current_app.extensions["touchpoint"]
+    path = os.path.abspath(rt.database_path)
+    if "TOUCHPOINT_DATABASE" in os.environ:
+        source = "TOUCHPOINT_DATABASE"
+    elif rt.config["DATABASE"]:
+        source = "DATABASE in instance/config.py"
+    else:
+        source = "the default without TOUCHPOINT_DATABASE"
+    if not os.path.isfile(path):
+        raise click.ClickException(
+            f"No database at {path} ({source}); nothing was read or created. Set "
+            "TOUCHPOINT_DATABASE to the file your server uses, or create this one with "
+            "touchpoint migrate (make run does)."
+        )
+    try:
+        db = _db()
+        set_up, behind = migrations.applied(db), migrations.pending(db)
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(f"{path} is not a SQLite database ({exc}).") from None
+    if not set_up:
+        raise click.ClickException(
+            f"{path} holds no Touchpoint tables ({source}). Set TOUCHPOINT_DATABASE to the "
+            "file your server uses, or set this one up with touchpoint migrate."
+        )
+    if behind:
+        raise click.ClickException(
+            f"{path} needs {len(behind)} migration(s) first: run touchpoint migrate."
+        )
+    return db, path
+
+
+def _events_in(db: Database) -> str:
+    count = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    return f"{count:,} event{'' if count == 1 else 's'}"
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -39,7 +127,7 @@ def migrate() -> None:
 @cli.command()
 @click.option(
     "--url",
-    default="http://127.0.0.1:8000",
+    default=settings.LOCAL_BASE_URL,
     show_default=True,
     help="Address the server will listen on, for the welcome message.",
 )
@@ -207,21 +295,30 @@ def recipients_group() -> None:
 @click.option(
     "--base-url",
     default=None,
-    help="Prefix of the tracked URLs; defaults to TOUCHPOINT_PUBLIC_BASE_URL.",
+    help="Prefix of the tracked URLs, the address customers will click. Default: the "
+    f"PUBLIC_BASE_URL setting (TOUCHPOINT_PUBLIC_BASE_URL), else {settings.LOCAL_BASE_URL} "
+    "(where make run listens).",
 )
 def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: str | None) -> None:
     """Import FILE (CSV with an 'email' column) for LINK_ID and write the merge file.
 
     Without --skip-invalid nothing is imported when a row is bad; every bad row is listed
-    with its line number. Exit status 1 then, 0 on success.
+    with its line number. Exit status 1 then, 0 on success. The base URL the links were
+    minted with, and the database, are named on stderr.
     """
     rt = current_app.extensions["touchpoint"]
-    base = (base_url or rt.config["PUBLIC_BASE_URL"]).rstrip("/")
-    if not base:
-        raise click.UsageError(
-            "Set TOUCHPOINT_PUBLIC_BASE_URL or pass --base-url (the address customers will click)."
-        )
-    db = _db()
+    if base_url:
+        base, source = base_url.rstrip("/"), "--base-url"
+    elif rt.config["PUBLIC_BASE_URL"]:
+        base, source = rt.config["PUBLIC_BASE_URL"], "the PUBLIC_BASE_URL setting"
+    else:
+        base = settings.LOCAL_BASE_URL
+        source = "where make run listens; --base-url or TOUCHPOINT_PUBLIC_BASE_URL sets another"
+    try:
+        check_http_url(base, "base_url" if base_url else "PUBLIC_BASE_URL")
+    except ValidationError as exc:
+        raise click.UsageError(cli_message(exc)) from None
+    db, path = _existing_db()
     try:
         links.get(db, link_id)
         size = os.fstat(file.fileno()).st_size if hasattr(file, "fileno") else 0
@@ -235,14 +332,15 @@ def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: 
     except ValidationError as exc:
         for bad in exc.extra.get("invalid", []):
             click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(cli_message(exc)) from None
     except TouchpointError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(cli_message(exc)) from None
     for chunk in recipients.csv_chunks(result):
         output.write(chunk)
     for bad in result.invalid:
         click.echo(f"line {bad['line']}: {bad['reason']} (skipped)", err=True)
-    click.echo(f"{result.imported} imported, {len(result.invalid)} invalid", err=True)
+    click.echo(f"{result.imported} imported, {len(result.invalid)} invalid, into {path}.", err=True)
+    click.echo(f"Tracked URLs minted with base URL {base} ({source}).", err=True)
 
 
 @cli.command("demo")
@@ -400,7 +498,11 @@ def report_attribution(
     fmt,
     output,
 ) -> None:
-    """Write the attribution table, the same as GET /api/v1/reports/attribution."""
+    """Write the attribution table, the same as GET /api/v1/reports/attribution.
+
+    Reads instance/touchpoint.db, or the file TOUCHPOINT_DATABASE names (said on stderr,
+    so the table on stdout or in -o stays clean); a missing database is an error.
+    """
     import json
 
     from . import clock, reports, settings
@@ -419,19 +521,19 @@ def report_attribution(
     }
     args = {name: value for name, value in given.items() if value is not None}
     rt = current_app.extensions["touchpoint"]
-    db = _db()
+    db, path = _existing_db()
     try:
         params = reports.attribution_params(
             db, args, clock.utcnow(), revenue_types=settings.names(rt.config["REVENUE_TYPES"])
         )
         report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
     except ValidationError as exc:
-        option = f"--{(exc.field or '').replace('_', '-')}" if exc.field else "a parameter"
-        raise click.UsageError(f"{option}: {exc.message}") from None
+        raise click.UsageError(cli_message(exc)) from None
     if fmt == "csv":
         output.write(reports.to_csv(report).replace("\r\n", "\n"))
     else:
         output.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    click.echo(f"Read {path} ({_events_in(db)}).", err=True)
 
 
 @report_group.command("refresh")
@@ -440,14 +542,16 @@ def report_refresh(rebuild: bool) -> None:
     """Bring the report tables up to date with the events.
 
     Reports do this themselves before answering; run it after upgrading or a large import so
-    the first report is not the one that waits.
+    the first report is not the one that waits. Works on instance/touchpoint.db, or the file
+    TOUCHPOINT_DATABASE names (said on stderr); a missing database is an error.
     """
     import time
 
     from . import store
 
-    db = _db()
+    db, path = _existing_db()
     started = time.perf_counter()
     done = store.rebuild_report_tables(db) if rebuild else store.refresh_report_tables(db)
     elapsed = time.perf_counter() - started
     click.echo(f"{done} event(s) summed in {elapsed:.1f} s; report tables are up to date.")
+    click.echo(f"Refreshed {path} ({_events_in(db)}).", err=True)

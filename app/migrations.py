@@ -535,3 +535,8 @@ def apply(db: Database) -> list[str]:
 
 def pending(db: Database) -> list[str]:
     return [m.name for m in migrations.pending(db)]
+
+
+def applied(db: Database) -> list[str]:
+    """The names applied so far; empty for a database Touchpoint never set up."""
+    return [m.name for m in migrations.applied(db)]

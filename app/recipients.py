@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from . import clock, leads, store
 from . import db as dbmod
-from .errors import ValidationError
+from .errors import TouchpointError, ValidationError
 from .tokens import LinkTokens
 
 BATCH = 1000
@@ -32,6 +32,9 @@ _READ_CHUNK = 1024 * 1024
 _SPOOL_MEMORY = 4 * 1024 * 1024
 _OUT_COLUMNS = ("lead_id", "tracked_url", "error")
 _GENERATED = frozenset(_OUT_COLUMNS)
+ERROR_COLUMNS = ("line", "email", "error")
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _header_key(name: str) -> str:
@@ -91,6 +94,8 @@ class Parsed:
     spool: Spool = field(default_factory=Spool)
     rows: int = 0
     invalid: list[dict] = field(default_factory=list)
+    # Beside `invalid` (whose JSON shape is a contract): the bad rows' email cells as given.
+    invalid_emails: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +107,25 @@ class Imported:
     spool: Spool
     imported: int
     invalid: list[dict]
+
+
+class InvalidRows(ValidationError):
+    """Bad rows refuse the whole upload: 422 `invalid_rows`, listing every one."""
+
+    code = "invalid_rows"
+
+    def __init__(self, parsed: Parsed) -> None:
+        super().__init__(
+            f"{len(parsed.invalid)} of {parsed.rows} rows are invalid; nothing was imported. "
+            "Fix them, or import the good rows with ?skip_invalid=true.",
+            field="recipients",
+            extra={"invalid": parsed.invalid},
+        )
+        self.delimiter = parsed.delimiter
+        self.rows = [
+            (bad["line"], email, bad["reason"])
+            for bad, email in zip(parsed.invalid, parsed.invalid_emails, strict=True)
+        ]
 
 
 def _raw_lines(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
@@ -212,7 +236,7 @@ def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) 
         else:
             email, reason = _check(values, email_at)
         values = (values + [""] * len(columns))[: len(columns)]
-        _spool_row(parsed, line, values, email, reason)
+        _spool_row(parsed, line, values, email, reason, values[email_at])
     return parsed
 
 
@@ -236,7 +260,7 @@ def parse_json(records: object) -> Parsed:
     parsed = Parsed(columns=columns, delimiter=",")
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            _spool_row(parsed, index, [""] * len(columns), None, "not an object")
+            _spool_row(parsed, index, [""] * len(columns), None, "not an object", "")
             continue
         values = [record.get(c) for c in columns]
         raw = values[email_at]
@@ -244,16 +268,22 @@ def parse_json(records: object) -> Parsed:
             email, reason = _check([raw or ""], 0)
         else:
             email, reason = None, "email must be a string"
-        _spool_row(parsed, index, values, email, reason)
+        _spool_row(parsed, index, values, email, reason, "" if raw is None else _text_cell(raw))
     return parsed
 
 
 def _spool_row(
-    parsed: Parsed, line: int, values: list, email: str | None, reason: str | None
+    parsed: Parsed,
+    line: int,
+    values: list,
+    email: str | None,
+    reason: str | None,
+    given_email: str,
 ) -> None:
     parsed.rows += 1
     if reason:
         parsed.invalid.append({"line": line, "reason": reason})
+        parsed.invalid_emails.append(given_email[:1000])
     parsed.spool.append([line, values, email, reason])
 
 
@@ -277,13 +307,7 @@ def import_parsed(
     """Pass 2: create leads and recipients, and spool each row with its lead and URL."""
     if parsed.invalid and not skip_invalid:
         parsed.spool.close()
-        raise ValidationError(
-            f"{len(parsed.invalid)} of {parsed.rows} rows are invalid; nothing was imported. "
-            "Fix them, or send ?skip_invalid=true to import the good rows.",
-            field="recipients",
-            code="invalid_rows",
-            extra={"invalid": parsed.invalid},
-        )
+        raise InvalidRows(parsed)
     email_at, name_at, external_at = _classify(parsed.columns)
     # A merge file uploaded again brings our own output columns back: never attributes.
     attribute_columns = [
@@ -354,6 +378,35 @@ def csv_chunks(result: Imported) -> Iterator[str]:
 
 def _text_cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _inert(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a `'` before it.
+
+    The error report repeats what was uploaded (`=HYPERLINK(...)` is a fine invalid email)
+    and is read in a spreadsheet, not uploaded again, so it may change the text.
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def error_report(error: TouchpointError | str, delimiter: str = ",") -> str:
+    """A refused upload as CSV: `line,email,error`, one row per bad row.
+
+    For `?format=csv` callers that save the answer (`curl -o merge.csv`): an error saved
+    there reads as one, in the tool the merge file would have been opened with. A refusal
+    of the whole file (no email column, too large, unknown link) is one row without a line.
+    """
+    if isinstance(error, InvalidRows):
+        rows = error.rows
+        delimiter = error.delimiter
+    else:
+        rows = [("", "", error.message if isinstance(error, TouchpointError) else error)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(ERROR_COLUMNS)
+    for line, email, reason in rows:
+        writer.writerow([line, _inert(email), _inert(reason)])
+    return buffer.getvalue()
 
 
 def json_chunks(result: Imported) -> Iterator[str]:

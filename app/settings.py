@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Where `make run` listens by default (the Makefile's HOST and PORT): the base of minted URLs
+# when no request names one and PUBLIC_BASE_URL is empty (the CLI, the demo).
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+
 
 @dataclass(frozen=True)
 class Setting:

@@ -139,6 +139,58 @@ def test_bad_rows_refuse_the_whole_file_by_default(app, api):
     assert lead_count(app) == 0
 
 
+def test_a_refusal_asked_for_as_csv_is_a_csv_error_report(app, api):
+    """What `curl -o merge.csv` saves on a refusal reads as the error it is, in a spreadsheet."""
+    link = api.link()
+    body = (
+        "email;name\nann@example.com;Ann\n;No email\n"
+        '=HYPERLINK("https://evil.example","x");Eve\n@SUM(A1);Sam\n-2+3;Min\n'
+    )
+    for query, headers in (("?format=csv", {}), ("", {"Accept": "text/csv"})):
+        response = upload(api, link["id"], body, query, **headers)
+        assert response.status_code == 422
+        assert response.mimetype == "text/csv"
+        assert response.headers["Content-Disposition"] == (
+            f'attachment; filename="link-{link["id"]}-recipients-errors.csv"'
+        )
+        text = response.get_data(as_text=True)
+        assert text.splitlines()[0] == "line;email;error"  # the upload's own separator
+        rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+        # A spreadsheet would run a cell starting with = + - @ as a formula: a ' makes it text.
+        assert rows == [
+            {"line": "3", "email": "", "error": "missing email"},
+            {
+                "line": "4",
+                "email": '\'=HYPERLINK("https://evil.example","x")',
+                "error": 'invalid email \'=HYPERLINK("https://evil.example","x")\'',
+            },
+            {"line": "5", "email": "'@SUM(A1)", "error": "invalid email '@SUM(A1)'"},
+            {"line": "6", "email": "'-2+3", "error": "invalid email '-2+3'"},
+        ]
+    assert lead_count(app) == 0
+    # JSON callers get the JSON refusal, as before.
+    assert upload(api, link["id"], body).get_json()["error"]["code"] == "invalid_rows"
+
+
+def test_whole_file_refusals_asked_for_as_csv_are_one_row_without_a_line(tmp_path):
+    app = make_app(tmp_path, RECIPIENTS_MAX_BYTES=100)
+    api = api_for(app)
+    link = api.link()
+    for link_id, body, status, error in [
+        (link["id"], "name\nAnn\n", 422, "The file has no 'email' column"),
+        (link["id"], "", 422, "The file is empty."),
+        (link["id"], "email\n" + "ann@example.com\n" * 20, 413, "100 bytes at most"),
+        (999, "email\nann@example.com\n", 404, "No link with id 999."),
+    ]:
+        response = upload(api, link_id, body, "?format=csv")
+        assert response.status_code == status and response.mimetype == "text/csv"
+        [row] = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        assert row["line"] == "" and row["email"] == "" and error in row["error"], row
+    # A JSON refusal of the whole file keeps its JSON shape.
+    response = upload(api, link["id"], "email\n" + "ann@example.com\n" * 20)
+    assert response.status_code == 413 and response.mimetype == "application/json"
+
+
 def test_skip_invalid_imports_good_rows_and_lists_bad_ones(app, api):
     link = api.link()
     body = "email,name\nann@example.com,Ann\nnope,X\nbob@example.com,Bob\n"

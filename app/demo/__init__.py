@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .. import Runtime, clock, migrations, store
+from .. import Runtime, clock, migrations, settings, store
 from . import plan
 from .people import Crowd
 from .replay import Replay
@@ -31,7 +31,7 @@ DEFAULT_SEED = 2026
 DEFAULT_DAYS = 90
 MIN_DAYS = 7
 MAX_DAYS = 365
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_BASE_URL = settings.LOCAL_BASE_URL
 # Tables whose rows are the marketer's data. API tokens (and accounts) are not: a database
 # that `make run` has already started holds a token, and the demo may still fill it.
 DATA_TABLES = (

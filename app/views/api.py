@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import (
     api_tokens,
@@ -21,7 +22,7 @@ from .. import (
     store,
     validation,
 )
-from ..errors import BadRequest, Forbidden, ValidationError
+from ..errors import BadRequest, Forbidden, TouchpointError, ValidationError
 from .common import (
     MAX_ID,
     authenticate_request,
@@ -223,11 +224,20 @@ def _wants_csv() -> bool:
 @bp.post("/links/<id:link_id>/recipients")
 def upload_recipients(link_id: int) -> Response:
     """CSV body, multipart file or JSON in; every row with lead_id and tracked_url out."""
+    as_csv = _wants_csv()
+    try:
+        return _import_recipients(link_id, as_csv)
+    except (TouchpointError, RequestEntityTooLarge) as exc:
+        if not as_csv:
+            raise
+        return _refused_as_csv(link_id, exc)
+
+
+def _import_recipients(link_id: int, as_csv: bool) -> Response:
     rt = runtime()
     db = rt.db()
     links.get(db, link_id)
     skip_invalid = _flag("skip_invalid")
-    as_csv = _wants_csv()
     request.max_content_length = rt.config["RECIPIENTS_MAX_BYTES"]
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
@@ -251,6 +261,24 @@ def upload_recipients(link_id: int) -> Response:
         headers["Content-Disposition"] = f'attachment; filename="link-{link_id}-recipients.csv"'
         return Response(recipients.csv_chunks(result), mimetype="text/csv", headers=headers)
     return Response(recipients.json_chunks(result), mimetype="application/json", headers=headers)
+
+
+def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) -> Response:
+    """The refusal as a CSV error report, with the status JSON would have had.
+
+    Whoever asked for CSV saves the answer as the merge file (`curl -o merge.csv`); what
+    lands there then says what went wrong, and `curl --fail-with-body` exits non-zero.
+    """
+    if isinstance(exc, TouchpointError):
+        status, headers, error = exc.status, dict(exc.headers), exc
+    else:
+        limit = runtime().config["RECIPIENTS_MAX_BYTES"]
+        status, headers = 413, {}
+        error = f"The upload is larger than the server accepts ({limit:,} bytes at most)."
+    headers["Content-Disposition"] = f'attachment; filename="link-{link_id}-recipients-errors.csv"'
+    return Response(
+        recipients.error_report(error), status=status, mimetype="text/csv", headers=headers
+    )
 
 
 # Leads -------------------------------------------------------------------------------------
