@@ -36,16 +36,21 @@ class Model:
     half_life_s: int = DEFAULT_HALF_LIFE_S
 
 
+# What the report page calls the duration parameters.
+_NAMES = {"window": "Window", "half_life": "Half-life"}
+
+
 def parse_duration(text: str, field: str) -> int:
     """`90s`, `30m`, `12h` or `7d` as seconds; anything else is a ValidationError on `field`."""
     found = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
     if found is None:
         raise ValidationError(
-            f"'{field}' is a number and a unit, such as 90s, 30m, 12h or 7d.", field=field
+            f"{_NAMES.get(field, field)} is a number and a unit, such as 90s, 30m, 12h or 7d.",
+            field=field,
         )
     seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
     if seconds > MAX_DURATION_S:
-        raise ValidationError(f"'{field}' is at most 365d.", field=field)
+        raise ValidationError(f"{_NAMES.get(field, field)} is at most 365d.", field=field)
     return seconds
 
 
@@ -62,14 +67,14 @@ def parse_weights(text: str) -> tuple[int, int, int]:
     parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else []
     if len(parts) != 3 or not all(p.isdigit() and len(p) <= 3 for p in parts):
         raise ValidationError(
-            "'weights' is three whole percentages for first, middle and last touches, "
+            "Weights must be three whole percentages for first, middle and last touches, "
             "such as 40,20,40.",
             field="weights",
         )
     first, middle, last = (int(p) for p in parts)
     if first + middle + last != 100:
         raise ValidationError(
-            f"'weights' must add up to 100 (these add up to {first + middle + last}).",
+            f"Weights must add up to 100 (these add up to {first + middle + last}).",
             field="weights",
         )
     return first, middle, last

@@ -41,6 +41,28 @@ def _db():
     return current_app.extensions["touchpoint"].db()
 
 
+# How the report page's messages name a parameter ("Window is a number…"): at a terminal
+# the option takes the place of those words.
+_SPOKEN = {
+    "from": "From",
+    "to": "To",
+    "window": "Window",
+    "model": "Model",
+    "weights": "Weights",
+    "half_life": "Half-life",
+    "group_by": "Grouping",
+    "type": "Conversion types",
+    "campaign_id": "Campaign",
+    "currency": "Currency",
+    "base_url": "Base URL",
+}
+
+
+def cli_messages(exc: TouchpointError) -> str:
+    """Every error of a refusal in the words of the command line, one per line."""
+    return "\n".join(cli_message(error) for error in exc.errors)
+
+
 def cli_message(exc: TouchpointError) -> str:
     """The domain's message in the words of the command line: `--group-by`, not 'group_by'.
 
@@ -58,6 +80,10 @@ def cli_message(exc: TouchpointError) -> str:
         return f"{CLI_OPTIONS[name]} {value}"
 
     message = _MENTION.sub(option, exc.message)
+    spoken = _SPOKEN.get(exc.field or "")
+    if named and spoken and message.startswith(f"{spoken} "):
+        message = named + message[len(spoken) :]
+        message = message.replace(" before To.", " before --to.")
     if named and named not in message:
         message = f"{named}: {message}"
     return message
@@ -528,7 +554,7 @@ def report_attribution(
         )
         report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
     except ValidationError as exc:
-        raise click.UsageError(cli_message(exc)) from None
+        raise click.UsageError(cli_messages(exc)) from None
     if fmt == "csv":
         output.write(reports.to_csv(report).replace("\r\n", "\n"))
     else:

@@ -26,6 +26,7 @@ T = TypeVar("T")
 LABELS = {
     "active": "Active",
     "address": "Address",
+    "base_url": "Base URL",
     "amount": "Amount",
     "campaign_id": "Campaign",
     "channel": "Channel",

@@ -198,6 +198,25 @@ def season(tmp_path_factory):
     return tmp_path
 
 
+def test_every_bad_report_option_is_named_at_once(season):
+    result = run(
+        season,
+        "report",
+        "attribution",
+        "--window",
+        "7x",
+        "--from",
+        "soon",
+        "--type",
+        ",,",
+        check=False,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--window is a number and a unit" in result.stderr
+    assert "--from is not an ISO 8601 time or date" in result.stderr
+    assert "--type must be a comma-separated list" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -206,15 +225,15 @@ def season(tmp_path_factory):
         (["--from", "last week"], "--from is not an ISO 8601 time or date"),
         (["--to", "soon"], "--to is not an ISO 8601 time or date"),
         (["--from", "2026-11-02", "--to", "2026-11-01"], "--from must be before --to."),
-        (["--weights", "30,0,70"], "--weights applies to --model position_based only."),
+        (["--weights", "30,0,70"], "--weights apply to the position-based model only."),
         (
             ["--model", "position_based", "--weights", "50,50"],
-            "--weights is three whole percentages for first, middle and last touches",
+            "--weights must be three whole percentages for first, middle and last touches",
         ),
         (["--model", "position_based", "--weights", "50,0,0"], "--weights must add up to 100"),
-        (["--half-life", "3d"], "--half-life applies to --model time_decay only."),
+        (["--half-life", "3d"], "--half-life applies to the time-decay model only."),
         (["--model", "time_decay", "--half-life", "x"], "--half-life is a number and a unit"),
-        (["--type", ",,"], "--type is a comma-separated list of conversion types"),
+        (["--type", ",,"], "--type must be a comma-separated list such as sale,redemption"),
         (["--campaign-id", "99"], "--campaign-id: No campaign with id 99."),
         (["--currency", "euro"], "--currency must be a three-letter ISO 4217 code"),
         ([], "choose one with --currency (the others are then left out)."),
@@ -315,7 +334,7 @@ def test_recipients_import_errors_name_the_cli_options(tmp_path):
     assert "skip_invalid" not in refused.stderr
     bad_url = import_list(tmp_path, link, "--base-url", "go.example.com", check=False)
     assert bad_url.returncode == 2
-    assert "Error: --base-url must be an absolute http:// or https:// URL." in bad_url.stderr
+    assert "Error: --base-url must be a full web address starting with https:// or http://." in bad_url.stderr
     missing = import_list(tmp_path, link, check=False, database="typo.db")
     assert missing.returncode == 1 and "No database at" in missing.stderr
     assert not (tmp_path / "typo.db").exists()

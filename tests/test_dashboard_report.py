@@ -271,20 +271,20 @@ def field_html(body: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
-        ({"model": "last_click"}, "model", "'model' must be one of"),
-        ({"window": "7x"}, "window", "'window' is a number and a unit"),
-        ({"from": "2026-11-10", "to": "2026-11-01"}, "from", "'from' must be before 'to'"),
+        ({"model": "last_click"}, "model", "Model must be one of"),
+        ({"window": "7x"}, "window", "Window is a number and a unit"),
+        ({"from": "2026-11-10", "to": "2026-11-01"}, "from", "From must be before To"),
         (
             {"model": "position_based", "weights": "50,50,10"},
             "weights",
-            "'weights' must add up to 100",
+            "Weights must add up to 100",
         ),
-        ({"model": "time_decay", "half_life": "0s"}, "half_life", "'half_life' is a number"),
-        ({"group_by": "store"}, "group_by", "'group_by' must be one of"),
+        ({"model": "time_decay", "half_life": "0s"}, "half_life", "Half-life is a number"),
+        ({"group_by": "store"}, "group_by", "Grouping must be one of"),
         ({"campaign_id": "999"}, "campaign_id", "No campaign with id 999"),
-        ({"type": "big sale"}, "type", "'type' is a comma-separated list"),
-        ({"currency": "EURO"}, "currency", "'currency' must be a three-letter"),
-        ({"to": "2026-13-01"}, "to", "'to' is not an ISO 8601 time"),
+        ({"type": "big sale"}, "type", "Conversion types must be a comma-separated list"),
+        ({"currency": "EURO"}, "currency", "Currency must be a three-letter"),
+        ({"to": "2026-13-01"}, "to", "To is not an ISO 8601 time"),
     ],
 )
 def test_a_bad_setting_is_shown_at_its_control_and_everything_typed_is_kept(
@@ -308,6 +308,35 @@ def test_a_bad_setting_is_shown_at_its_control_and_everything_typed_is_kept(
         )
     assert 'class="error-summary"' in body and f'href="#f-{field}"' in body
     assert "Attribution</h2>" not in body
+
+
+def test_every_bad_setting_is_shown_at_its_control_at_once(app, fake_clock):
+    typed = {
+        "from": "last week",
+        "window": "7x",
+        "group_by": "store",
+        "type": "big sale",
+        "model": "time_decay",
+        "half_life": "soon",
+    }
+    response = signed_in(app).get("/dashboard/report?" + urlencode(typed))
+    assert response.status_code == 422
+    body = text(response)
+    wanted = {
+        "from": "From is not an ISO 8601 time or date",
+        "window": "Window is a number and a unit",
+        "group_by": "Grouping must be one of",
+        "type": "Conversion types must be a comma-separated list",
+        "half_life": "Half-life is a number and a unit",
+    }
+    for name, message in wanted.items():
+        at_field = field_html(body, name)
+        error = re.search(rf'<p class="error" id="e-{name}">(.*?)</p>', at_field).group(1)
+        assert html.unescape(error).startswith(message), (name, error)
+        assert f'href="#f-{name}"' in body  # listed in the summary
+    assert body.count('class="error"') == len(wanted)
+    for name, value in typed.items():
+        assert f'value="{html.escape(value)}"' in field_html(body, name)
 
 
 def test_mixed_currencies_show_the_most_used_and_say_what_was_left_out(app, api, fake_clock):

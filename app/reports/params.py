@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
-from .. import attribution, clock, money, store
+from .. import attribution, clock, money, store, validation
 from ..attribution import Model
 from ..errors import ValidationError
 
@@ -33,6 +33,14 @@ ALL_TYPES = "all"
 DEFAULT_REVENUE_TYPES = ("sale", "purchase", "redemption")
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DAY_MS = 86_400_000
+# What the report page calls each parameter, for messages people read.
+LABELS = {
+    "from": "From",
+    "to": "To",
+    "model": "Model",
+    "group_by": "Grouping",
+    "format": "Format",
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -82,17 +90,25 @@ def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], defaul
     value = (args.get(name) or default).strip()
     if value not in choices:
         raise ValidationError(
-            f"'{name}' must be one of: {', '.join(choices)}.", field=name, code="invalid_choice"
+            f"{LABELS[name]} must be one of: {', '.join(choices)}.",
+            field=name,
+            code="invalid_choice",
         )
     return value
 
 
 def _period(args: Mapping[str, str], now: datetime) -> Period:
-    """`from` and `to` (ISO 8601; a date means its midnight UTC); default: the last 30 days."""
-    end = _timestamp(args, "to") or clock.to_iso(now)
-    start = _timestamp(args, "from") or clock.to_iso(clock.from_iso(end) - DEFAULT_PERIOD)
+    """`from` and `to` (ISO 8601; a date means its midnight UTC); default: the last 30 days.
+
+    A bad `from` and a bad `to` are both reported."""
+    check = validation.Collector()
+    end = check(_timestamp, args, "to")
+    start = check(_timestamp, args, "from")
+    check.done()
+    end = end or clock.to_iso(now)
+    start = start or clock.to_iso(clock.from_iso(end) - DEFAULT_PERIOD)
     if start >= end:
-        raise ValidationError("'from' must be before 'to'.", field="from")
+        raise ValidationError("From must be before To.", field="from")
     return Period.of(start, end)
 
 
@@ -104,7 +120,7 @@ def _timestamp(args: Mapping[str, str], name: str) -> str | None:
         return clock.to_iso(clock.parse_iso(value))
     except ValueError:
         raise ValidationError(
-            f"'{name}' is not an ISO 8601 time or date such as 2026-11-01T00:00:00Z.",
+            f"{LABELS[name]} is not an ISO 8601 time or date such as 2026-11-01T00:00:00Z.",
             field=name,
         ) from None
 
@@ -114,7 +130,7 @@ def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
     if not value:
         return None
     if not value.isdigit() or not 0 < int(value) < 2**63:
-        raise ValidationError("'campaign_id' must be a campaign id.", field="campaign_id")
+        raise ValidationError("Campaign must be a campaign id.", field="campaign_id")
     if store.get_campaign(db, int(value)) is None:
         raise ValidationError(
             f"No campaign with id {value}.", field="campaign_id", code="unknown_campaign"
@@ -140,7 +156,7 @@ def _types(args: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]
     for kind in types:
         if not _TYPE_RE.match(kind):
             raise ValidationError(
-                "'type' is a comma-separated list of conversion types, such as sale,redemption.",
+                "Conversion types must be a comma-separated list such as sale,redemption (or all).",
                 field="type",
             )
     return types
@@ -152,20 +168,22 @@ def _currency(args: Mapping[str, str]) -> str | None:
         return None
     if not money.is_currency(value):
         raise ValidationError(
-            "'currency' must be a three-letter ISO 4217 code such as EUR.", field="currency"
+            "Currency must be a three-letter ISO 4217 code such as EUR.", field="currency"
         )
     return value
 
 
 def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
     """A typo such as `modle=linear` must not quietly give the default report."""
+    check = validation.Collector()
     for name in args:
         if name not in allowed:
-            raise ValidationError(
+            check.add(
                 f"Unknown parameter '{name}'; known: {', '.join(sorted(allowed))}.",
                 field=name,
                 code="unknown_parameter",
             )
+    check.done()
 
 
 def attribution_params(
@@ -175,7 +193,10 @@ def attribution_params(
     *,
     revenue_types: tuple[str, ...] = DEFAULT_REVENUE_TYPES,
 ) -> Params:
-    """Check the parameters of the attribution report; without `type`, the revenue types."""
+    """Check the parameters of the attribution report; without `type`, the revenue types.
+
+    Every bad parameter is reported at once (the report page shows each at its control).
+    """
     _reject_unknown(
         args,
         {
@@ -192,50 +213,54 @@ def attribution_params(
             "format",
         },
     )
-    name = _choice(args, "model", attribution.MODELS, "last_touch")
+    check = validation.Collector()
+    name = check(_choice, args, "model", attribution.MODELS, "last_touch")
     weights = attribution.DEFAULT_WEIGHTS
     if args.get("weights"):
-        if name != "position_based":
-            raise ValidationError(
-                "'weights' applies to model=position_based only.", field="weights"
-            )
-        weights = attribution.parse_weights(args["weights"])
+        if name not in (None, "position_based"):
+            check.add("Weights apply to the position-based model only.", field="weights")
+        elif name:
+            weights = check(attribution.parse_weights, args["weights"]) or weights
     half_life = attribution.DEFAULT_HALF_LIFE_S
     if args.get("half_life"):
-        if name != "time_decay":
-            raise ValidationError(
-                "'half_life' applies to model=time_decay only.", field="half_life"
-            )
-        half_life = attribution.parse_duration(args["half_life"], "half_life")
+        if name not in (None, "time_decay"):
+            check.add("Half-life applies to the time-decay model only.", field="half_life")
+        elif name:
+            half_life = check(attribution.parse_duration, args["half_life"], "half_life")
     window = DEFAULT_WINDOW_S
     if args.get("window"):
-        window = attribution.parse_duration(args["window"], "window")
+        window = check(attribution.parse_duration, args["window"], "window")
+    period = check(_period, args, now)
+    campaign_id = check(_campaign_id, db, args)
+    types = check(_types, args, revenue_types)
+    currency = check(_currency, args)
+    group_by = check(_choice, args, "group_by", GROUP_BYS, "campaign")
+    format_ = check(_choice, args, "format", FORMATS, "json")
+    check.done()
     return Params(
-        period=_period(args, now),
-        campaign_id=_campaign_id(db, args),
-        types=_types(args, revenue_types),
-        currency=_currency(args),
+        period=period,
+        campaign_id=campaign_id,
+        types=types,
+        currency=currency,
         window_s=window,
         model=Model(name, weights, half_life),
-        group_by=_choice(args, "group_by", GROUP_BYS, "campaign"),
-        format=_choice(args, "format", FORMATS, "json"),
+        group_by=group_by,
+        format=format_,
     )
 
 
 def funnel_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
     """Check the parameters of the funnel."""
     _reject_unknown(args, {"from", "to", "campaign_id", "group_by", "currency"})
+    check = validation.Collector()
     group_by = args.get("group_by") or None
     if group_by is not None and group_by != "location":
-        raise ValidationError(
-            "'group_by' can only be location here.", field="group_by", code="invalid_choice"
-        )
-    return Params(
-        period=_period(args, now),
-        campaign_id=_campaign_id(db, args),
-        currency=_currency(args),
-        group_by=group_by,
-    )
+        check.add("Grouping can only be location here.", field="group_by", code="invalid_choice")
+    period = check(_period, args, now)
+    campaign_id = check(_campaign_id, db, args)
+    currency = check(_currency, args)
+    check.done()
+    return Params(period=period, campaign_id=campaign_id, currency=currency, group_by=group_by)
 
 
 def time_to_convert_params(
@@ -247,11 +272,12 @@ def time_to_convert_params(
 ) -> Params:
     """Check the parameters of the time-to-convert histogram; without `type`, revenue types."""
     _reject_unknown(args, {"from", "to", "campaign_id", "type"})
-    return Params(
-        period=_period(args, now),
-        campaign_id=_campaign_id(db, args),
-        types=_types(args, revenue_types),
-    )
+    check = validation.Collector()
+    period = check(_period, args, now)
+    campaign_id = check(_campaign_id, db, args)
+    types = check(_types, args, revenue_types)
+    check.done()
+    return Params(period=period, campaign_id=campaign_id, types=types)
 
 
 def params_json(params: Params, currency: str | None) -> dict:
