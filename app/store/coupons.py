@@ -40,6 +40,12 @@ def get_location(db: Database, code: str) -> dict | None:
     return _one(db, "SELECT * FROM locations WHERE code = ?", (code,))
 
 
+def get_locations(db: Database, codes: list[str]) -> list[dict]:
+    """The locations with these codes (unknown codes left out), in code order."""
+    marks = ",".join("?" * len(codes))
+    return _all(db, f"SELECT * FROM locations WHERE code IN ({marks}) ORDER BY code", codes)
+
+
 def list_locations(db: Database, kind: str | None = None) -> list[dict]:
     if kind:
         return _all(db, "SELECT * FROM locations WHERE kind = ? ORDER BY code", (kind,))
