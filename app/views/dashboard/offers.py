@@ -1,5 +1,6 @@
-"""Offers: the index of every offer, the list on the campaign page, create and edit, code batches with their CSV, the
-printable code sheet, and tracked links to an offer's landing page."""
+"""Offers: the index of every offer, the list on the campaign page, create and edit, code
+batches with their CSV, the printable code sheet, and tracked links to an offer's landing
+page."""
 
 from __future__ import annotations
 
