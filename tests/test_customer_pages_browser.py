@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from .browser import browser_fixture, new_page, screenshot  # noqa: F401
-from .conftest import BROWSER_UA, Api, api_for, make_app
+from .conftest import BROWSER_UA, Api, api_for
 from .coupon_helpers import location, offer
-from .live import gunicorn
+from .live import served_app
 
 SECRET = "customer-browser-test-secret-0123456789abcdef"
 # The narrowest phone in use (iPhone SE 1st generation, small Androids).
@@ -55,13 +55,10 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    folder = tmp_path_factory.mktemp("customer-browser")
-    app = make_app(folder, SECRET_KEY=SECRET)
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
-    with gunicorn(env, workers=2) as port:
+    with served_app(tmp_path_factory.mktemp("customer-browser"), SECRET) as (app, base):
         api = api_for(app)
         location(api, "BER", timezone="Europe/Berlin")
-        yield Live(api, f"http://127.0.0.1:{port}")
+        yield Live(api, base)
 
 
 def claim_code(phone, url: str) -> str:

@@ -16,9 +16,8 @@ import pytest
 from app import demo
 
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
-from .conftest import make_app
 from .dashboard_helpers import create_user
-from .live import gunicorn
+from .live import served_app
 from .test_dashboard_browser import OVERFLOW, PHONE, sign_in
 
 SECRET = "dashboard-demo-browser-test-secret-0123456789abcdef"
@@ -53,12 +52,10 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("dashboard-demo-browser")
-    app = make_app(folder, SECRET_KEY=SECRET)
-    demo.build(app.extensions["touchpoint"].db(), app.extensions["touchpoint"], days=30)
-    create_user(app, "ada@example.com", "admin")
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
-    with gunicorn(env, workers=1) as port:
-        yield Live(f"http://127.0.0.1:{port}")
+    with served_app(folder, SECRET, workers=1) as (app, base):
+        demo.build(app.extensions["touchpoint"].db(), app.extensions["touchpoint"], days=30)
+        create_user(app, "ada@example.com", "admin")
+        yield Live(base)
 
 
 def printable_px(side_mm: float) -> int:
