@@ -107,7 +107,7 @@ def create_app(
         ),
     )
 
-    from .views import api, coupon, dashboard, errors, pos, redirect, reports, staff
+    from .views import api, assets, coupon, dashboard, errors, pos, redirect, reports, staff
 
     app.url_map.converters["id"] = IdConverter
 
@@ -117,6 +117,7 @@ def create_app(
     app.register_blueprint(coupon.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(assets.bp)
     dashboard.register(app)
     errors.register(app)
     return app

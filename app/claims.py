@@ -13,6 +13,11 @@ from . import db as dbmod
 from .errors import Gone
 
 
+def existing(db: Database, offer_id: int, visitor_id: str) -> dict | None:
+    """The claim this browser already made on the offer, to show again (a GET never mints)."""
+    return store.find_claim(db, offer_id, visitor_id)
+
+
 def claim(
     db: Database,
     offer: dict,

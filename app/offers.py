@@ -220,6 +220,13 @@ def valid_at(offer: dict, location_code: str) -> bool:
     return not offer["location_codes"] or location_code in offer["location_codes"]
 
 
+def locations_of(db: Database, offer: dict) -> list[dict]:
+    """The locations the offer is valid at: those it names, else every location."""
+    if not offer["location_codes"]:
+        return store.list_locations(db)
+    return store.get_locations(db, offer["location_codes"])
+
+
 def to_json(row: dict) -> dict:
     return {
         "id": row["id"],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .conftest import Api
+import re
+
+from .conftest import BROWSER_UA, Api
 
 
 def location(api: Api, code: str = "NYC-5TH", kind: str = "store", **extra) -> dict:
@@ -45,3 +47,41 @@ def codes_for(api: Api, offer_id: int, count: int = 3) -> list[str]:
 def redeem(client_api: Api, code: str, transaction_id: str = "T-1", **extra):
     body = {"code": code, "transaction_id": transaction_id, **extra}
     return client_api.post("/api/v1/redemptions", json=body)
+
+
+# Web coupons: a landing page and its button, as a browser uses them -----------------------
+
+
+def offer_link(api: Api, **offer_fields) -> tuple[dict, dict]:
+    campaign = api.campaign()
+    created = offer(api, campaign["id"], **offer_fields)
+    response = api.post(
+        "/api/v1/links", json={"campaign_id": campaign["id"], "offer_id": created["id"]}
+    )
+    assert response.status_code == 201, response.get_json()
+    return created, response.get_json()
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def shown_code(html: str) -> str:
+    return re.search(r'class="code"[^>]*>([^<]+)<', html).group(1)
+
+
+def claim(client, link: dict) -> tuple[int, str]:
+    """Open the landing page in this browser and press its button."""
+    page = client.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    assert page.status_code == 200
+    return press(client, link, page.get_data(as_text=True))
+
+
+def press(client, link: dict, landing_html: str) -> tuple[int, str]:
+    """Press "Get my code" on a landing page this browser has open."""
+    response = client.post(
+        f"/r/{link['token']}",
+        data={"csrf_token": form_token(landing_html)},
+        headers={"User-Agent": BROWSER_UA},
+    )
+    return response.status_code, response.get_data(as_text=True)

@@ -73,10 +73,13 @@ def value_of(response, name: str) -> str:
     return html.unescape(found.group(1))
 
 
+def visible(page: str) -> str:
+    """An HTML page's text as a reader sees it: tags dropped, white space collapsed."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
 def text(response) -> str:
-    return html.unescape(
-        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
-    )
+    return visible(response.get_data(as_text=True))
 
 
 class Dash:

@@ -68,3 +68,15 @@ def gunicorn(env: dict[str, str], workers: int = 3, worker_class: str = "sync"):
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+@contextmanager
+def served_app(folder: Path, secret: str, workers: int = 2):
+    """A migrated database file in `folder`, an app on it for setting up and asserting, and a
+    gunicorn serving the same file: yields (app, base URL)."""
+    from .conftest import make_app
+
+    app = make_app(folder, SECRET_KEY=secret)
+    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": secret}
+    with gunicorn(env, workers=workers) as port:
+        yield app, f"http://127.0.0.1:{port}"

@@ -10,38 +10,20 @@ import zxingcpp
 from PIL import Image
 
 from .conftest import BROWSER_UA, Api, events
-from .coupon_helpers import location, offer, redeem, staff
+from .coupon_helpers import (
+    claim,
+    form_token,
+    location,
+    offer,
+    offer_link,
+    press,
+    redeem,
+    shown_code,
+    staff,
+)
+from .dashboard_helpers import visible
 
 SAFE_LINKS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537"
-
-
-def offer_link(api: Api, **offer_fields) -> tuple[dict, dict]:
-    campaign = api.campaign()
-    created = offer(api, campaign["id"], **offer_fields)
-    response = api.post(
-        "/api/v1/links", json={"campaign_id": campaign["id"], "offer_id": created["id"]}
-    )
-    assert response.status_code == 201, response.get_json()
-    return created, response.get_json()
-
-
-def form_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def shown_code(html: str) -> str:
-    return re.search(r'class="code"[^>]*>([^<]+)<', html).group(1)
-
-
-def claim(client, link: dict) -> tuple[int, str]:
-    page = client.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
-    assert page.status_code == 200
-    response = client.post(
-        f"/r/{link['token']}",
-        data={"csrf_token": form_token(page.get_data(as_text=True))},
-        headers={"User-Agent": BROWSER_UA},
-    )
-    return response.status_code, response.get_data(as_text=True)
 
 
 def codes_count(app) -> int:
@@ -59,7 +41,9 @@ def test_landing_page_shows_the_offer_and_get_never_mints(app, api):
         assert page.status_code == 200 and page.mimetype == "text/html"
         html = page.get_data(as_text=True)
         assert created["title"] in html and "20% off" in html and "Get my code" in html
-        assert "Store NYC-5TH" in html and "5th Avenue 1" in html and "2030-01-31" in html
+        assert "Store NYC-5TH" in html and "5th Avenue 1" in html
+        # Midnight UTC is the evening before on the store's clock.
+        assert "until 30 Jan 2030, 19:00 EST" in visible(html)
     assert scanner.head(f"/r/{link['token']}").status_code == 200
     assert codes_count(app) == 0
     assert [e["outcome"] for e in events(app)] == ["landing"] * 4
@@ -68,12 +52,14 @@ def test_landing_page_shows_the_offer_and_get_never_mints(app, api):
 def test_the_button_mints_once_per_visitor(app, api):
     _, link = offer_link(api)
     browser = app.test_client()
-    status, html = claim(browser, link)
+    landing = browser.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    status, html = press(browser, link, landing.get_data(as_text=True))
     assert status == 200
     code = shown_code(html)
     assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", code)
     assert "<svg" in html and "window.print()" in html
-    status, again = claim(browser, link)
+    # The same page's button pressed again (a double tap, a second tab) gives the same code.
+    status, again = press(browser, link, landing.get_data(as_text=True))
     assert shown_code(again) == code
     other_status, other = claim(app.test_client(), link)
     assert shown_code(other) != code
@@ -84,6 +70,59 @@ def test_the_button_mints_once_per_visitor(app, api):
     permalink = re.search(r'href="(/c/[^"]+)"', html).group(1)
     assert shown_code(browser.get(permalink).get_data(as_text=True)) == code
     assert browser.get("/c/forged").status_code == 404
+
+
+def test_a_browser_that_claimed_sees_its_code_when_it_comes_back(app, api):
+    """Back on the landing page (the link or the QR code again): the code, not the button,
+    and still nothing minted by a GET."""
+    _, link = offer_link(api)
+    phone = app.test_client()
+    _, html = claim(phone, link)
+    code = shown_code(html)
+    permalink = re.search(r'href="(/c/[^"]+)"', html).group(1)
+    for path in (f"/r/{link['token']}", f"/q/{link['token']}"):
+        back = phone.get(path, headers={"User-Agent": BROWSER_UA})
+        assert back.status_code == 200
+        html = back.get_data(as_text=True)
+        assert shown_code(html) == code and f'href="{permalink}"' in html
+        assert "Get my code" not in html and 'name="csrf_token"' not in html
+    other = app.test_client().get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    assert "Get my code" in other.get_data(as_text=True)
+    assert 'class="code"' not in other.get_data(as_text=True)
+    assert codes_count(app) == 1
+    assert [e["type"] for e in events(app)].count("claim") == 1
+
+
+def test_times_are_shown_on_the_clock_of_the_offers_stores(app, api, fake_clock):
+    """One zone: its abbreviation (EST in winter, EDT in summer). Several: each, with its
+    place. No locations: UTC, said so."""
+    nobody = offer_link(api, ends_at="2030-07-01T04:00:00Z")[1]
+    html = visible(app.test_client().get(f"/r/{nobody['token']}").get_data(as_text=True))
+    assert "until 1 Jul 2030, 04:00 UTC" in html
+
+    location(api, "NYC-5TH")  # America/New_York
+    window = {"starts_at": "2026-01-10T14:00:00Z", "ends_at": "2030-07-01T04:00:00Z"}
+    _, new_york = offer_link(api, location_codes=["NYC-5TH"], **window)
+    browser = app.test_client()
+    landing = visible(browser.get(f"/r/{new_york['token']}").get_data(as_text=True))
+    assert "from 10 Jan 2026, 09:00 EST until 1 Jul 2030, 00:00 EDT" in landing
+    assert "UTC" not in landing
+    _, coupon = claim(browser, new_york)
+    coupon = visible(coupon)
+    assert "Claimed 2 Nov 2026, 04:00 EST" in coupon  # 09:00 UTC
+    assert "Valid until 1 Jul 2030, 00:00 EDT" in coupon
+
+    location(api, "BER", timezone="Europe/Berlin")
+    for codes in (["BER", "NYC-5TH"], []):  # both named, or valid everywhere
+        _, both = offer_link(api, location_codes=codes, **window)
+        browser = app.test_client()
+        landing = visible(browser.get(f"/r/{both['token']}").get_data(as_text=True))
+        assert "from 10 Jan 2026, 15:00 CET until 1 Jul 2030, 06:00 CEST (Berlin)" in landing
+        assert "from 10 Jan 2026, 09:00 EST until 1 Jul 2030, 00:00 EDT (New York)" in landing
+        _, coupon = claim(browser, both)
+        assert "Claimed 2 Nov 2026, 10:00 CET (Berlin) 2 Nov 2026, 04:00 EST (New York)" in (
+            visible(coupon)
+        )
 
 
 def test_claim_needs_the_form_token(app, api):

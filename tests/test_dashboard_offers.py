@@ -478,6 +478,69 @@ def test_pages_issue_a_handful_of_queries_however_many_offers_and_batches(app, d
         assert len(seen) <= 6, (path, seen)
 
 
+def offer_rows(html: str) -> list[str]:
+    return re.findall(r"<tr>\s*<td data-label=\"Offer\">(.*?)</tr>", html, flags=re.S)
+
+
+def test_the_offers_page_lists_every_offer_with_its_campaign_and_counts(dash, api):
+    html = dash.html("/dashboard/offers")
+    assert "No offers yet." in html and 'href="/dashboard/campaigns/new"' in html
+    assert 'href="/dashboard/offers" aria-current="page">Offers</a>' in html
+    api.campaign(name="Spring")
+    assert "Open a campaign and choose" in dash.html("/dashboard/offers")
+
+    location(api, "NYC-5TH")
+    boot_week = api.campaign(name="Boot <b>week</b>")
+    boots = offer(
+        api,
+        boot_week["id"],
+        title="<script>alert(1)</script> boots",
+        code_prefix="BOOT",
+        location_codes=["NYC-5TH"],
+        ends_at="2020-01-01T00:00:00Z",
+        starts_at="2019-01-01",
+    )
+    api.post(f"/api/v1/offers/{boots['id']}/codes", json={"count": 3})
+    holiday = api.campaign(name="Holiday")
+    shared = offer(api, holiday["id"], title="Holiday", kind="shared", shared_code="HOLIDAY10")
+    assert redeem(staff(api, "NYC-5TH"), "HOLIDAY10").status_code == 201
+
+    html = dash.html("/dashboard/offers")
+    assert "No offers yet." not in html and "<script>alert" not in html
+    newest, oldest = offer_rows(html)
+    assert f'href="/dashboard/offers/{shared["id"]}">Holiday</a>' in newest
+    assert f'href="/dashboard/campaigns/{holiday["id"]}#offers">Holiday</a>' in newest
+    assert "<code>HOLIDAY10</code>" in newest and "every store and booth" in newest
+    assert "running" in newest and "any time" in newest
+    assert re.findall(r'class="num">([\d,]+)</td>', newest) == ["1", "0", "1"]
+    title = escape("<script>alert(1)</script> boots")
+    assert f'href="/dashboard/offers/{boots["id"]}">{title}</a>' in oldest
+    assert f">{escape('Boot <b>week</b>')}</a>" in oldest
+    assert "<code>BOOT-…</code>" in oldest and ">NYC-5TH</td>" in oldest and "ended" in oldest
+    assert "2019-01-01 00:00 → 2020-01-01 00:00" in oldest
+    assert re.findall(r'class="num">([\d,]+)</td>', oldest) == ["3", "0", "0"]
+    # Offer pages are under "Offers" in the navigation, no longer under "Campaigns".
+    page = dash.html(f"/dashboard/offers/{boots['id']}")
+    assert 'href="/dashboard/offers" aria-current="page">Offers</a>' in page
+    assert 'aria-current="page">Campaigns</a>' not in page
+
+
+def test_the_offers_page_is_one_query_however_many_offers(app, dash, api):
+    offer(api, api.campaign()["id"])
+    with statements(app) as seen:
+        dash.html("/dashboard/offers")
+    one_offer = len(seen)
+    for n in range(5):
+        campaign = api.campaign(name=f"Campaign {n}")
+        made = offer(api, campaign["id"], title=f"Offer {n}")
+        api.post(f"/api/v1/offers/{made['id']}/codes", json={"count": 2})
+    with statements(app) as seen:
+        html = dash.html("/dashboard/offers")
+    assert len(offer_rows(html)) == 6
+    assert len(seen) == one_offer <= 6, seen
+    assert sum("FROM offers o" in s for s in seen) == 1
+
+
 def test_a_tracked_link_to_the_offer_leads_to_its_landing_page(app, dash, api):
     created = offer(api)
     response = dash.post(f"/dashboard/offers/{created['id']}/links", {"label": "Window poster"})

@@ -40,6 +40,12 @@ def get_location(db: Database, code: str) -> dict | None:
     return _one(db, "SELECT * FROM locations WHERE code = ?", (code,))
 
 
+def get_locations(db: Database, codes: list[str]) -> list[dict]:
+    """The locations with these codes (unknown codes left out), in code order."""
+    marks = ",".join("?" * len(codes))
+    return _all(db, f"SELECT * FROM locations WHERE code IN ({marks}) ORDER BY code", codes)
+
+
 def list_locations(db: Database, kind: str | None = None) -> list[dict]:
     if kind:
         return _all(db, "SELECT * FROM locations WHERE kind = ? ORDER BY code", (kind,))
@@ -111,12 +117,14 @@ def list_offers(
     return _all(db, sql + " ORDER BY id LIMIT ?", [*params, limit])
 
 
-# An offer as the dashboard lists it: its columns, shared code, locations and counts, in one
-# statement for any number of offers. The shared code is looked up only for shared offers
-# (CASE is lazy), so a unique offer's 100,000 codes are never read row by row; every count
-# reads an index only (codes_offer, the claims (offer_id, visitor_id) key, redemptions_offer).
+# An offer as the dashboard lists it: its columns, campaign name, shared code, locations and
+# counts, in one statement for any number of offers. The shared code is looked up only for
+# shared offers (CASE is lazy), so a unique offer's 100,000 codes are never read row by row;
+# every count reads an index only (codes_offer, the claims (offer_id, visitor_id) key,
+# redemptions_offer).
 _OFFER_SUMMARY_SQL = """
 SELECT o.*,
+  (SELECT name FROM campaigns c WHERE c.id = o.campaign_id) AS campaign_name,
   CASE WHEN o.kind = 'shared' THEN
     (SELECT code FROM codes c WHERE c.offer_id = o.id AND c.kind = 'shared' LIMIT 1)
   END AS shared_code,
@@ -127,12 +135,12 @@ SELECT o.*,
   (SELECT count(*) FROM claims k WHERE k.offer_id = o.id) AS claimed,
   (SELECT count(*) FROM redemptions r WHERE r.offer_id = o.id AND r.voided_at IS NULL)
     AS redeemed
-FROM offers o WHERE {where} ORDER BY o.id
+FROM offers o WHERE {where} ORDER BY {order}
 """
 
 
-def _offer_summaries(db: Database, where: str, params: tuple) -> list[dict]:
-    rows = _all(db, _OFFER_SUMMARY_SQL.format(where=where), params)
+def _offer_summaries(db: Database, where: str, params: tuple, order: str = "o.id") -> list[dict]:
+    rows = _all(db, _OFFER_SUMMARY_SQL.format(where=where, order=order), params)
     for row in rows:
         listed = row.pop("location_list")
         row["location_codes"] = listed.split(" ") if listed else []
@@ -142,6 +150,11 @@ def _offer_summaries(db: Database, where: str, params: tuple) -> list[dict]:
 def campaign_offers(db: Database, campaign_id: int) -> list[dict]:
     """Every offer of a campaign with shared code, locations, codes issued, claimed, redeemed."""
     return _offer_summaries(db, "o.campaign_id = ?", (campaign_id,))
+
+
+def all_offers(db: Database) -> list[dict]:
+    """Every offer, newest first, as campaign_offers() gives them."""
+    return _offer_summaries(db, "1", (), order="o.id DESC")
 
 
 def offer_summary(db: Database, offer_id: int) -> dict | None:

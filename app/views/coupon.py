@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from .. import Runtime, claims, clock, codes, links, offers, pages, qr, store, visits
+from .. import Runtime, claims, clock, codes, links, local_time, offers, pages, qr, store, visits
 from ..errors import Gone
 from .common import runtime
 
@@ -33,8 +33,13 @@ def _html(body: str, status: int = 200) -> Response:
     return Response(body, status=status, content_type="text/html; charset=utf-8", headers=_HEADERS)
 
 
-def _stores(db, offer: dict) -> list[dict]:
-    return [store.get_location(db, code) for code in offer["location_codes"]]
+def _places(db, offer: dict) -> dict:
+    """The stores the page lists (none: every store) and the zones its times are shown in."""
+    valid_at = offers.locations_of(db, offer)
+    return {
+        "stores": valid_at if offer["location_codes"] else [],
+        "zones": local_time.zones_of(valid_at),
+    }
 
 
 def landing(
@@ -48,17 +53,21 @@ def landing(
 ) -> Response:
     """The offer page a GET shows: it never mints anything.
 
-    The form carries a signed, dated token naming this link, this browser and this click;
-    a visitor without our cookie (GPC/DNT) gets a one-page-view key instead.
+    A browser that already claimed this offer sees its code again instead of the button.
+    Otherwise the form carries a signed, dated token naming this link, this browser and this
+    click; a visitor without our cookie (GPC/DNT) gets a one-page-view key instead.
     """
     db = rt.db()
     offer = offers.get(db, offer_id)
+    existing = claims.existing(db, offer_id, visitor) if visitor else None
+    if existing is not None:
+        return _coupon_page(rt, db, offer, existing, False)
     visitor_key = visitor or f"pageview:{uuid.uuid4()}"
     form_token = _form_signer(rt).dumps([link_id, visitor_key, click_id])
     body = render_template(
         "offer_landing.html",
+        **_places(db, offer),
         offer=offer,
-        stores=_stores(db, offer),
         state=offers.validity(offer, clock.now_iso()),
         csrf_token=form_token,
         action=f"/r/{token}",
@@ -127,7 +136,8 @@ def _coupon_page(rt: Runtime, db, offer: dict, row: dict, created: bool) -> Resp
     body = render_template(
         "coupon.html",
         offer=offer,
-        stores=_stores(db, offer),
+        **_places(db, offer),
+        state=offers.validity(offer, clock.now_iso()),
         code=display,
         qr_svg=qr.svg(display, qr.Options(scale=6, ecc="M")),
         claimed_at=row["claimed_at"],

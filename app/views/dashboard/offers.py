@@ -1,5 +1,6 @@
-"""Offers: the list on the campaign page, create and edit, code batches with their CSV, the
-printable code sheet, and tracked links to an offer's landing page."""
+"""Offers: the index of every offer, the list on the campaign page, create and edit, code
+batches with their CSV, the printable code sheet, and tracked links to an offer's landing
+page."""
 
 from __future__ import annotations
 
@@ -108,18 +109,30 @@ def _form_page(
     )
 
 
-# Campaign page -----------------------------------------------------------------------------
+# Lists of offers: every offer, a campaign's -------------------------------------------------
+
+
+def _with_state(rows: list[dict]) -> list[dict]:
+    now = clock.now_iso()
+    for row in rows:
+        row["state"] = offers.validity(row, now)
+    return rows
+
+
+@bp.get("/offers")
+def offers_page() -> Response:
+    """Every offer, newest first, with its campaign, codes, places, validity and counts."""
+    db = runtime().db()
+    rows = _with_state(store.all_offers(db))
+    has_campaigns = bool(rows) or bool(store.campaign_names(db))
+    return page("dashboard/offers.html", offer_rows=rows, has_campaigns=has_campaigns)
 
 
 @bp.app_template_global()
 def campaign_offers(campaign_id: int) -> list[dict]:
     """The offers section of the campaign page loads its rows itself (one query), so the
     campaign view does not have to know about offers."""
-    rows = store.campaign_offers(runtime().db(), campaign_id)
-    now = clock.now_iso()
-    for row in rows:
-        row["state"] = offers.validity(row, now)
-    return rows
+    return _with_state(store.campaign_offers(runtime().db(), campaign_id))
 
 
 # Create and edit ---------------------------------------------------------------------------
