@@ -334,7 +334,8 @@ def test_recipients_import_errors_name_the_cli_options(tmp_path):
     assert "skip_invalid" not in refused.stderr
     bad_url = import_list(tmp_path, link, "--base-url", "go.example.com", check=False)
     assert bad_url.returncode == 2
-    assert "Error: --base-url must be a full web address starting with https:// or http://." in bad_url.stderr
+    wanted = "Error: --base-url must be a full web address starting with https:// or http://."
+    assert wanted in bad_url.stderr
     missing = import_list(tmp_path, link, check=False, database="typo.db")
     assert missing.returncode == 1 and "No database at" in missing.stderr
     assert not (tmp_path / "typo.db").exists()
