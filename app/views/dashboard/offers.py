@@ -9,7 +9,7 @@ import re
 from flask import Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ... import campaigns, clock, links, offers, qr, store
+from ... import campaigns, clock, links, local_time, offers, qr, store
 from ...errors import TouchpointError, ValidationError
 from ..common import base_url, csv_download, id_arg, runtime
 from . import bp, field_errors, form_values, page
@@ -285,5 +285,8 @@ def code_sheet(offer_id: int) -> Response:
         sheet=sheet,
         cells=cells,
         per_printed_page=CELLS_PER_PRINTED_PAGE,
+        # Printed codes reach customers: their dates on the stores' clock, as on the
+        # landing page.
+        zones=local_time.zones_of(offers.locations_of(db, row)),
         paper=paper if paper in PAPERS else "a4",
     )
