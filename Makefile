@@ -4,9 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Chosen from bench/redirect measurements on a 2-core machine (see README, "Performance").
-WORKERS ?= 4
-WORKER_CLASS ?= sync
+# WORKERS and WORKER_CLASS override app/serving.py's defaults (gevent, 4; README, "Performance").
 
 .PHONY: run demo test lint format bench clean
 
@@ -25,8 +23,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/touchpoint bootstrap --url http://$(HOST):$(PORT) $(if $(ADMIN_EMAIL),--admin-email $(ADMIN_EMAIL))
-	exec $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --worker-class $(WORKER_CLASS) \
-		--access-logfile - wsgi:app
+	TOUCHPOINT_PUBLIC_BASE_URL="$${TOUCHPOINT_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}" \
+		exec $(BIN)/touchpoint serve --bind $(HOST):$(PORT) \
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(WORKER_CLASS),--worker-class $(WORKER_CLASS))
 
 # Fills an empty database (instance/touchpoint.db, or TOUCHPOINT_DATABASE) with a demo season.
 demo: $(VENV)/.installed

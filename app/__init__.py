@@ -120,6 +120,7 @@ def create_app(
     app.register_blueprint(assets.bp)
     dashboard.register(app)
     errors.register(app)
+    app.wsgi_app = redirect.HotPath(app, app.wsgi_app)
     return app
 
 

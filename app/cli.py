@@ -12,7 +12,17 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlite_utils import Database
 
-from . import api_tokens, create_app, demo, links, migrations, recipients, settings, users
+from . import (
+    api_tokens,
+    create_app,
+    demo,
+    links,
+    migrations,
+    recipients,
+    serving,
+    settings,
+    users,
+)
 from .errors import TouchpointError, ValidationError
 from .validation import check_http_url
 
@@ -199,6 +209,44 @@ def bootstrap(url: str, admin_email: str) -> None:
     click.echo(
         f"Touchpoint is starting on {url}  (API: {url}/api/v1, spec: {url}/api/v1/openapi.json)"
     )
+
+
+
+@cli.command()
+@click.option(
+    "--bind", default="127.0.0.1:8000", show_default=True, help="Address and port to listen on."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=serving.WORKERS,
+    show_default=True,
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(["gevent", "gthread", "sync"]),
+    default=serving.WORKER_CLASS,
+    show_default=True,
+    help="gunicorn worker class; gevent keeps slow clients from holding a worker (README).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Write gunicorn's access log to standard output.",
+)
+def serve(bind: str, workers: int, worker_class: str, access_log: bool) -> None:
+    """Serve Touchpoint with gunicorn (what `make run` runs); stops on Ctrl-C."""
+    rt = current_app.extensions["touchpoint"]
+    argv = serving.gunicorn_argv(
+        bind,
+        workers=workers,
+        worker_class=worker_class,
+        access_log="-" if access_log else None,
+        forwarded_allow_ips=",".join(str(n) for n in rt.trusted_proxies),
+    )
+    sys.exit(serving.serve([argv]))
 
 
 @cli.group()

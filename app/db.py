@@ -1,8 +1,12 @@
-"""SQLite connections: one per worker thread, reused across requests.
+"""SQLite connections: one per request at a time, pooled per process and reused.
 
-Opening a connection per request costs more than the whole redirect, so each thread keeps
-its own. Keys include the process id so a connection opened before gunicorn forks is never
-shared with a child.
+Opening a connection per request costs more than the whole redirect, so connections are kept.
+A request (a thread, or a greenlet under gunicorn's gevent worker, where `threading.local` is
+per greenlet) holds its own from first use until `release_connections()` at the end of its
+response, then the next request takes it from the pool: two requests never share one (one
+could be inside a transaction), and a worker with a thousand idle keep-alive connections
+still holds only as many as it serves at once. Keys include the process id so a connection
+opened before gunicorn forks is never shared with a child.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from sqlite_utils import Database
 
 _local = threading.local()
+_idle: dict[tuple, list[Database]] = {}  # per process: the pool requests take from
 T = TypeVar("T")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -54,9 +59,46 @@ def thread_database(
         cache = _local.dbs = {}
     db = cache.get(key)
     if db is None:
-        db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
-        db.write_timeout_s = busy_timeout_ms / 1000
+        pool = _idle.get(key)
+        if pool:
+            db = cache[key] = pool.pop()
+        else:
+            db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
+            db.write_timeout_s = busy_timeout_ms / 1000
     return db
+
+
+def release_connections() -> None:
+    """Give the connections this thread or greenlet holds back to the process's pool."""
+    cache = getattr(_local, "dbs", None)
+    if not cache:
+        return
+    for key, db in cache.items():
+        if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
+            db.conn.rollback()
+        _idle.setdefault(key, []).append(db)
+    cache.clear()
+
+
+class ReleasingIterable:
+    """A WSGI response body that releases the request's connections when the server closes it
+    (after the last byte of a streamed body, or when the client went away)."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release_connections()
 
 
 def retry_locked(db: Database, write: Callable[[], T]) -> T:

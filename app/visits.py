@@ -61,6 +61,15 @@ def peer_is_trusted(remote_addr: str | None, trusted: tuple[Network, ...]) -> bo
     return bool(trusted and remote_addr and _is_trusted(remote_addr, trusted))
 
 
+def request_scheme(environ: dict, trusted: tuple[Network, ...]) -> str:
+    """The scheme the client used; X-Forwarded-Proto only counts from a trusted proxy."""
+    if trusted and peer_is_trusted(environ.get("REMOTE_ADDR"), trusted):
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            return proto
+    return environ.get("wsgi.url_scheme", "http")
+
+
 @lru_cache(maxsize=16384)
 def anonymize_ip(address: str | None) -> str | None:
     """IPv4 to its /24 (203.0.113.0), IPv6 to its /48; not an address -> None."""

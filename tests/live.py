@@ -6,13 +6,13 @@ import http.client
 import os
 import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from app import serving
+
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
 def free_port() -> int:
@@ -22,22 +22,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 3, worker_class: str = "sync"):
-    """Start gunicorn on a free loopback port; yield the port; stop it afterwards."""
+def gunicorn(env: dict[str, str], workers: int = 3, worker_class: str = serving.WORKER_CLASS):
+    """Start gunicorn on a free loopback port as `make run` does (app/serving.py, without the
+    access log); yield the port; stop it afterwards."""
     port = free_port()
+    argv = serving.gunicorn_argv(
+        f"127.0.0.1:{port}", workers=workers, worker_class=worker_class, access_log=None
+    )
     process = subprocess.Popen(
-        [
-            GUNICORN,
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            worker_class,
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
+        [*argv[:-1], "--log-level", "warning", argv[-1]],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

@@ -71,12 +71,7 @@ def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) 
 
 def request_scheme(rt: Runtime) -> str:
     """The scheme the client used; X-Forwarded-Proto only counts from a trusted proxy."""
-    remote = request.environ.get("REMOTE_ADDR")
-    if visits.peer_is_trusted(remote, rt.trusted_proxies):
-        proto = request.environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
-        if proto in ("http", "https"):
-            return proto
-    return request.scheme
+    return visits.request_scheme(request.environ, rt.trusted_proxies)
 
 
 def base_url(rt: Runtime) -> str:

@@ -1,24 +1,125 @@
 """The public hot path: /r/<token> (clicks) and /q/<token> (QR scans), plus public QR images.
 
-Every hit is one event row, committed before the response leaves. Nothing here renders a
-template or touches a session.
+Clicks and scans are answered by `HotPath`, a WSGI layer in front of Flask: a redirect needs
+no URL map, request object, session or response object, and skipping them is most of what a
+redirect costs beyond its one INSERT (bench/redirect). Anything else, and the hits that end on
+an offer's landing page (a template), go on to Flask; the Flask routes below serve those and
+work on their own too.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
-from werkzeug.datastructures import Headers
+from collections.abc import Callable, Iterable
 
-from .. import Runtime, bots, clock, links, pages, qr, store, visits
+from flask import Blueprint, Flask, Response, request
+
+from .. import Runtime, clicks, pages, qr, visits
+from .. import db as dbmod
 from ..errors import TouchpointError
 from . import coupon
-from .common import base_url, qr_response, request_scheme, runtime
+from .common import base_url, qr_response, runtime
 
 bp = Blueprint("redirect", __name__)
 
 ONE_YEAR = 365 * 24 * 3600
 _NO_STORE = "no-store"
 _REFERRER_POLICY = "strict-origin-when-cross-origin"
+_HIT_KEY = "touchpoint.hit"  # environ key: a hit HotPath logged, for Flask to render
+_KINDS = {"/r/": "click", "/q/": "scan"}
+_HTML_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", _NO_STORE),
+    ("Referrer-Policy", _REFERRER_POLICY),
+]
+_PAGES = {
+    "not_found": ("404 Not Found", pages.NOT_FOUND_HTML.encode()),
+    "gone": ("410 Gone", pages.GONE_HTML.encode()),
+}
+_ERROR_PAGE = pages.page("Something went wrong", "Please try the link again in a moment.").encode()
+
+StartResponse = Callable[..., object]
+
+
+def _visitor_cookie(name: str, visitor: str, secure: bool) -> str:
+    # Built by hand: werkzeug's dump_cookie validates and formats dates on every call, and
+    # this value (a UUID we made) needs neither. Max-Age alone sets the lifetime.
+    return f"{name}={visitor}; Max-Age={ONE_YEAR}; Path=/; HttpOnly; SameSite=Lax" + (
+        "; Secure" if secure else ""
+    )
+
+
+def _cookie_for(rt: Runtime, hit: clicks.Hit, environ: dict) -> str | None:
+    # Re-sent on every visit so the one-year lifetime rolls forward.
+    if hit.visitor is None:
+        return None
+    secure = visits.request_scheme(environ, rt.trusted_proxies) == "https"
+    return _visitor_cookie(rt.config["VISITOR_COOKIE"], hit.visitor, secure)
+
+
+class HotPath:
+    """WSGI middleware that answers clicks and scans before Flask sees them."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        self.app = app
+        self.rt: Runtime = app.extensions["touchpoint"]
+        self.flask = wsgi_app
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        kind = _KINDS.get(path[:3])
+        if (
+            kind is None
+            or len(path) == 3
+            or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
+            or (kind == "scan" and path.endswith((".svg", ".png")))
+        ):
+            return self._flask(environ, start_response)
+        try:
+            hit = clicks.record(self.rt, environ, path[3:], kind)
+        except Exception:
+            dbmod.release_connections()
+            self.app.logger.exception("hit on %s failed", path[:80])
+            return self._answer(environ, start_response, "500 Internal Server Error", _ERROR_PAGE)
+        if hit.outcome == "landing":
+            environ[_HIT_KEY] = hit
+            return self._flask(environ, start_response)
+        dbmod.release_connections()
+        cookie = _cookie_for(self.rt, hit, environ)
+        if hit.location is not None:
+            headers = [
+                ("Location", hit.location),
+                ("Cache-Control", _NO_STORE),
+                ("Referrer-Policy", _REFERRER_POLICY),
+                ("Content-Length", "0"),
+            ]
+            if cookie:
+                headers.append(("Set-Cookie", cookie))
+            start_response("302 Found", headers)
+            return ()
+        status, body = _PAGES[hit.outcome]
+        return self._answer(environ, start_response, status, body, cookie)
+
+    def _flask(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        # The connections this request took go back to the pool once its body is sent, not
+        # before: a streamed CSV still reads from its connection.
+        return dbmod.ReleasingIterable(self.flask(environ, start_response))
+
+    @staticmethod
+    def _answer(
+        environ: dict,
+        start_response: StartResponse,
+        status: str,
+        body: bytes,
+        cookie: str | None = None,
+    ) -> Iterable[bytes]:
+        headers = [*_HTML_HEADERS, ("Content-Length", str(len(body)))]
+        if cookie:
+            headers.append(("Set-Cookie", cookie))
+        start_response(status, headers)
+        return () if environ.get("REQUEST_METHOD") == "HEAD" else (body,)
+
+
+# Flask routes: the landing pages HotPath hands on, and the same hits without HotPath. -------
 
 
 @bp.route("/r/<path:token>", methods=["GET", "HEAD"])
@@ -42,126 +143,21 @@ def _html(status: int, body: str) -> Response:
     )
 
 
-def _client_ip(rt: Runtime) -> str | None:
-    """The anonymised client address, honouring only configured proxies."""
-    environ = request.environ
-    return visits.anonymize_ip(
-        visits.client_address(
-            environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), rt.trusted_proxies
-        )
-    )
-
-
-class _Redirect(Response):
-    """A 302 whose headers are final as built.
-
-    Werkzeug re-parses Location as an IRI on every response; ours is already an ASCII URI
-    (links.to_uri), and skipping that work is the largest single saving on the hot path.
-    """
-
-    def get_wsgi_headers(self, environ: dict) -> Headers:
-        return self.headers
-
-
-def _redirect(location: str, cookie: str | None) -> Response:
-    headers = Headers(
-        [
-            ("Location", location),
-            ("Cache-Control", _NO_STORE),
-            ("Referrer-Policy", _REFERRER_POLICY),
-            ("Content-Length", "0"),
-        ]
-    )
-    if cookie:
-        headers.add("Set-Cookie", cookie)
-    return _Redirect(status=302, headers=headers)
-
-
-def _visitor_cookie(name: str, visitor: str, secure: bool) -> str:
-    # Built by hand: werkzeug's dump_cookie validates and formats dates on every call, and
-    # this value (a UUID we made) needs neither. Max-Age alone sets the lifetime.
-    return f"{name}={visitor}; Max-Age={ONE_YEAR}; Path=/; HttpOnly; SameSite=Lax" + (
-        "; Secure" if secure else ""
-    )
-
-
 def _hit(token: str, kind: str) -> Response:
     rt = runtime()
-    db = rt.hot_db()
-    now = clock.now_iso()
-    environ = request.environ
-    user_agent = environ.get("HTTP_USER_AGENT")
-    referrer = environ.get("HTTP_REFERER")
-    ip = _client_ip(rt)
-
-    ref = rt.link_tokens.verify(token)
-    click_id = clock.new_event_id()
-    target = None
-    if ref is not None:
-        target = links.resolve(db, ref.link_id, now, click_id, rt.config["CLICK_ID_PARAM"])
-    if target is None:
-        store.insert_orphan_hit(db, now, request.path[:512], ip, user_agent, referrer)
-        return _html(404, pages.NOT_FOUND_HTML)
-
-    visitor = None
-    private = visits.wants_privacy(environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"))
-    if not private:
-        name = rt.config["VISITOR_COOKIE"]
-        # Parse cookies only when ours is there: most hits are first visits without it.
-        sent = request.cookies.get(name) if name in environ.get("HTTP_COOKIE", "") else None
-        visitor, _ = visits.visitor_id(sent)
-    reason = bots.classify(environ["REQUEST_METHOD"], user_agent, referrer)
-    lead_id = None
-    if ref.recipient_id is not None:
-        lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id)
-        if lead_id is None:
-            store.insert_orphan_hit(db, now, request.path[:512], ip, user_agent, referrer)
-            return _html(404, pages.NOT_FOUND_HTML)
-    # GPC/DNT: logged anonymously, so not even the recipient is kept.
-    event = (
-        click_id,
-        kind,
-        now,
-        ref.link_id,
-        target.campaign_id,
-        target.store_code,
-        visitor,
-        ip,
-        user_agent,
-        referrer,
-        0 if reason is None else 1,
-        reason,
-        target.outcome,
-        None if private else ref.recipient_id,
-        None if private else lead_id,
-    )
-    if lead_id is None or private:
-        store.insert_event(db, event)
-    else:
-        rules = rt.scanner_rules
-        store.record_recipient_hit(
-            db,
-            event,
-            lead_id=lead_id,
-            visitor_id=visitor,
-            is_human=reason is None,
-            burst_since=clock.shift_iso(now, -rules.burst_seconds),
-            burst_links=rules.burst_links,
-            repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
-        )
-
-    # Re-sent on every visit so the one-year lifetime rolls forward.
-    cookie = None
-    if visitor is not None:
-        cookie = _visitor_cookie(
-            rt.config["VISITOR_COOKIE"], visitor, request_scheme(rt) == "https"
-        )
-    if target.location is not None:
-        return _redirect(target.location, cookie)
-    if target.outcome == "landing":
-        response = coupon.landing(rt, token, ref.link_id, target.offer_id, visitor, click_id)
-    else:
+    hit = request.environ.get(_HIT_KEY) or clicks.record(rt, request.environ, token, kind)
+    cookie = _cookie_for(rt, hit, request.environ)
+    if hit.location is not None:
+        response = Response(status=302, headers={"Location": hit.location})
+        response.autocorrect_location_header = False
+        response.headers["Cache-Control"] = _NO_STORE
+        response.headers["Referrer-Policy"] = _REFERRER_POLICY
+    elif hit.outcome == "landing":
+        response = coupon.landing(rt, token, hit.link_id, hit.offer_id, hit.visitor, hit.click_id)
+    elif hit.outcome == "gone":
         response = _html(410, pages.GONE_HTML)
+    else:
+        response = _html(404, pages.NOT_FOUND_HTML)
     if cookie:
         response.headers.add("Set-Cookie", cookie)
     return response
