@@ -211,7 +211,6 @@ def bootstrap(url: str, admin_email: str) -> None:
     )
 
 
-
 @cli.command()
 @click.option(
     "--bind", default="127.0.0.1:8000", show_default=True, help="Address and port to listen on."

@@ -70,6 +70,8 @@ def gunicorn_argv(
         forwarded_allow_ips,
         "--error-logfile",
         error_log,
+        "--config",
+        "python:app.gunicorn_hooks",
     ]
     if worker_class == "gevent":
         argv += ["--worker-connections", str(WORKER_CONNECTIONS)]
