@@ -72,6 +72,9 @@ def gunicorn_argv(
         error_log,
         "--config",
         "python:app.gunicorn_hooks",
+        # gunicorn 27's control socket lives in ~/.gunicorn, shared by every instance of the
+        # user, and can reload or stop the server: nothing here needs it.
+        "--no-control-socket",
     ]
     if worker_class == "gevent":
         argv += ["--worker-connections", str(WORKER_CONNECTIONS)]
