@@ -136,6 +136,22 @@ def _main_config(folder: Path, include: Path) -> str:
     )
 
 
+def _nginx_argv(nginx: str, folder: Path, include: Path) -> list[str]:
+    """nginx in the foreground on `folder`, its main config there including `include`."""
+    (folder / "nginx.conf").write_text(_main_config(folder, include))
+    return [
+        nginx,
+        "-p",
+        str(folder),
+        "-c",
+        str(folder / "nginx.conf"),
+        "-e",
+        str(folder / "error.log"),
+        "-g",
+        f"daemon off; pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'} warn;",
+    ]
+
+
 def _certificate(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
@@ -182,18 +198,7 @@ def proxy(tmp_path_factory):
                 }
             )
         )
-        (folder / "nginx.conf").write_text(_main_config(folder, include))
-        argv = [
-            nginx,
-            "-p",
-            str(folder),
-            "-c",
-            str(folder / "nginx.conf"),
-            "-e",
-            str(folder / "error.log"),
-            "-g",
-            f"daemon off; pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'} warn;",
-        ]
+        argv = _nginx_argv(nginx, folder, include)
         checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0, checked.stderr
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -282,6 +287,16 @@ def test_a_click_is_redirected_with_the_clients_address_and_https(proxy):
     # nginx's log keeps the address the way the app does.
     assert "127.1.2.0 [" in proxy.access_log.read_text()
     assert "127.1.2.3" not in proxy.access_log.read_text()
+
+
+def test_an_oversized_header_line_is_refused_before_the_app_stores_it(proxy):
+    # The issue's disk flood sent 8 KB User-Agent headers; nginx takes lines up to 8 KiB.
+    assert shipped_figure("large_client_header_buffers") == "4 8k"
+    before = proxy.rows("SELECT count(*) AS n FROM events")[0]["n"]
+    response = click(proxy, "127.1.5.1", **{"User-Agent": "Mozilla/5.0 " + "x" * 8192})
+    assert response.status == 400
+    assert proxy.rows("SELECT count(*) AS n FROM events")[0]["n"] == before
+    assert click(proxy, "127.1.5.1", **{"User-Agent": "Mozilla/5.0 " + "x" * 4000}).status == 302
 
 
 def test_plain_http_is_sent_to_https(proxy):
@@ -493,7 +508,7 @@ def test_a_flood_from_one_address_gets_429_from_nginx_and_a_crowd_of_burst_size_
 def test_sign_in_attempts_are_limited_per_address_and_the_form_still_shows(proxy, path, source):
     burst = burst_of("touchpoint_signin")
     assert burst == 20
-    answers = []
+    answers, retry_after = [], set()
     for _ in range(burst + 5):
         conn = proxy.https(source)
         conn.request(
@@ -501,8 +516,12 @@ def test_sign_in_attempts_are_limited_per_address_and_the_form_still_shows(proxy
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )  # fmt: skip
         response = conn.getresponse()
-        answers.append(NGINX_429 in response.read() and response.status == 429)
+        refused = NGINX_429 in response.read() and response.status == 429
+        answers.append(refused)
+        if refused:
+            retry_after.add(response.getheader("Retry-After"))
         conn.close()
+    assert retry_after == {"6"}  # one attempt every 6 s (rate=10r/m)
     # The first `burst` (and one) reach the app, whatever it answers; then nginx refuses.
     assert answers[: burst + 1] == [False] * (burst + 1)
     assert all(answers[burst + 2 :]), answers
@@ -540,6 +559,31 @@ def test_the_readme_points_at_the_shipped_config_and_names_its_placeholders():
     assert "deploy/nginx/touchpoint.conf" in section
     assert SHIPPED.exists()
     assert set(re.findall(r"@([A-Z_]+)@", section)) == PLACEHOLDERS
+
+
+def test_the_readmes_install_command_gives_a_config_nginx_accepts(tmp_path):
+    nginx = nginx_binary()
+    if nginx is None or shutil.which("openssl") is None:
+        _unavailable("nginx or openssl not installed: apt-get install nginx openssl")
+    section = _production_section()
+    values = dict(re.findall(r"-e 's/@([A-Z_]+)@/([^/']*)/'", section))
+    values |= dict(re.findall(r"-e 's#@([A-Z_]+)@#([^#']*)#'", section))
+    assert set(values) == PLACEHOLDERS
+    assert (values["HTTPS_LISTEN"], values["HTTP_LISTEN"]) == ("443", "80")
+    # This machine has no certificate for go.example.com and may not write /var/log/nginx.
+    cert, key = _certificate(tmp_path)
+    values |= {
+        "CERTIFICATE": str(cert),
+        "CERTIFICATE_KEY": str(key),
+        "ACCESS_LOG": str(tmp_path / "access.log"),
+    }
+    include = tmp_path / "touchpoint.conf"
+    include.write_text(render(values))
+    checked = subprocess.run(
+        [*_nginx_argv(nginx, tmp_path, include), "-t"], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "[warn]" not in checked.stderr, checked.stderr
 
 
 def test_every_figure_the_readme_gives_is_the_shipped_one():
