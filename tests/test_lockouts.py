@@ -1,0 +1,219 @@
+"""Lockouts cannot be turned against their owners.
+
+Wrong passwords slow down one account at one address (progressive delays, OWASP), and a
+browser that signed in before (its known-device cookie) is not slowed by anyone else's
+failures. Wrong staff keys slow down the address they come from, but a right key always
+signs in, so one guesser behind a shop's router cannot sign its tills out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app import throttle, users
+from app.views import staff as staff_views
+
+from .conftest import make_app
+from .dashboard_helpers import PASSWORD, Dash, create_user, text
+from .test_staff_pages import make_shop, sign_in, signed_in, token_of
+
+ATTACKER = {"REMOTE_ADDR": "203.0.113.7"}
+ELSEWHERE = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+class Clock:
+    """The throttle's clock, moved by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(throttle, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    create_user(app, "ada@example.com", "admin")
+    return app
+
+
+def browser(app) -> Dash:
+    dash = Dash.__new__(Dash)
+    dash.app, dash.client = app, app.test_client()
+    return dash
+
+
+def sign_out(dash: Dash) -> None:
+    dash.get("/dashboard/")  # a fresh CSRF token: signing in renewed it
+    assert dash.post("/dashboard/sign-out").status_code == 303
+
+
+def security_log(app) -> list[tuple[str, str]]:
+    db = app.extensions["touchpoint"].db()
+    return [tuple(r) for r in db.execute("SELECT kind, subject FROM security_log ORDER BY id")]
+
+
+# Passwords ---------------------------------------------------------------------------------
+
+
+def guess_patiently(dash: Dash, clock: Clock, tries: int) -> tuple[list[int], float]:
+    """A guesser that waits out every Retry-After: the waits it met, and the time it took."""
+    started, waits, wrong = clock.now, [], 0
+    while wrong < tries:
+        response = dash.sign_in("ada@example.com", "guess guess guess", environ_base=ATTACKER)
+        if response.status_code == 429:
+            wait = int(response.headers["Retry-After"])
+            waits.append(wait)
+            clock.now += wait
+            continue
+        assert response.status_code == 422
+        wrong += 1
+    return waits, clock.now - started
+
+
+def test_a_guesser_is_slowed_to_a_crawl_while_the_owner_signs_in_from_elsewhere(app, clock):
+    guesser = browser(app)
+    for _ in range(users.PASSWORD_DELAYS.free):
+        response = guesser.sign_in("ada@example.com", "guess guess guess", environ_base=ATTACKER)
+        assert response.status_code == 422
+    response = guesser.sign_in("ada@example.com", "guess guess guess", environ_base=ATTACKER)
+    assert response.status_code == 429
+    assert "Too many wrong passwords" in text(response)
+    assert int(response.headers["Retry-After"]) == 1
+    # During its wait even the right password is refused from there: no oracle for the guesser.
+    assert guesser.sign_in("ada@example.com", PASSWORD, environ_base=ATTACKER).status_code == 429
+
+    waits, took = guess_patiently(guesser, clock, 12)
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]  # doubling, capped
+    assert took > 45 * 60  # twelve more guesses took three quarters of an hour
+    assert ("lockout", "login:ada@example.com|203.0.113.7") in security_log(app)
+
+    # The owner, from another address, at once and with the right password.
+    owner = browser(app)
+    assert owner.sign_in("ada@example.com", PASSWORD, environ_base=ELSEWHERE).status_code == 303
+    assert owner.client.get("/dashboard/", environ_base=ELSEWHERE).status_code == 200
+
+
+def test_a_known_device_behind_the_guessers_address_still_signs_in(app, clock):
+    owner = Dash(app, "ada@example.com")  # signed in before, from 127.0.0.1: a known device
+    assert owner.client.get_cookie(users.DEVICE_COOKIE, path="/dashboard") is not None
+    sign_out(owner)
+
+    guesser = browser(app)  # the same office network, no cookie
+    for _ in range(users.PASSWORD_DELAYS.free):
+        assert guesser.sign_in("ada@example.com", "guess guess guess").status_code == 422
+    assert guesser.sign_in("ada@example.com", PASSWORD).status_code == 429
+    newcomer = browser(app)  # a colleague's new laptop there waits like the guesser
+    assert newcomer.sign_in("ada@example.com", PASSWORD).status_code == 429
+
+    response = owner.sign_in("ada@example.com", PASSWORD)
+    assert response.status_code == 303 and response.headers["Location"] == "/dashboard/"
+
+
+def test_a_known_device_is_slowed_by_its_own_wrong_passwords(app, clock):
+    owner = Dash(app, "ada@example.com")
+    sign_out(owner)
+    for _ in range(users.DEVICE_DELAYS.free):
+        assert owner.sign_in("ada@example.com", "not it, sorry").status_code == 422
+    assert owner.sign_in("ada@example.com", PASSWORD).status_code == 429
+    clock.now += 1
+    assert owner.sign_in("ada@example.com", PASSWORD).status_code == 303
+    # A success starts the device afresh.
+    sign_out(owner)
+    assert owner.sign_in("ada@example.com", "not it, sorry").status_code == 422
+    assert owner.sign_in("ada@example.com", PASSWORD).status_code == 303
+
+
+def test_a_forged_device_cookie_is_no_device(app, clock):
+    guesser = browser(app)
+    guesser.client.set_cookie(users.DEVICE_COOKIE, '{"1": "made-up"}', path="/dashboard")
+    for _ in range(users.PASSWORD_DELAYS.free):
+        assert guesser.sign_in("ada@example.com", "guess guess guess").status_code == 422
+    assert guesser.sign_in("ada@example.com", "guess guess guess").status_code == 429
+    # A cookie signed for another account does not exempt this one either.
+    create_user(app, "mark@example.com", "marketer")
+    mark = Dash(app, "mark@example.com")
+    sign_out(mark)
+    assert mark.sign_in("ada@example.com", "guess guess guess").status_code == 429
+
+
+def test_one_address_cannot_spray_many_accounts(app, clock):
+    sprayer = browser(app)
+    per_account = users.PASSWORD_DELAYS.free
+    accounts = users.ADDRESS_THROTTLE.attempts // per_account
+    for n in range(accounts):
+        for _ in range(per_account):
+            response = sprayer.sign_in(f"user{n}@example.com", "password123", environ_base=ATTACKER)
+            assert response.status_code == 422
+    response = sprayer.sign_in("someone.new@example.com", "password123", environ_base=ATTACKER)
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in text(response)
+    assert int(response.headers["Retry-After"]) > 60
+    assert ("lockout", "login-address:203.0.113.7") in security_log(app)
+    # The owner elsewhere is not held by it.
+    assert (
+        browser(app).sign_in("ada@example.com", PASSWORD, environ_base=ELSEWHERE).status_code == 303
+    )
+
+
+def test_waits_are_forgotten_a_day_after_the_last_try(app, clock):
+    guesser = browser(app)
+    for _ in range(users.PASSWORD_DELAYS.free + 3):
+        guesser.sign_in("ada@example.com", "guess guess guess", environ_base=ATTACKER)
+        clock.now += 10
+    clock.now += users.PASSWORD_DELAYS.forget_seconds + 1
+    for _ in range(users.PASSWORD_DELAYS.free):
+        response = guesser.sign_in("ada@example.com", "guess guess guess", environ_base=ATTACKER)
+        assert response.status_code == 422
+
+
+# Staff keys behind one shop router ----------------------------------------------------------
+
+
+def test_wrong_staff_keys_slow_the_guesser_but_every_till_with_its_key_signs_in(tmp_path, clock):
+    shop = make_shop(tmp_path)
+    till = signed_in(shop)  # a till that signed in this morning, behind the shop's router
+    till.post("/staff/sign-out", data={"csrf_token": token_of(till.get("/staff/redeem"))})
+
+    guesser = shop.app.test_client()  # same address: 127.0.0.1
+    for _ in range(staff_views.KEY_DELAYS.free):
+        assert sign_in(guesser, "tps_guess").status_code == 422
+    response = sign_in(guesser, "tps_guess")
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) == 1
+    assert "Too many wrong keys" in text(response)
+    assert ("lockout", "signin:127.0.0.1") in [
+        (r["kind"], r["subject"])
+        for r in shop.app.extensions["touchpoint"].db()["security_log"].rows
+    ]
+
+    # While the guesser waits, the till and a brand-new till sign in with their keys at once.
+    assert sign_in(till, shop.keys["BER"]).status_code == 303
+    assert sign_in(shop.app.test_client(), shop.keys["HAM"]).status_code == 303
+    # The guesser's waits double with each wrong key it gets to try.
+    waits = []
+    for _ in range(8):
+        response = sign_in(guesser, "tps_guess")
+        if response.status_code == 429:
+            waits.append(int(response.headers["Retry-After"]))
+            clock.now += waits[-1]
+            assert sign_in(guesser, "tps_guess").status_code == 422
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_wrong_bearer_keys_never_lock_a_tills_api(tmp_path, clock):
+    shop = make_shop(tmp_path)
+    client = shop.app.test_client()
+    for _ in range(50):
+        response = client.get("/api/v1/redemptions", headers={"Authorization": "Bearer tps_no"})
+        assert response.status_code == 401
+    headers = {"Authorization": f"Bearer {shop.keys['BER']}"}
+    assert client.get("/api/v1/redemptions", headers=headers).status_code == 200
