@@ -35,7 +35,7 @@ class Actor:
         if self.staff_key_id is not None:
             found.append((f"staff:{self.staff_key_id}", limit))
         if self.client_address:
-            found.append((f"ip:{self.client_address}", limit * ADDRESS_FACTOR))
+            found.append((f"ip:{throttle.source(self.client_address)}", limit * ADDRESS_FACTOR))
         return found
 
 

@@ -15,6 +15,7 @@ a generous per-address cap so that one address cannot spray many accounts.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -27,6 +28,23 @@ from .errors import RateLimited
 
 WINDOW_SECONDS = 60
 KEEP_MINUTES = 60  # the longest look-back of any Throttle; older buckets are pruned
+
+
+def source(address: str | None) -> str:
+    """Where tries come from, as throttles count it: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 host usually holds a whole /64 (2^64 addresses), so counting single IPv6
+    addresses would give a guesser a fresh allowance with every address it picks.
+    """
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _wait_text(retry: int) -> str:
@@ -54,22 +72,21 @@ class Backoff:
     def _key(self, subject: str) -> str:
         return f"{self.name}:{subject}"
 
+    def _retry_after(self, db: Database, subject: str, now: float) -> int:
+        row = store.sign_in_delay(db, self._key(subject), now - self.forget_seconds)
+        if row is None:
+            return 0
+        attempts, last = row
+        ready = last + self.wait_after(attempts)
+        return max(1, math.ceil(ready - now)) if now < ready else 0
+
     def attempt(self, db: Database, subject: str) -> None:
         """Count an attempt for `subject`, or raise RateLimited while it must wait."""
-        key = self._key(subject)
-        now = time.time()
-        with dbmod.immediate(db):
-            row = store.sign_in_delay(db, key, now - self.forget_seconds)
-            if row is not None:
-                attempts, last = row
-                ready = last + self.wait_after(attempts)
-                if now < ready:
-                    retry = max(1, math.ceil(ready - now))
-                    raise RateLimited(
-                        f"Too many {self.what}; try again in {_wait_text(retry)}.",
-                        retry_after=retry,
-                    )
-            store.count_sign_in_attempt(db, key, now)
+        attempt(db, [(self, subject)])
+
+    def sources(self, db: Database, prefix: str) -> int:
+        """How many subjects starting with `prefix` (an account's `EMAIL|`) remember tries."""
+        return store.count_sign_in_delays(db, self._key(prefix), time.time() - self.forget_seconds)
 
     def succeeded(self, db: Database, subject: str) -> None:
         """The right credential: the key starts afresh."""
@@ -81,17 +98,34 @@ class Backoff:
         key = self._key(subject)
         now = time.time()
         row = store.sign_in_delay(db, key, now - self.forget_seconds)
-        if row is not None and row[0] == self.free:
+        if row is not None and row[0] == max(self.free, 1):
             store.log_security(
                 db,
                 clock.now_iso(),
                 "lockout",
                 key,
-                f"{self.free} {self.what}; each further try waits longer "
+                f"{max(self.free, 1)} {self.what}; each further try waits longer "
                 f"(from {self.base_seconds:g} s up to {self.cap_seconds:g} s)",
             )
         if int(now) % 10 == 0:
             store.prune_sign_in_delays(db, now - self.forget_seconds)
+
+
+def attempt(db: Database, held: list[tuple[Backoff, str]]) -> None:
+    """Count one attempt under every (delays, subject) pair, or none while any must wait.
+
+    All in one write transaction, so concurrent tries cannot share a free slot and a refused
+    try leaves no count behind on the other keys."""
+    now = time.time()
+    with dbmod.immediate(db):
+        waits = [(delays, delays._retry_after(db, subject, now)) for delays, subject in held]
+        delays, retry = max(waits, key=lambda pair: pair[1], default=(None, 0))
+        if delays is not None and retry > 0:
+            raise RateLimited(
+                f"Too many {delays.what}; try again in {_wait_text(retry)}.", retry_after=retry
+            )
+        for delays, subject in held:
+            store.count_sign_in_attempt(db, delays._key(subject), now)
 
 
 @dataclass(frozen=True)

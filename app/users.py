@@ -15,7 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import api_tokens, clock, leads, store, validation
+from . import api_tokens, clock, leads, store, throttle, validation
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .throttle import Backoff, Throttle
 
@@ -45,6 +45,19 @@ DEVICE_DELAYS = Backoff(
 # Generous, so an office behind one address never meets it, but one address spraying many
 # accounts (five free tries each) still stops. Known devices are not held by it.
 ADDRESS_THROTTLE = Throttle("login-address", attempts=100, minutes=60, what="failed sign-ins")
+# Many addresses on one account (a botnet, each address within its own free tries): once
+# failures on it come from SPREAD sources, browsers it does not know share one more delay
+# for the account. A single guesser cannot set this off, and the owner's known devices are
+# never held by it (OWASP: lock untrusted clients, let device cookies through).
+SPREAD = 10
+ACCOUNT_DELAYS = Backoff(
+    "login-account",
+    free=0,
+    base_seconds=1,
+    cap_seconds=900,
+    forget_seconds=86400,
+    what="wrong passwords for this account",
+)
 DEVICE_COOKIE = "tp_device"
 DEVICE_COOKIE_DAYS = 365
 _DEVICES_PER_BROWSER = 5
@@ -235,21 +248,27 @@ def sign_in(
     """Check a password under the sign-in delays; raises RateLimited while this account must
     wait at this address (or on this device)."""
     account = (email or "").strip().lower()
+    source = throttle.source(address)
     row = store.user_by_email(db, (email or "").strip())
     nonce = devices.nonce(device_cookie, row["id"]) if row else None
+    held: list[tuple[Backoff, str]] = []
     if nonce is not None:
-        delays, subject = DEVICE_DELAYS, f"{row['id']}:{nonce}"
+        held.append((DEVICE_DELAYS, f"{row['id']}:{nonce}"))
     else:
-        ADDRESS_THROTTLE.check(db, address)
-        delays, subject = PASSWORD_DELAYS, f"{account}|{address}"
-    delays.attempt(db, subject)
+        ADDRESS_THROTTLE.check(db, source)
+        held.append((PASSWORD_DELAYS, f"{account}|{source}"))
+        if PASSWORD_DELAYS.sources(db, f"{account}|") >= SPREAD:
+            held.append((ACCOUNT_DELAYS, account))
+    throttle.attempt(db, held)
     user = authenticate(db, email, password, hash_method=hash_method)
     if user is None:
-        delays.failed(db, subject)
+        for delays, subject in held:
+            delays.failed(db, subject)
         if nonce is None:
-            ADDRESS_THROTTLE.fail(db, address)
+            ADDRESS_THROTTLE.fail(db, source)
         return SignIn(None, None)
-    delays.succeeded(db, subject)
+    for delays, subject in held:
+        delays.succeeded(db, subject)
     return SignIn(user, devices.remember(device_cookie, user["id"]))
 
 

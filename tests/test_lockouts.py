@@ -175,6 +175,53 @@ def test_waits_are_forgotten_a_day_after_the_last_try(app, clock):
         assert response.status_code == 422
 
 
+def test_an_ipv6_guesser_gets_no_fresh_allowance_from_each_address_of_its_64(app, clock):
+    guesser = browser(app)
+    for n in range(users.PASSWORD_DELAYS.free):
+        here = {"REMOTE_ADDR": f"2001:db8:7:7::{n + 1:x}"}
+        assert (
+            guesser.sign_in("ada@example.com", "guess guess guess", environ_base=here).status_code
+            == 422
+        )
+    next_door = {"REMOTE_ADDR": "2001:db8:7:7:ffff::1"}
+    response = guesser.sign_in("ada@example.com", "guess guess guess", environ_base=next_door)
+    assert response.status_code == 429
+    assert ("lockout", "login:ada@example.com|2001:db8:7:7::/64") in security_log(app)
+    other_network = {"REMOTE_ADDR": "2001:db8:7:8::1"}
+    assert (
+        browser(app).sign_in("ada@example.com", PASSWORD, environ_base=other_network).status_code
+        == 303
+    )
+
+
+def test_guesses_from_many_addresses_slow_unknown_browsers_but_not_the_owners_device(app, clock):
+    owner = Dash(app, "ada@example.com")
+    sign_out(owner)
+    botnet = browser(app)
+    for n in range(users.SPREAD):
+        here = {"REMOTE_ADDR": f"192.0.2.{n + 1}"}
+        assert (
+            botnet.sign_in("ada@example.com", "guess guess guess", environ_base=here).status_code
+            == 422
+        )
+    # Now every browser the account does not know shares one delay for it...
+    fresh = {"REMOTE_ADDR": "192.0.2.200"}
+    assert (
+        botnet.sign_in("ada@example.com", "guess guess guess", environ_base=fresh).status_code
+        == 422
+    )
+    response = botnet.sign_in(
+        "ada@example.com", "guess guess guess", environ_base={"REMOTE_ADDR": "192.0.2.201"}
+    )
+    assert response.status_code == 429
+    assert "Too many wrong passwords for this account" in text(response)
+    assert ("lockout", "login-account:ada@example.com") in security_log(app)
+    # ...while the owner's known browser signs in at once, and other accounts are untouched.
+    assert owner.sign_in("ada@example.com", PASSWORD).status_code == 303
+    create_user(app, "mark@example.com", "marketer")
+    assert browser(app).sign_in("mark@example.com", PASSWORD, environ_base=fresh).status_code == 303
+
+
 # Staff keys behind one shop router ----------------------------------------------------------
 
 

@@ -29,6 +29,15 @@ def count_sign_in_attempt(db: Database, key: str, now: float) -> int:
     ).fetchone()[0]
 
 
+def count_sign_in_delays(db: Database, prefix: str, since: float) -> int:
+    """Delay keys starting with `prefix` that saw a try since `since` (a range of the key)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return db.execute(
+        "SELECT count(*) FROM sign_in_delays WHERE key >= ? AND key < ? AND last_attempt >= ?",
+        (prefix, upper, since),
+    ).fetchone()[0]
+
+
 def clear_sign_in_delay(db: Database, key: str) -> None:
     db.execute("DELETE FROM sign_in_delays WHERE key = ?", (key,))
 

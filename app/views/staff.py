@@ -31,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from .. import campaigns, clock, locations, redemptions, scans, store
+from .. import campaigns, clock, locations, redemptions, scans, store, throttle
 from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
 from ..throttle import Backoff
@@ -203,7 +203,7 @@ def signin() -> Response:
         return _page("staff/signin.html", signed_out=request.args.get("signed_out"))
     rt = runtime()
     db = rt.db()
-    address = client_address(rt) or "unknown"
+    address = throttle.source(client_address(rt))
     presented = request.form.get("key", "").strip()
     if not presented:
         return _page("staff/signin.html", 422, error="Enter or scan your staff key.")

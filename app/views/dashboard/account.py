@@ -26,7 +26,7 @@ def signin() -> Response:
     db = rt.db()
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
-    address = client_address(rt) or "unknown"
+    address = client_address(rt)
     form = {"email": email}
     if not email or not password:
         error = "Enter your email address and password."
