@@ -240,14 +240,16 @@ def sign_in(
     email: str,
     password: str,
     *,
-    address: str,
+    address: str | None,
     device_cookie: str | None,
     devices: KnownDevices,
     hash_method: str = DEFAULT_HASH,
 ) -> SignIn:
     """Check a password under the sign-in delays; raises RateLimited while this account must
     wait at this address (or on this device)."""
-    account = (email or "").strip().lower()
+    # "|" ends the account in a delay key: an email holding one must not count as a source
+    # of another account's failures (that would let one address set off ACCOUNT_DELAYS).
+    account = (email or "").strip().lower().replace("|", "%7C")
     source = throttle.source(address)
     row = store.user_by_email(db, (email or "").strip())
     nonce = devices.nonce(device_cookie, row["id"]) if row else None

@@ -217,6 +217,13 @@ def test_guesses_from_many_addresses_slow_unknown_browsers_but_not_the_owners_de
     assert "Too many wrong passwords for this account" in text(response)
     assert ("lockout", "login-account:ada@example.com") in security_log(app)
     # ...while the owner's known browser signs in at once, and other accounts are untouched.
+    # (One address cannot pose as many: emails that smuggle in the key's separator are theirs.)
+    create_user(app, "eve@example.com", "marketer")
+    for n in range(users.SPREAD):
+        botnet.sign_in(f"eve@example.com|{n}", "guess guess guess", environ_base=fresh)
+    eve = browser(app)
+    assert eve.sign_in("eve@example.com", "typo typo typo", environ_base=fresh).status_code == 422
+    assert eve.sign_in("eve@example.com", PASSWORD, environ_base=fresh).status_code == 303
     assert owner.sign_in("ada@example.com", PASSWORD).status_code == 303
     create_user(app, "mark@example.com", "marketer")
     assert browser(app).sign_in("mark@example.com", PASSWORD, environ_base=fresh).status_code == 303
