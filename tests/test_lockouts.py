@@ -8,6 +8,13 @@ signs in, so one guesser behind a shop's router cannot sign its tills out.
 
 from __future__ import annotations
 
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from app import throttle, users
@@ -15,6 +22,7 @@ from app.views import staff as staff_views
 
 from .conftest import make_app
 from .dashboard_helpers import PASSWORD, Dash, create_user, text
+from .live import gunicorn
 from .test_staff_pages import make_shop, sign_in, signed_in, token_of
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.7"}
@@ -227,6 +235,49 @@ def test_guesses_from_many_addresses_slow_unknown_browsers_but_not_the_owners_de
     assert owner.sign_in("ada@example.com", PASSWORD).status_code == 303
     create_user(app, "mark@example.com", "marketer")
     assert browser(app).sign_in("mark@example.com", PASSWORD, environ_base=fresh).status_code == 303
+
+
+def test_concurrent_guesses_cannot_share_the_free_tries_across_workers(tmp_path):
+    """Tries are counted before the password is checked, in one write transaction: twenty
+    wrong passwords sent at once to four gunicorn workers get the five free answers (a sixth
+    if a second passed meanwhile), and the others 429 — never twenty checked passwords."""
+    app = make_app(tmp_path, SECRET_KEY="lockout-test-secret")
+    # The real hash cost, so that checking a password takes long enough for tries to overlap.
+    users.create(app.extensions["touchpoint"].db(), "ada@example.com", "admin", password=PASSWORD)
+    env = {
+        "TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"),
+        "TOUCHPOINT_SECRET_KEY": "lockout-test-secret",
+    }
+    # Four sync workers check four passwords at a time (a gevent worker would take turns).
+    with gunicorn(env, workers=4, worker_class="sync") as port:
+        base = f"http://127.0.0.1:{port}"
+        browsers = []
+        for _ in range(20):
+            opener = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            )
+            with opener.open(f"{base}/dashboard/sign-in", timeout=10) as page:
+                token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+            browsers.append((opener, token.group(1)))
+
+        def guess(browser: tuple) -> int:
+            opener, token = browser
+            form = {
+                "email": "ada@example.com",
+                "password": "guess guess guess",
+                "csrf_token": token,
+            }
+            data = urllib.parse.urlencode(form).encode()
+            try:
+                with opener.open(f"{base}/dashboard/sign-in", data=data, timeout=30) as response:
+                    return response.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = list(pool.map(guess, browsers))
+    assert set(statuses) == {422, 429}, statuses
+    assert users.PASSWORD_DELAYS.free <= statuses.count(422) <= users.PASSWORD_DELAYS.free + 1
 
 
 # Staff keys behind one shop router ----------------------------------------------------------
