@@ -60,12 +60,18 @@ def squeeze(text: str) -> str:
 class Reading:
     """What a typed or scanned code could be."""
 
-    __slots__ = ("shared", "unique", "typo")
+    __slots__ = ("shared", "unique", "typo", "prefix")
 
-    def __init__(self, shared: str, unique: str | None, typo: bool) -> None:
+    def __init__(self, shared: str, unique: str | None, typo: bool, prefix: str = "") -> None:
         self.shared = shared  # the squeezed text, to look up as a shared code
         self.unique = unique  # the 12-character unique code, when the text can be one
         self.typo = typo  # it looks like a unique code but its check character is wrong
+        self.prefix = prefix  # what comes before the last 12 characters (a printed prefix?)
+
+
+def unique_shaped(text: str) -> bool:
+    """12 characters that read as Crockford base32 (after I/L/O): a unique code's shape."""
+    return len(text) == CODE_LENGTH and all(_ALIASES.get(ch, ch) in _VALUE for ch in text)
 
 
 def read(text: str) -> Reading:
@@ -76,5 +82,6 @@ def read(text: str) -> Reading:
         mapped = "".join(_ALIASES.get(ch, ch) for ch in tail)
         if all(ch in _VALUE for ch in mapped):
             ok = check_character(mapped[:-1]) == mapped[-1]
-            return Reading(squeezed, mapped if ok else None, typo=not ok)
+            prefix = squeezed[:-CODE_LENGTH]
+            return Reading(squeezed, mapped if ok else None, typo=not ok, prefix=prefix)
     return Reading(squeezed, None, typo=False)

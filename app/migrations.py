@@ -510,6 +510,24 @@ def m010_location_currency(db: Database) -> None:
     _run(db, "ALTER TABLE locations ADD COLUMN currency TEXT;")
 
 
+@migrations()
+def m013_sign_in_delays(db: Database) -> None:
+    # Progressive sign-in delays (app/throttle.py Backoff): attempts per key (an account and a
+    # client address, an account on a known device, wrong staff keys from an address) and
+    # when the last one was made, so the next one knows how long it must wait.
+    _run(
+        db,
+        """
+        CREATE TABLE sign_in_delays (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_attempt REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX sign_in_delays_last ON sign_in_delays(last_attempt);
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

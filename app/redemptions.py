@@ -35,7 +35,7 @@ class Actor:
         if self.staff_key_id is not None:
             found.append((f"staff:{self.staff_key_id}", limit))
         if self.client_address:
-            found.append((f"ip:{self.client_address}", limit * ADDRESS_FACTOR))
+            found.append((f"ip:{throttle.source(self.client_address)}", limit * ADDRESS_FACTOR))
         return found
 
 
@@ -94,6 +94,32 @@ def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> No
 # Looking codes up --------------------------------------------------------------------------
 
 
+def _only_a_typo(db: Database, reading: codes.Reading) -> bool:
+    """Whether a miss can be answered as a mistyped unique code without counting it as a guess.
+
+    Every miss that could have found a code is a guess. Text whose last 12 characters look
+    like a unique code with a wrong check character can never match a unique code, but it
+    could still be a shared code: `BLACKFRIDAY2026` ends in `CKFRIDAY2026`, which reads as
+    Crockford base32, and 31 in 32 such guesses used to be free. So a typo is only exempt
+    when a shared code cannot have the same shape:
+
+    - what comes before the 12 characters is nothing or a prefix an offer prints on its
+      unique codes (prefixes are public; any other text in front may be part of a shared
+      code, and letting it through would let a guesser learn a shared code's start
+      character by character from 422s and 404s);
+    - and no shared code has that length, starts with that prefix and ends in 12 characters
+      of unique-code shape. If one does, every such miss counts. That this switches tells a
+      guesser only that a shared code of this one shape exists, and its guesses then count.
+    """
+    if not reading.typo:
+        return False
+    prefix = reading.prefix
+    if prefix and not store.is_code_prefix(db, prefix):
+        return False
+    lookalikes = store.shared_codes_of_length(db, len(reading.shared), prefix)
+    return not any(codes.unique_shaped(code[len(prefix) :]) for code in lookalikes)
+
+
 def find_code(db: Database, actor: Actor, text: str, limit: int) -> dict:
     """The code row for typed or scanned text; a typo is 422, an unknown code 404 (a guess)."""
     check_not_locked(db, actor, limit)
@@ -102,7 +128,7 @@ def find_code(db: Database, actor: Actor, text: str, limit: int) -> dict:
     if row is None and reading.unique:
         row = store.get_code(db, reading.unique)
     if row is None:
-        if reading.typo:
+        if _only_a_typo(db, reading):
             raise ValidationError(
                 "The check character does not match: a character was mistyped. Please retype "
                 "the code.",
@@ -217,7 +243,11 @@ def redeem(
     )
 
     # A retry is answered before anything else, even during a lockout: the till may be
-    # resending a redemption that already went through.
+    # resending a redemption that already went through. Only with its own Idempotency-Key,
+    # though: a key made from transaction_id and code holds the code, so answering it during
+    # a lockout would let a guesser who knows a receipt number test codes for free.
+    if not idempotency_key or not idempotency_key.strip():
+        check_not_locked(db, actor, limit)
     seen = store.find_idempotent(db, location["code"], key)
     if seen is not None:
         candidates = {reading.shared, reading.unique} - {None}

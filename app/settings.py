@@ -124,7 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GUESS_LIMIT_PER_MINUTE",
         10,
-        "Unknown codes a staff key, or a client address, may try per minute before 429.",
+        "Code lookups that find nothing (unique or shared codes) a staff key may make per "
+        "minute before 429; a client address gets three times as many.",
         int,
     ),
     Setting(

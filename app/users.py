@@ -2,30 +2,65 @@
 
 Passwords are stored with a slow salted hash (scrypt through Werkzeug; the cost is the
 TOUCHPOINT_PASSWORD_HASH setting). Unlike API tokens, people choose passwords, so each guess
-must be expensive, and sign-in is throttled per address and per account (app/throttle.py).
+must be expensive, and sign-in is slowed down per account and address (app/throttle.py).
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 
+from itsdangerous import BadData, URLSafeSerializer
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import api_tokens, clock, leads, store, validation
+from . import api_tokens, clock, leads, store, throttle, validation
 from .errors import Conflict, Forbidden, NotFound, ValidationError
-from .throttle import Throttle
+from .throttle import Backoff, Throttle
 
 ROLES = ("admin", "marketer")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
 DEFAULT_HASH = "scrypt:32768:8:1"
 
-# Per client address: someone trying many accounts. Per account: someone trying one account
-# from many addresses. Both count only wrong passwords for real or unknown accounts.
-ADDRESS_THROTTLE = Throttle("login-address", attempts=20, minutes=15, what="failed sign-ins")
-ACCOUNT_THROTTLE = Throttle("login-account", attempts=5, minutes=15, what="wrong passwords")
+# Wrong passwords slow down the account *at that address* (OWASP: throttle by account and
+# address, with exponential back-off): five free tries, then waits of 1, 2, 4 … s up to 15
+# minutes, forgotten a day after the last. A lockout per account alone let anyone lock the
+# admin out with five wrong passwords; this way a guesser only slows itself down.
+PASSWORD_DELAYS = Backoff(
+    "login", free=5, base_seconds=1, cap_seconds=900, forget_seconds=86400, what="wrong passwords"
+)
+# A browser that signed in to the account before carries a signed known-device cookie; its
+# own wrong passwords slow it down, nobody else's do (OWASP's device cookies), so the owner
+# still gets in from it behind the same address as a guesser.
+DEVICE_DELAYS = Backoff(
+    "login-device",
+    free=5,
+    base_seconds=1,
+    cap_seconds=900,
+    forget_seconds=86400,
+    what="wrong passwords",
+)
+# Generous, so an office behind one address never meets it, but one address spraying many
+# accounts (five free tries each) still stops. Known devices are not held by it.
+ADDRESS_THROTTLE = Throttle("login-address", attempts=100, minutes=60, what="failed sign-ins")
+# Many addresses on one account (a botnet, each address within its own free tries): once
+# failures on it come from SPREAD sources, browsers it does not know share one more delay
+# for the account. A single guesser cannot set this off, and the owner's known devices are
+# never held by it (OWASP: lock untrusted clients, let device cookies through).
+SPREAD = 10
+ACCOUNT_DELAYS = Backoff(
+    "login-account",
+    free=0,
+    base_seconds=1,
+    cap_seconds=900,
+    forget_seconds=86400,
+    what="wrong passwords for this account",
+)
+DEVICE_COOKIE = "tp_device"
+DEVICE_COOKIE_DAYS = 365
+_DEVICES_PER_BROWSER = 5
 
 
 def new_password() -> str:
@@ -157,6 +192,86 @@ def authenticate(
         return None
     store.record_sign_in(db, row["id"], clock.now_iso())
     return row
+
+
+class KnownDevices:
+    """The known-device cookie: a signed map of user id to a random nonce per browser.
+
+    It proves only that this browser signed in to the account before; it never signs anyone
+    in (the password is still checked), it names the delay key of this browser.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._signer = URLSafeSerializer(secret, salt="touchpoint.known-device")
+
+    def _read(self, cookie: str | None) -> dict[str, str]:
+        if not cookie:
+            return {}
+        try:
+            value = self._signer.loads(cookie)
+        except BadData:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def nonce(self, cookie: str | None, user_id: int) -> str | None:
+        nonce = self._read(cookie).get(str(user_id))
+        return nonce if isinstance(nonce, str) else None
+
+    def remember(self, cookie: str | None, user_id: int) -> str:
+        """The cookie value with this account known (its nonce kept, or a new one)."""
+        known = self._read(cookie)
+        nonce = known.pop(str(user_id), None) or secrets.token_urlsafe(12)
+        kept = dict(list(known.items())[-(_DEVICES_PER_BROWSER - 1) :])
+        kept[str(user_id)] = nonce
+        return self._signer.dumps(kept)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in form: the user (None for a wrong email or password) and the
+    known-device cookie to set when it succeeded."""
+
+    user: dict | None
+    device_cookie: str | None
+
+
+def sign_in(
+    db: Database,
+    email: str,
+    password: str,
+    *,
+    address: str | None,
+    device_cookie: str | None,
+    devices: KnownDevices,
+    hash_method: str = DEFAULT_HASH,
+) -> SignIn:
+    """Check a password under the sign-in delays; raises RateLimited while this account must
+    wait at this address (or on this device)."""
+    # "|" ends the account in a delay key: an email holding one must not count as a source
+    # of another account's failures (that would let one address set off ACCOUNT_DELAYS).
+    account = (email or "").strip().lower().replace("|", "%7C")
+    source = throttle.source(address)
+    row = store.user_by_email(db, (email or "").strip())
+    nonce = devices.nonce(device_cookie, row["id"]) if row else None
+    held: list[tuple[Backoff, str]] = []
+    if nonce is not None:
+        held.append((DEVICE_DELAYS, f"{row['id']}:{nonce}"))
+    else:
+        ADDRESS_THROTTLE.check(db, source)
+        held.append((PASSWORD_DELAYS, f"{account}|{source}"))
+        if PASSWORD_DELAYS.sources(db, f"{account}|") >= SPREAD:
+            held.append((ACCOUNT_DELAYS, account))
+    throttle.attempt(db, held)
+    user = authenticate(db, email, password, hash_method=hash_method)
+    if user is None:
+        for delays, subject in held:
+            delays.failed(db, subject)
+        if nonce is None:
+            ADDRESS_THROTTLE.fail(db, source)
+        return SignIn(None, None)
+    for delays, subject in held:
+        delays.succeeded(db, subject)
+    return SignIn(user, devices.remember(device_cookie, user["id"]))
 
 
 def change_password(

@@ -98,21 +98,6 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(app):
     assert 'value="ada@example.com"' in wrong.get_data(as_text=True)  # the email is kept
 
 
-def test_password_guessing_is_throttled_per_account(app):
-    dash = Dash.__new__(Dash)
-    dash.app, dash.client = app, app.test_client()
-    for _ in range(users.ACCOUNT_THROTTLE.attempts):
-        assert dash.sign_in("ada@example.com", "guess guess guess").status_code == 422
-    response = dash.sign_in("ada@example.com", PASSWORD)  # even the right password waits
-    assert response.status_code == 429
-    assert int(response.headers["Retry-After"]) > 60
-    assert "Too many wrong passwords" in text(response)
-    # Another account from the same address is not locked by it.
-    assert dash.sign_in("mark@example.com", PASSWORD).status_code == 303
-    log = app.extensions["touchpoint"].db().execute("SELECT kind, subject FROM security_log")
-    assert ("lockout", "login-account:ada@example.com") in list(log)
-
-
 def test_disabled_account_cannot_sign_in_and_is_signed_out(app, admin):
     mark = Dash(app, "mark@example.com")
     assert mark.get("/dashboard/").status_code == 200

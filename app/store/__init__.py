@@ -10,3 +10,4 @@ from .coupons import *  # noqa: F403
 from .dashboard import *  # noqa: F403
 from .people import *  # noqa: F403
 from .reports import *  # noqa: F403
+from .throttles import *  # noqa: F403

@@ -31,18 +31,25 @@ from flask import (
     url_for,
 )
 
-from .. import campaigns, clock, locations, redemptions, scans, store
+from .. import campaigns, clock, locations, redemptions, scans, store, throttle
 from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
-from ..throttle import Throttle
+from ..throttle import Backoff
 from .common import add_default_headers, client_address, json_body, runtime
 from .csrf import check_csrf, csrf_token, renew_csrf
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-# Wrong keys per client address per minute before sign-in answers 429. A staff key has 256
-# random bits, so this is not what keeps it safe; it keeps a script from hammering the form.
-SIGNIN_THROTTLE = Throttle("signin", attempts=10, minutes=1, what="wrong keys")
+# Wrong keys from a client address: ten free, then each further one waits twice as long
+# (1 s up to a minute) and answers 429 until then; forgotten an hour after the last. A staff
+# key has 256 random bits, so this is not what keeps keys safe (no number of tries finds
+# one); it keeps a script from hammering the form. For the same reason a right key is never
+# refused, delay or not: the tills of a shop share its router's address, and one guesser (or
+# a till with a stale key) behind it must not keep the others from signing in. A right key
+# is proof on its own, so tills need no known-device cookie; the guesser's wrong keys wait.
+KEY_DELAYS = Backoff(
+    "signin", free=10, base_seconds=1, cap_seconds=60, forget_seconds=3600, what="wrong keys"
+)
 RECENT_ROWS = 15
 _OPEN_ENDPOINTS = {"staff.signin", "staff.service_worker"}
 _HEADERS = {
@@ -196,14 +203,14 @@ def signin() -> Response:
         return _page("staff/signin.html", signed_out=request.args.get("signed_out"))
     rt = runtime()
     db = rt.db()
-    address = client_address(rt) or "unknown"
-    SIGNIN_THROTTLE.check(db, address)
+    address = throttle.source(client_address(rt))
     presented = request.form.get("key", "").strip()
     if not presented:
         return _page("staff/signin.html", 422, error="Enter or scan your staff key.")
     key = locations.authenticate_staff(db, presented)
     if key is None:
-        SIGNIN_THROTTLE.fail(db, address)
+        KEY_DELAYS.attempt(db, address)  # 429 while this address must wait
+        KEY_DELAYS.failed(db, address)
         return _page(
             "staff/signin.html",
             422,

@@ -6,7 +6,7 @@ from flask import Response, g, redirect, request, session, url_for
 
 from ... import users
 from ...errors import RateLimited, TouchpointError
-from ..common import client_address, runtime
+from ..common import client_address, request_scheme, runtime
 from ..csrf import renew_csrf
 from . import bp, field_errors, form_values, page, require_admin, safe_next, sign_in_session
 
@@ -26,28 +26,42 @@ def signin() -> Response:
     db = rt.db()
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
-    address = client_address(rt) or "unknown"
+    address = client_address(rt)
     form = {"email": email}
+    if not email or not password:
+        error = "Enter your email address and password."
+        return page("dashboard/signin.html", 422, form=form, next=next_url, error=error)
     try:
-        users.ADDRESS_THROTTLE.check(db, address)
-        users.ACCOUNT_THROTTLE.check(db, email.lower())
+        result = users.sign_in(
+            db,
+            email,
+            password,
+            address=address,
+            device_cookie=request.cookies.get(users.DEVICE_COOKIE),
+            devices=users.KnownDevices(rt.config["SECRET_KEY"]),
+            hash_method=_hash_method(),
+        )
     except RateLimited as exc:
         response = page("dashboard/signin.html", 429, form=form, next=next_url, error=exc.message)
         response.headers.update(exc.headers)
         return response
-    if not email or not password:
-        error = "Enter your email address and password."
-        return page("dashboard/signin.html", 422, form=form, next=next_url, error=error)
-    user = users.authenticate(db, email, password, hash_method=_hash_method())
-    if user is None:
-        users.ADDRESS_THROTTLE.fail(db, address)
-        users.ACCOUNT_THROTTLE.fail(db, email.lower())
+    if result.user is None:
         # One message for unknown email, wrong password and disabled account: no hints.
         error = "This email and password do not match an active account."
         return page("dashboard/signin.html", 422, form=form, next=next_url, error=error)
-    sign_in_session(user)
+    sign_in_session(result.user)
     renew_csrf()
-    return redirect(safe_next(next_url), 303)
+    response = redirect(safe_next(next_url), 303)
+    response.set_cookie(
+        users.DEVICE_COOKIE,
+        result.device_cookie,
+        max_age=users.DEVICE_COOKIE_DAYS * 86400,
+        path=bp.url_prefix,
+        httponly=True,
+        samesite="Lax",
+        secure=request_scheme(rt) == "https",
+    )
+    return response
 
 
 @bp.post("/sign-out")
