@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from flask import Response, current_app, g, request
 
 from .. import Runtime, api_tokens, locations, qr, settings, visits
+from ..csv_cells import inert_values
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
 
@@ -43,6 +44,7 @@ def id_arg(name: str) -> int | None:
 def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) -> Response:
     """Rows streamed as a CSV attachment, 5,000 at a time, so memory stays flat.
 
+    Text cells that start like a formula are made inert (app/csv_cells.py); numbers stay.
     The first row is read before answering: a generator that checks its arguments (an
     unknown offer or batch) raises while an error page can still be sent.
     """
@@ -53,9 +55,9 @@ def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) 
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
         writer.writeheader()
         if first is not None:
-            writer.writerow(first)
+            writer.writerow(inert_values(first))
             for n, row in enumerate(rows, start=1):
-                writer.writerow(row)
+                writer.writerow(inert_values(row))
                 if n % 5000 == 0:
                     yield buffer.getvalue()
                     buffer.seek(0)
