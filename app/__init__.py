@@ -11,8 +11,7 @@ from sqlite_utils import Database
 from werkzeug.routing import IntegerConverter
 
 from . import db as dbmod
-from . import keys, settings, visits
-from .sessions import SessionInterface
+from . import keys, sessions, settings, visits
 from .tokens import BadgeTokens, LinkTokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +91,7 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
     )
     app.json.sort_keys = False
-    app.session_interface = SessionInterface()
+    sessions.install(app)
     app.json.ensure_ascii = False
     app.extensions["touchpoint"] = Runtime(
         config=config,

@@ -5,6 +5,8 @@ Built without Jinja on purpose: the redirect path must never depend on a templat
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 _PAGE = """<!doctype html>
@@ -36,5 +38,12 @@ def page(title: str, message: str) -> str:
     return _PAGE.format(title=escape(title), message=escape(message))
 
 
+def _style_source() -> str:
+    """The CSP source that allows these pages' one inline <style> and no other."""
+    css = page("", "").split("<style>", 1)[1].split("</style>", 1)[0]
+    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
+
+
+STYLE_SOURCE = _style_source()
 NOT_FOUND_HTML = page(NOT_FOUND_TITLE, NOT_FOUND_MESSAGE)
 GONE_HTML = page(GONE_TITLE, GONE_MESSAGE)

@@ -23,6 +23,7 @@ from sqlite_utils import Database
 
 from . import clock, leads, store
 from . import db as dbmod
+from .csv_cells import inert
 from .errors import TouchpointError, ValidationError
 from .tokens import LinkTokens
 
@@ -33,8 +34,6 @@ _SPOOL_MEMORY = 4 * 1024 * 1024
 _OUT_COLUMNS = ("lead_id", "tracked_url", "error")
 _GENERATED = frozenset(_OUT_COLUMNS)
 ERROR_COLUMNS = ("line", "email", "error")
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _header_key(name: str) -> str:
@@ -365,11 +364,11 @@ def csv_chunks(result: Imported) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=result.delimiter, lineterminator="\r\n")
     keep = [i for i, name in enumerate(result.columns) if name not in _GENERATED]
-    writer.writerow([*(result.columns[i] for i in keep), *_OUT_COLUMNS])
+    writer.writerow([*(inert(result.columns[i]) for i in keep), *_OUT_COLUMNS])
     for batch in result.spool.batches():
         for _, values, lead_id, url, reason in batch:
-            cells = ["" if values[i] is None else _text_cell(values[i]) for i in keep]
-            writer.writerow([*cells, lead_id or "", url or "", reason or ""])
+            cells = ["" if values[i] is None else _text_cell(inert(values[i])) for i in keep]
+            writer.writerow([*cells, lead_id or "", url or "", inert(reason or "")])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -378,15 +377,6 @@ def csv_chunks(result: Imported) -> Iterator[str]:
 
 def _text_cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _inert(text: str) -> str:
-    """A cell a spreadsheet shows as text: a leading formula character gets a `'` before it.
-
-    The error report repeats what was uploaded (`=HYPERLINK(...)` is a fine invalid email)
-    and is read in a spreadsheet, not uploaded again, so it may change the text.
-    """
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def error_report(error: TouchpointError | str, delimiter: str = ",") -> str:
@@ -405,7 +395,7 @@ def error_report(error: TouchpointError | str, delimiter: str = ",") -> str:
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(ERROR_COLUMNS)
     for line, email, reason in rows:
-        writer.writerow([line, _inert(email), _inert(reason)])
+        writer.writerow([line, inert(email), inert(reason)])
     return buffer.getvalue()
 
 

@@ -11,11 +11,23 @@ over plain HTTP on a shop's LAN (where a Secure cookie would be dropped) and ove
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask, Request, has_request_context
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 _HOT_PREFIXES = ("/r/", "/q/")
+# How long a sign-in lasts: the dashboard's server-side check, the cookie's Max-Age/Expires
+# and the signature's max age are all this one value, so a browser never holds a cookie the
+# server has stopped honouring (Flask's default cookie would live 31 days).
+LIFETIME = timedelta(days=7)
+
+
+def install(app: Flask) -> None:
+    """Use this session interface with the one LIFETIME."""
+    app.session_interface = SessionInterface()
+    app.permanent_session_lifetime = LIFETIME
 
 
 class SessionInterface(SecureCookieSessionInterface):

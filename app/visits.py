@@ -30,6 +30,17 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def forwarded_allow_ips(trusted_proxies: str) -> str:
+    """gunicorn's `--forwarded-allow-ips` for TOUCHPOINT_TRUSTED_PROXIES: the same networks.
+
+    gunicorn sets the request's scheme (wsgi.url_scheme, Flask's request.scheme) from
+    X-Forwarded-Proto for peers in that list, and its default is 127.0.0.1,::1; given this,
+    it believes exactly the proxies we do. Empty gives "" (trust none). Networks are written
+    normalised (10.0.0.0/24), since gunicorn refuses one with host bits set (10.0.0.5/24).
+    """
+    return ",".join(str(network) for network in parse_networks(trusted_proxies))
+
+
 def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -16,6 +16,7 @@ from operator import itemgetter
 from sqlite_utils import Database
 
 from .. import attribution, store
+from ..csv_cells import inert
 from .activity import activity, visitor_counts
 from .conversion_times import median_seconds
 from .costs import campaign_costs, cost_currencies, cumulative_cost, money_text, report_currency
@@ -53,6 +54,9 @@ COLUMNS = (
     # Added after the first release: last, so scripts reading columns by position still work.
     "booth_scans",
 )
+# Names and keys someone typed (a campaign, a store, a utm_source): made inert in the CSV.
+# The other columns are numbers we computed and stay numbers (a negative ROI included).
+TEXT_COLUMNS = frozenset({"key", "label"})
 # A direct (code) credit has no touch; it stands in as a touch of this kind.
 _DIRECT_KIND = 0
 
@@ -391,9 +395,11 @@ def to_csv(report: dict) -> str:
     return out.getvalue()
 
 
-def _csv_cell(name: str, value: object) -> str:
+def _csv_cell(name: str, value: object) -> object:
     if value is None:
         return ""
+    if name in TEXT_COLUMNS:
+        return inert(str(value))  # a campaign, link or store name someone typed
     if name == "conversions":
         return f"{value:.2f}"
     if name == "roi":

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from flask import Response, current_app, g, request
 
 from .. import Runtime, api_tokens, locations, qr, settings, visits
+from ..csv_cells import inert_values
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
 
@@ -43,6 +44,7 @@ def id_arg(name: str) -> int | None:
 def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) -> Response:
     """Rows streamed as a CSV attachment, 5,000 at a time, so memory stays flat.
 
+    Text cells that start like a formula are made inert (app/csv_cells.py); numbers stay.
     The first row is read before answering: a generator that checks its arguments (an
     unknown offer or batch) raises while an error page can still be sent.
     """
@@ -53,9 +55,9 @@ def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) 
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
         writer.writeheader()
         if first is not None:
-            writer.writerow(first)
+            writer.writerow(inert_values(first))
             for n, row in enumerate(rows, start=1):
-                writer.writerow(row)
+                writer.writerow(inert_values(row))
                 if n % 5000 == 0:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -69,13 +71,33 @@ def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) 
     )
 
 
+def content_security_policy(*, camera: bool = False, styles: tuple[str, ...] = ()) -> str:
+    """The one Content-Security-Policy of our HTML pages (dashboard, staff, coupon pages).
+
+    Everything from here, no inline script or style (a stored name cannot become code), no
+    framing (a page elsewhere cannot trick a click on Redeem). data: images are the QR
+    previews; `camera` adds the blob: frames of the till's scanner; `styles` are hashes of
+    fixed inline styles (the self-contained error pages).
+    """
+    images = "'self' data: blob:; media-src 'self' blob:" if camera else "'self' data:"
+    style = f"; style-src 'self' {' '.join(styles)}" if styles else ""
+    return (
+        f"default-src 'self'; img-src {images}{style}; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 def request_scheme(rt: Runtime) -> str:
     """The scheme the client used; X-Forwarded-Proto only counts from a trusted proxy."""
     return visits.request_scheme(request.environ, rt.trusted_proxies)
 
 
 def base_url(rt: Runtime) -> str:
-    """PUBLIC_BASE_URL, or the scheme and host this request came in on."""
+    """PUBLIC_BASE_URL, or the scheme and host this request came in on.
+
+    The latter is only as good as the Host header: a response built from it must not be
+    stored by shared caches (see qr_response).
+    """
     if rt.config["PUBLIC_BASE_URL"]:
         return rt.config["PUBLIC_BASE_URL"]
     host = request.host
@@ -85,9 +107,20 @@ def base_url(rt: Runtime) -> str:
 
 
 def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Response:
-    """The image with a strong ETag; 304 when the client already has it."""
+    """The image with a strong ETag; 304 when the client already has it.
+
+    A `public` image (/q/<token>.svg) is cacheable by anyone only when its URL came from
+    PUBLIC_BASE_URL: built from the request's Host, one request with `Host: evil.example`
+    would put the attacker's address in the image a shared cache then hands to everyone.
+    Without the setting it is revalidated by every client and kept by none in between.
+    """
     tag = qr.etag(data, fmt, options)
-    cache = "public, max-age=31536000, immutable" if public else "private, max-age=86400"
+    if not public:
+        cache = "private, max-age=86400"
+    elif runtime().config["PUBLIC_BASE_URL"]:
+        cache = "public, max-age=31536000, immutable"
+    else:
+        cache = "private, no-cache"
     if tag in request.if_none_match:
         response = Response(status=304)
     else:

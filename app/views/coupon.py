@@ -9,7 +9,7 @@ from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from .. import Runtime, claims, clock, codes, links, local_time, offers, pages, qr, store, visits
 from ..errors import Gone
-from .common import runtime
+from .common import content_security_policy, runtime
 
 bp = Blueprint("coupon", __name__)
 
@@ -18,6 +18,9 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # The dashboard's policy; the not-found and gone pages keep their one inline <style>.
+    "Content-Security-Policy": content_security_policy(styles=(pages.STYLE_SOURCE,)),
 }
 
 

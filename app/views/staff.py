@@ -35,7 +35,13 @@ from .. import campaigns, clock, locations, redemptions, scans, store, throttle
 from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
 from ..throttle import Backoff
-from .common import add_default_headers, client_address, json_body, runtime
+from .common import (
+    add_default_headers,
+    client_address,
+    content_security_policy,
+    json_body,
+    runtime,
+)
 from .csrf import check_csrf, csrf_token, renew_csrf
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -57,12 +63,7 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    # Everything is served from here: no inline script, no CDN. frame-ancestors stops a page
-    # elsewhere from framing the till and tricking a click on Redeem or Void.
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": content_security_policy(camera=True),
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
 

@@ -27,25 +27,21 @@ from flask import (
     url_for,
 )
 
-from ... import money, users
+from ... import money, sessions, users
 from ...errors import Forbidden, TouchpointError
-from ..common import add_default_headers, runtime
+from ..common import add_default_headers, content_security_policy, runtime
 from ..csrf import check_csrf, csrf_token
 
 bp = Blueprint("dash", __name__, url_prefix="/dashboard")
 
-SESSION_SECONDS = 7 * 86_400  # a signed-in browser is asked again after a week
+SESSION_SECONDS = sessions.LIFETIME.total_seconds()  # asked again after this, cookie or not
 _OPEN_ENDPOINTS = {"dash.signin"}
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    # No inline script and nothing from elsewhere; data: images for QR previews.
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": content_security_policy(),
 }
 _ERROR_TITLES = {
     400: "Please reload and try again",

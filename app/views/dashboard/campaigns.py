@@ -10,6 +10,7 @@ from datetime import timedelta
 from flask import Response, redirect, request, url_for
 
 from ... import campaigns, charts, clock, links, qr, recipients, store
+from ...csv_cells import inert, inert_row
 from ...errors import TouchpointError, ValidationError
 from ..common import base_url, qr_response, revenue_types, runtime
 from . import bp, field_errors, form_values, page
@@ -395,13 +396,14 @@ def link_merge_file(link_id: int) -> Response:
                 attribute_names.append(name)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["email", "name", *attribute_names, "lead_id", "tracked_url"])
+    writer.writerow(inert_row(["email", "name", *attribute_names, "lead_id", "tracked_url"]))
     for row in rows:
         if row["email"] is None:
             continue  # erased: nothing to send to
         url = f"{base}/r/{rt.link_tokens.mint(link_id, row['id'])}"
-        attrs = [_cell(row["attributes"].get(n)) for n in attribute_names]
-        writer.writerow([row["email"], row["name"] or "", *attrs, row["lead_id"], url])
+        attrs = [_cell(inert(row["attributes"].get(n))) for n in attribute_names]
+        cells = inert_row([row["email"], row["name"] or ""])
+        writer.writerow([*cells, *attrs, row["lead_id"], url])
     return Response(
         buffer.getvalue(),
         content_type="text/csv; charset=utf-8",
