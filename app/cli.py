@@ -22,6 +22,7 @@ from . import (
     serving,
     settings,
     users,
+    visits,
 )
 from .errors import TouchpointError, ValidationError
 from .validation import check_http_url
@@ -243,7 +244,7 @@ def serve(bind: str, workers: int, worker_class: str, access_log: bool) -> None:
         workers=workers,
         worker_class=worker_class,
         access_log="-" if access_log else None,
-        forwarded_allow_ips=",".join(str(n) for n in rt.trusted_proxies),
+        forwarded_allow_ips=visits.forwarded_allow_ips(str(rt.config["TRUSTED_PROXIES"])),
     )
     sys.exit(serving.serve([argv]))
 
