@@ -376,3 +376,41 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(tmp_path):
         sock.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 20 * limit, sent
+
+
+def test_dashboard_upload_of_a_big_file_shows_the_job_until_its_merge_file(tmp_path):
+    from app import worker
+
+    from .dashboard_helpers import Dash, create_user
+
+    # The page limit (MAX_CONTENT_LENGTH) is far below the file: the upload has its own.
+    app = make_app(
+        tmp_path, RECIPIENTS_JOB_ROWS=THRESHOLD, MAX_CONTENT_LENGTH=1000, PUBLIC_BASE_URL=BASE
+    )
+    create_user(app, "mark@example.com", "marketer")
+    link = api_for(app).link()
+    dash = Dash(app, "mark@example.com")
+    dash.get(f"/dashboard/links/{link['id']}")
+    body = body_of(80)
+    assert len(body) > 1000
+    response = dash.post(
+        f"/dashboard/links/{link['id']}/recipients",
+        {"file": (io.BytesIO(body), "list.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = dash.follow(response)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-auto-refresh="2"' in html
+    assert "<strong data-job-status>queued</strong>" in html and "data-finished" not in html
+    job_path = response.headers["Location"]
+    assert dash.get(f"{job_path}/result.csv").status_code == 409
+    worker.run(app.extensions["touchpoint"], once=True, log=lambda _: None)
+    status = dash.get(f"{job_path}?partial=1").get_data(as_text=True)
+    assert "data-finished" in status and "<strong data-rows-done>80</strong> of 80" in status
+    assert f'href="{job_path}/result.csv"' in status
+    with dash.get(f"{job_path}/result.csv") as merge:
+        rows = list(csv.DictReader(io.StringIO(merge.get_data(as_text=True))))
+    assert len(rows) == 80 and all(r["tracked_url"].startswith(f"{BASE}/r/") for r in rows)
+    # Signed out, the job is not shown.
+    assert app.test_client().get(job_path).status_code == 303
