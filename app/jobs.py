@@ -100,6 +100,8 @@ Handler = Callable[[Run], dict | None]
 # kind -> handler; a handler returns extra result fields or None, and raises TouchpointError
 # for a failure the user should see (stored as the job's error, same body as the API's).
 HANDLERS: dict[str, Handler] = {}
+# kind -> what to tidy once a job of that kind has ended (its input files, say).
+ENDED: dict[str, Callable[[dict], None]] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -172,8 +174,12 @@ def resume(run: Run) -> str:
     except LeaseLost:
         return "lost"
     except TouchpointError as exc:
-        return "failed" if fail(run, exc) else "lost"
-    return "done" if finish(run, result) else "lost"
+        outcome = "failed" if fail(run, exc) else "lost"
+    else:
+        outcome = "done" if finish(run, result) else "lost"
+    if outcome != "lost" and run.job["kind"] in ENDED:
+        ENDED[run.job["kind"]](run.job)
+    return outcome
 
 
 def to_json(row: dict) -> dict:

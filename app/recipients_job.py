@@ -187,6 +187,9 @@ def _import_chunk(run, importer, merge, out, rows, state, total, result_file) ->
     return new_state
 
 
-def delete_files(row: dict) -> None:
-    """Remove a job's upload (kept until the job ends, for a resume)."""
+def delete_upload(row: dict) -> None:
+    """Remove a job's upload once it ended (kept until then for a resume); the result stays."""
     Path(jobs.params_of(row)["upload"]).unlink(missing_ok=True)
+
+
+jobs.ENDED[KIND] = delete_upload
