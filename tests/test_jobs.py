@@ -416,3 +416,39 @@ def test_dashboard_upload_of_a_big_file_shows_the_job_until_its_merge_file(tmp_p
     assert len(rows) == 80 and all(r["tracked_url"].startswith(f"{BASE}/r/") for r in rows)
     # Signed out, the job is not shown.
     assert app.test_client().get(job_path).status_code == 303
+
+
+def test_touchpoint_serve_runs_a_worker_beside_gunicorn(tmp_path):
+    from .live import free_port
+
+    app = make_app(tmp_path, SECRET_KEY=SECRET, PUBLIC_BASE_URL=BASE)
+    api = api_for(app)
+    link = api.link()
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "touchpoint"), "serve", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "1", "--no-access-log"],
+        cwd=ROOT,
+        env={**os.environ, **env_for(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        http = Http(port, api.headers["Authorization"].split()[1])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, headers, _ = http.upload(link["id"], body_of(THRESHOLD + 1))
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert status == 202
+        assert http.wait(headers["Location"])["status"] == "done"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
