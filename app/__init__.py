@@ -106,12 +106,13 @@ def create_app(
         ),
     )
 
-    from .views import api, assets, coupon, dashboard, errors, pos, redirect, reports, staff
+    from .views import api, assets, coupon, dashboard, errors, jobs, pos, redirect, reports, staff
 
     app.url_map.converters["id"] = IdConverter
 
     app.register_blueprint(redirect.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(jobs.bp)
     app.register_blueprint(pos.bp)
     app.register_blueprint(coupon.bp)
     app.register_blueprint(staff.bp)

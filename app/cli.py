@@ -246,7 +246,32 @@ def serve(bind: str, workers: int, worker_class: str, access_log: bool) -> None:
         access_log="-" if access_log else None,
         forwarded_allow_ips=visits.forwarded_allow_ips(str(rt.config["TRUSTED_PROXIES"])),
     )
-    sys.exit(serving.serve([argv]))
+    sys.exit(serving.serve([argv, serving.touchpoint_argv("worker")]))
+
+
+@cli.command()
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at an empty queue.",
+)
+@click.option("--once", is_flag=True, help="Stop when the queue is empty (for scripts and tests).")
+def worker(poll: float, once: bool) -> None:
+    """Run background jobs (big recipients uploads); run one or more beside gunicorn.
+
+    Stops on SIGTERM or Ctrl-C: the job in hand goes back to the queue and continues
+    where it stopped. Jobs of a worker killed outright are taken up again after
+    TOUCHPOINT_JOB_LEASE_SECONDS.
+    """
+    from . import worker as worker_loop
+
+    _existing_db()
+    rt = current_app.extensions["touchpoint"]
+    sys.exit(
+        worker_loop.run(rt, poll_seconds=poll, once=once, log=lambda m: click.echo(m, err=True))
+    )
 
 
 @cli.group()

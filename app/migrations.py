@@ -511,6 +511,39 @@ def m010_location_currency(db: Database) -> None:
 
 
 @migrations()
+def m012_jobs(db: Database) -> None:
+    # Work too long for a request (a 900,000-row recipients upload), run by `touchpoint
+    # worker`. lease_until expires when a worker dies without a word (kill -9), so another
+    # claims the job; claim_token fences a worker whose lease was taken over.
+    # state is the handler's resume point, written in the same transaction as its rows.
+    _run(
+        db,
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            params TEXT NOT NULL,
+            state TEXT,
+            progress REAL NOT NULL DEFAULT 0,
+            rows_done INTEGER NOT NULL DEFAULT 0,
+            rows_total INTEGER,
+            errors TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claim_token TEXT,
+            lease_until REAL,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX jobs_runnable ON jobs(status, id) WHERE status IN ('queued', 'running');
+        """,
+    )
+
+
+@migrations()
 def m013_sign_in_delays(db: Database) -> None:
     # Progressive sign-in delays (app/throttle.py Backoff): attempts per key (an account and a
     # client address, an account on a known device, wrong staff keys from an address) and

@@ -307,49 +307,18 @@ def import_parsed(
     if parsed.invalid and not skip_invalid:
         parsed.spool.close()
         raise InvalidRows(parsed)
-    email_at, name_at, external_at = _classify(parsed.columns)
-    # A merge file uploaded again brings our own output columns back: never attributes.
-    attribute_columns = [
-        i
-        for i, name in enumerate(parsed.columns)
-        if i not in (email_at, name_at, external_at) and name not in _GENERATED
-    ]
+    batch_importer = BatchImporter(link_id, parsed.columns, tokens, base_url)
     out = Spool()
     imported = 0
     for batch in parsed.spool.batches():
-        good = [row for row in batch if row[3] is None]
-        lead_of: dict[str, str] = {}
-        recipient_of: dict[str, int] = {}
-        if good:
-            now = clock.now_iso()
-            lead_rows = []
-            for _, values, email, _ in good:
-                attributes = {
-                    parsed.columns[i]: values[i]
-                    for i in attribute_columns
-                    if values[i] not in (None, "")
-                }
-                lead_rows.append(
-                    (
-                        leads.new_id(),
-                        email,
-                        leads.email_key(email),
-                        _text(values[name_at]) if name_at is not None else None,
-                        _text(values[external_at]) if external_at is not None else None,
-                        json.dumps(attributes, ensure_ascii=False) if attributes else None,
-                        now,
-                    )
-                )
+        if any(row[3] is None for row in batch):
             with dbmod.immediate(db):
-                lead_of = store.upsert_leads(db, lead_rows)
-                recipient_of = store.ensure_recipients(db, link_id, list(lead_of.values()), now)
-        for line, values, email, reason in batch:
-            lead_id = url = None
-            if reason is None:
-                lead_id = lead_of[leads.email_key(email)]
-                url = f"{base_url}/r/{tokens.mint(link_id, recipient_of[lead_id])}"
-                imported += 1
-            out.append([line, values, lead_id, url, reason])
+                rows = batch_importer.write(db, batch)
+        else:
+            rows = batch_importer.write(db, batch)
+        for row in rows:
+            imported += row[4] is None
+            out.append(row)
     return Imported(
         columns=parsed.columns,
         delimiter=parsed.delimiter,
@@ -359,20 +328,97 @@ def import_parsed(
     )
 
 
+class BatchImporter:
+    """Pass 2 for one link, a batch at a time (the caller holds the write transaction)."""
+
+    def __init__(self, link_id: int, columns: list[str], tokens: LinkTokens, base_url: str):
+        self.link_id = link_id
+        self.columns = columns
+        self.tokens = tokens
+        self.base_url = base_url
+        self.email_at, self.name_at, self.external_at = _classify(columns)
+        # A merge file uploaded again brings our own output columns back: never attributes.
+        self.attribute_columns = [
+            i
+            for i, name in enumerate(columns)
+            if i not in (self.email_at, self.name_at, self.external_at) and name not in _GENERATED
+        ]
+
+    def write(self, db: Database, batch: list[list]) -> list[list]:
+        """Create the batch's leads and recipients; return its output rows
+        [line, values, lead_id, url, reason] in input order."""
+        good = [row for row in batch if row[3] is None]
+        lead_of: dict[str, str] = {}
+        recipient_of: dict[str, int] = {}
+        if good:
+            now = clock.now_iso()
+            lead_rows = []
+            for _, values, email, _ in good:
+                attributes = {
+                    self.columns[i]: values[i]
+                    for i in self.attribute_columns
+                    if values[i] not in (None, "")
+                }
+                lead_rows.append(
+                    (
+                        leads.new_id(),
+                        email,
+                        leads.email_key(email),
+                        _text(values[self.name_at]) if self.name_at is not None else None,
+                        _text(values[self.external_at]) if self.external_at is not None else None,
+                        json.dumps(attributes, ensure_ascii=False) if attributes else None,
+                        now,
+                    )
+                )
+            lead_of = store.upsert_leads(db, lead_rows)
+            recipient_of = store.ensure_recipients(db, self.link_id, list(lead_of.values()), now)
+        out = []
+        for line, values, email, reason in batch:
+            lead_id = url = None
+            if reason is None:
+                lead_id = lead_of[leads.email_key(email)]
+                token = self.tokens.mint(self.link_id, recipient_of[lead_id])
+                url = f"{self.base_url}/r/{token}"
+            out.append([line, values, lead_id, url, reason])
+        return out
+
+
+class MergeCsv:
+    """The mail-merge file's text: every input row, its columns, then lead_id, tracked_url,
+    error (the synchronous answer and a job's result are the same bytes)."""
+
+    def __init__(self, columns: list[str], delimiter: str) -> None:
+        self.columns = columns
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, delimiter=delimiter, lineterminator="\r\n")
+        self._keep = [i for i, name in enumerate(columns) if name not in _GENERATED]
+
+    def _take(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+    def header(self) -> str:
+        self._writer.writerow([*(inert(self.columns[i]) for i in self._keep), *_OUT_COLUMNS])
+        return self._take()
+
+    def rows(self, rows: Iterable[list]) -> str:
+        for _, values, lead_id, url, reason in rows:
+            cells = [
+                "" if values[i] is None else _text_cell(inert(values[i])) for i in self._keep
+            ]
+            self._writer.writerow([*cells, lead_id or "", url or "", inert(reason or "")])
+        return self._take()
+
+
 def csv_chunks(result: Imported) -> Iterator[str]:
     """The mail-merge file: every input row, its columns, then lead_id, tracked_url, error."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=result.delimiter, lineterminator="\r\n")
-    keep = [i for i, name in enumerate(result.columns) if name not in _GENERATED]
-    writer.writerow([*(inert(result.columns[i]) for i in keep), *_OUT_COLUMNS])
+    merge = MergeCsv(result.columns, result.delimiter)
+    yield merge.header()
     for batch in result.spool.batches():
-        for _, values, lead_id, url, reason in batch:
-            cells = ["" if values[i] is None else _text_cell(inert(values[i])) for i in keep]
-            writer.writerow([*cells, lead_id or "", url or "", inert(reason or "")])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+        yield merge.rows(batch)
+    yield ""
 
 
 def _text_cell(value: Any) -> str:

@@ -110,6 +110,27 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "RECIPIENTS_JOB_ROWS",
+        50_000,
+        "Recipients uploads with more lines than this (after the header) are imported by "
+        "`touchpoint worker` as a job: 202 and a job to poll instead of the merge file at once.",
+        int,
+    ),
+    Setting(
+        "RECIPIENTS_JOB_CHUNK_ROWS",
+        5000,
+        "Rows a recipients job imports per transaction; a resumed job continues after the last "
+        "committed chunk.",
+        int,
+    ),
+    Setting(
+        "JOB_LEASE_SECONDS",
+        60,
+        "How long a worker holds a job without a heartbeat; a job whose worker died is taken "
+        "up by another after this.",
+        int,
+    ),
+    Setting(
         "FUNNEL_STAGES",
         "lead,mql,sql,opportunity,sale",
         "Conversion types in funnel order, comma-separated; other type names are still accepted.",

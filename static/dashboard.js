@@ -58,7 +58,7 @@ function wireQrOptions() {
   form.addEventListener("change", update);
 }
 
-// Events page: reload the table every few seconds while the page is visible.
+// Events and job pages: reload the region every few seconds while the page is visible.
 function wireAutoRefresh() {
   const region = document.querySelector("[data-auto-refresh]");
   if (!region) return;
@@ -71,11 +71,14 @@ function wireAutoRefresh() {
     try {
       const response = await fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
       if (response.ok) region.innerHTML = await response.text();
+      // A finished job's page has nothing more to show.
+      if (region.querySelector("[data-finished]")) clearInterval(timer);
     } catch (error) {
       // Offline for a moment: keep the last table and try again on the next tick.
     }
   };
-  setInterval(tick, seconds * 1000);
+  const timer = setInterval(tick, seconds * 1000);
+  if (region.querySelector("[data-finished]")) clearInterval(timer);
 }
 
 wireQrOptions();

@@ -22,7 +22,7 @@ FORMAT_TEMPLATES = {
 }
 CONCRETE_FORMATS = {path: tpl for tpl, paths in FORMAT_TEMPLATES.items() for path in paths}
 # Blueprints serving /api/: `api` and `reports` take admin tokens only, `pos` staff keys too.
-API_BLUEPRINTS = ("api.", "pos.", "reports.")
+API_BLUEPRINTS = ("api.", "jobs.", "pos.", "reports.")
 STAFF_KEY_BLUEPRINT = "pos."
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")

@@ -239,17 +239,26 @@ def _import_recipients(link_id: int, as_csv: bool) -> Response:
     links.get(db, link_id)
     skip_invalid = _flag("skip_invalid")
     request.max_content_length = rt.config["RECIPIENTS_MAX_BYTES"]
+    stream = None
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise ValidationError(
                 "Attach the CSV as the form field 'file'.", field="file", code="required"
             )
-        parsed = recipients.parse_csv(upload.stream)
+        stream = upload.stream
     elif request.mimetype in recipients.CSV_TYPES:
-        parsed = recipients.parse_csv(request.stream)
+        stream = request.stream
     else:
         parsed = recipients.parse_json(recipients.json_records(json_body()))
+    if stream is not None:
+        from .jobs import accepted, take_upload  # jobs imports this module
+
+        saved = take_upload(stream, link_id, base_url(rt), skip_invalid=skip_invalid)
+        if isinstance(saved, dict):
+            return accepted(saved)
+        with saved:
+            parsed = recipients.parse_csv(saved)
     result = recipients.import_parsed(
         db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
     )

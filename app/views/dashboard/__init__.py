@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    current_app,
     g,
     redirect,
     render_template,
@@ -110,8 +111,22 @@ def _authenticate() -> Response | None:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("dash.signin", next=target and target.rstrip("?")), 303)
     if request.method == "POST":
+        # The CSRF check reads the form: an upload view's own limit must be set before it.
+        setting = getattr(current_app.view_functions.get(request.endpoint), "upload_limit", None)
+        if setting:
+            request.max_content_length = runtime().config[setting]
         check_csrf()
     return None
+
+
+def upload_limit(setting: str):
+    """Let a view take bodies up to the setting's bytes instead of MAX_CONTENT_LENGTH."""
+
+    def mark(view):
+        view.upload_limit = setting
+        return view
+
+    return mark
 
 
 def require_admin() -> None:
@@ -164,4 +179,4 @@ def field_errors(exc: TouchpointError) -> dict[str, str]:
     return found
 
 
-from . import account, activity, campaigns, locations, offers, report  # noqa: E402, F401
+from . import account, activity, campaigns, jobs, locations, offers, report  # noqa: E402, F401

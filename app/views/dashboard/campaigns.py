@@ -13,7 +13,8 @@ from ... import campaigns, charts, clock, links, qr, recipients, store
 from ...csv_cells import inert, inert_row
 from ...errors import TouchpointError, ValidationError
 from ..common import base_url, qr_response, revenue_types, runtime
-from . import bp, field_errors, form_values, page
+from ..jobs import take_upload
+from . import bp, field_errors, form_values, page, upload_limit
 from .report import (
     attribution_table,
     currency_options,
@@ -346,6 +347,7 @@ def link_signage(link_id: int) -> Response:
 
 
 @bp.post("/links/<id:link_id>/recipients")
+@upload_limit("RECIPIENTS_MAX_BYTES")
 def link_recipients(link_id: int) -> Response:
     """Upload a CSV of recipients: a summary of good and bad rows, then the merge file."""
     rt = runtime()
@@ -358,7 +360,11 @@ def link_recipients(link_id: int) -> Response:
         return page("dashboard/link.html", 422, **{**context, "errors": errors})
     skip_invalid = request.form.get("skip_invalid") == "1"
     try:
-        parsed = recipients.parse_csv(upload.stream)
+        saved = take_upload(upload.stream, link_id, base_url(rt), skip_invalid=skip_invalid)
+        if isinstance(saved, dict):  # a big file: imported by touchpoint worker
+            return redirect(url_for("dash.job", job_id=saved["id"]), 303)
+        with saved:
+            parsed = recipients.parse_csv(saved)
         result = recipients.import_parsed(
             db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
         )
