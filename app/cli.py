@@ -196,7 +196,7 @@ def bootstrap(url: str, admin_email: str) -> None:
         click.echo(f"    Password   {password}")
         click.echo("=" * 72)
     if not api_tokens.any_exist(db):
-        secret, _ = api_tokens.create(db, "first admin")
+        secret, _ = api_tokens.create(db, "first admin", "admin")
         click.echo("")
         click.echo("=" * 72)
         click.echo("  First start: an admin API token was created. It is shown only once,")
@@ -255,10 +255,17 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="What the token is for, e.g. 'CRM sync'.")
-def token_create(name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(api_tokens.ROLES),
+    default=api_tokens.LEAST_PRIVILEGE,
+    show_default=True,
+    help="admin may also manage tokens, locations, staff keys and erase leads.",
+)
+def token_create(name: str, role: str) -> None:
     """Create a token and print only the token on stdout (shown once)."""
     try:
-        secret, _ = api_tokens.create(_db(), name)
+        secret, _ = api_tokens.create(_db(), name, role)
     except TouchpointError as exc:
         raise click.UsageError(exc.message) from None
     click.echo(secret)
