@@ -54,6 +54,16 @@ def create(db: Database, name: str, role: str, user_id: int | None = None) -> tu
     return secret, row
 
 
+def role_of(payload: dict) -> str:
+    """The role asked for in a request body: missing or null is the least privilege; an empty
+    string is refused like any value that is not a role."""
+    if isinstance(payload.get("role"), str) and not payload["role"].strip():
+        raise ValidationError(
+            f"Role must be one of: {', '.join(ROLES)}.", field="role", code="invalid_choice"
+        )
+    return validation.choice(payload, "role", ROLES, default=LEAST_PRIVILEGE)
+
+
 def authenticate(db: Database, presented: str) -> dict | None:
     """The active token row for a presented secret, or None."""
     if not presented.startswith(PREFIX) or len(presented) > 200:

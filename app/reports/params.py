@@ -190,8 +190,9 @@ def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
                 code="unknown_parameter",
             )
         elif isinstance(args[name], str) and not args[name].strip():
+            name_said = LABELS.get(name) or validation.label(name)
             check.add(
-                f"{LABELS.get(name) or validation.label(name)} is empty: give a value or leave the parameter out.",
+                f"{name_said} is empty: give a value or leave the parameter out.",
                 field=name,
             )
     check.done()

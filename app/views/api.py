@@ -504,9 +504,7 @@ def create_token() -> Response:
     payload = json_body()
     validation.reject_unknown(payload, {"name", "role"})
     name = validation.text(payload, "name", required=True)
-    role = validation.choice(
-        payload, "role", api_tokens.ROLES, default=api_tokens.LEAST_PRIVILEGE
-    )
+    role = api_tokens.role_of(payload)
     secret, row = api_tokens.create(runtime().db(), name, role)
     response = jsonify({**row, "token": secret})
     response.status_code = 201

@@ -13,6 +13,7 @@ from .. import Runtime, api_tokens, locations, qr, settings, validation, visits
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
 
+
 def runtime() -> Runtime:
     return current_app.extensions["touchpoint"]
 
