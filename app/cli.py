@@ -273,7 +273,7 @@ def token_create(name: str, role: str) -> None:
 
 @token.command("list")
 def token_list() -> None:
-    """List tokens: id, prefix, name, created, last used, revoked."""
+    """List tokens: id, prefix, name, role, created, last used, revoked."""
     rows = api_tokens.list_all(_db())
     if not rows:
         click.echo("No tokens yet: touchpoint token create --name NAME")
@@ -281,7 +281,8 @@ def token_list() -> None:
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         click.echo(
-            f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24}  created {row['created_at']}"
+            f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24}  {row['role']:<8}"
+            f"  created {row['created_at']}"
             f"  last used {row['last_used_at'] or 'never'}  {state}"
         )
 
