@@ -40,16 +40,18 @@ def _seed(api: Api) -> None:
     for n in (1, 2):
         campaign = api.campaign(name=f"Campaign {n}")
         link = api.link(campaign["id"])
-        api.post(
+        imported = api.post(
             f"/api/v1/links/{link['id']}/recipients",
             json={"recipients": [{"email": f"ada{n}@example.com", "first_name": "Ada"}]},
         )
+        assert imported.status_code == 200, imported.get_json()
         offer = coupon_helpers.offer(api, campaign["id"])
         coupon_helpers.codes_for(api, offer["id"], count=2)
-        api.post("/api/v1/conversions", json={"type": "sale", "email": f"ada{n}@example.com"})
+        sale = {"type": "sale", "email": f"ada{n}@example.com", "value": "10.00"}
+        assert api.post("/api/v1/conversions", json=sale).status_code == 201
     coupon_helpers.location(api, "NYC-5TH")
     coupon_helpers.staff(api, "NYC-5TH")
-    api.post("/api/v1/tokens", json={"name": "spare", "role": "marketer"})
+    assert api.post("/api/v1/tokens", json={"name": "spare"}).status_code == 201
 
 
 @pytest.fixture(scope="module")
