@@ -20,18 +20,20 @@ PREFIX = "tpa_"
 # leads (read), scans and reports, but not tokens, locations and staff keys, the security
 # log or erasing leads (see ADMIN_ONLY in app/views/api.py).
 ROLES = ("admin", "marketer")
+# What a token gets when nobody says: the narrowest role. Earlier versions made admin
+# tokens, so `{"role": null}` minted credentials nobody meant to (issue 12).
+LEAST_PRIVILEGE = "marketer"
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create(
-    db: Database, name: str, role: str = "admin", user_id: int | None = None
-) -> tuple[str, dict]:
+def create(db: Database, name: str, role: str, user_id: int | None = None) -> tuple[str, dict]:
     """Create a token; return (the secret, to show once, and its stored row).
 
-    A token with a user_id belongs to that dashboard account and dies with it.
+    The role has no default, so every caller says which powers it hands out. A token with a
+    user_id belongs to that dashboard account and dies with it.
     """
     name = validation.text({"name": name}, "name", required=True)
     if role not in ROLES:
@@ -50,6 +52,16 @@ def create(
     )
     row = next(t for t in store.list_api_tokens(db) if t["id"] == token_id)
     return secret, row
+
+
+def role_of(payload: dict) -> str:
+    """The role asked for in a request body: missing or null is the least privilege; an empty
+    string is refused like any value that is not a role."""
+    if isinstance(payload.get("role"), str) and not payload["role"].strip():
+        raise ValidationError(
+            f"Role must be one of: {', '.join(ROLES)}.", field="role", code="invalid_choice"
+        )
+    return validation.choice(payload, "role", ROLES, default=LEAST_PRIVILEGE)
 
 
 def authenticate(db: Database, presented: str) -> dict | None:

@@ -197,7 +197,7 @@ def bootstrap(url: str, admin_email: str) -> None:
         click.echo(f"    Password   {password}")
         click.echo("=" * 72)
     if not api_tokens.any_exist(db):
-        secret, _ = api_tokens.create(db, "first admin")
+        secret, _ = api_tokens.create(db, "first admin", "admin")
         click.echo("")
         click.echo("=" * 72)
         click.echo("  First start: an admin API token was created. It is shown only once,")
@@ -281,10 +281,17 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="What the token is for, e.g. 'CRM sync'.")
-def token_create(name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(api_tokens.ROLES),
+    default=api_tokens.LEAST_PRIVILEGE,
+    show_default=True,
+    help="admin may also manage tokens, locations, staff keys and erase leads.",
+)
+def token_create(name: str, role: str) -> None:
     """Create a token and print only the token on stdout (shown once)."""
     try:
-        secret, _ = api_tokens.create(_db(), name)
+        secret, _ = api_tokens.create(_db(), name, role)
     except TouchpointError as exc:
         raise click.UsageError(exc.message) from None
     click.echo(secret)
@@ -292,7 +299,7 @@ def token_create(name: str) -> None:
 
 @token.command("list")
 def token_list() -> None:
-    """List tokens: id, prefix, name, created, last used, revoked."""
+    """List tokens: id, prefix, name, role, created, last used, revoked."""
     rows = api_tokens.list_all(_db())
     if not rows:
         click.echo("No tokens yet: touchpoint token create --name NAME")
@@ -300,7 +307,8 @@ def token_list() -> None:
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         click.echo(
-            f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24}  created {row['created_at']}"
+            f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24}  {row['role']:<8}"
+            f"  created {row['created_at']}"
             f"  last used {row['last_used_at'] or 'never'}  {state}"
         )
 

@@ -45,6 +45,15 @@ def get(db: Database, lead_id: str) -> dict:
     return row
 
 
+def badge_subject(db: Database, lead_id: str) -> dict:
+    """The lead a badge is drawn for; an erased lead has none, so it is 404 like an unknown
+    one (a badge would hand out a code that still names a person who asked to be forgotten)."""
+    row = get(db, lead_id)
+    if row["erased_at"] is not None:
+        raise NotFound(f"No lead with id {row['id']}.", code="lead_not_found")
+    return row
+
+
 def existing_id(db: Database, lead_id: str, field: str = "lead_id") -> str:
     """The canonical id of a lead named in a request body; 422 `unknown_lead` otherwise."""
     try:

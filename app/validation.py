@@ -249,21 +249,83 @@ def check_http_url(value: str, field: str) -> None:
         )
 
 
-def integer(payload: dict, field: str, *, required: bool = False, minimum: int = 1) -> int | None:
+# The largest integer SQLite stores (a signed 64-bit INTEGER); anything above it raised
+# OverflowError in sqlite3 and answered 500 (issue 12).
+MAX_INTEGER = 2**63 - 1
+
+
+def integer(
+    payload: dict,
+    field: str,
+    *,
+    required: bool = False,
+    minimum: int = 1,
+    maximum: int = MAX_INTEGER,
+) -> int | None:
+    """A JSON whole number in [minimum, maximum]; the default maximum is what SQLite holds."""
     value = payload.get(field)
     if value is None:
         if required:
             raise ValidationError(f"{label(field)} is required.", field=field, code="required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
             f"{label(field)} must be a whole number of at least {minimum}.", field=field
+        )
+    return _in_range(value, field, minimum, maximum)
+
+
+def integer_text(
+    raw: str | None,
+    field: str,
+    *,
+    minimum: int = 1,
+    maximum: int = MAX_INTEGER,
+    message: str | None = None,
+) -> int | None:
+    """A whole number given as text (a query parameter); None when absent.
+
+    Only ASCII digits count: str.isdigit() accepts '²', which int() then refuses.
+    """
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 20:
+        raise ValidationError(
+            message or f"'{field}' must be a whole number of at least {minimum}.", field=field
+        )
+    return _in_range(int(value), field, minimum, maximum, message)
+
+
+def _in_range(
+    value: int, field: str, minimum: int, maximum: int, message: str | None = None
+) -> int:
+    if value < minimum:
+        raise ValidationError(
+            message or f"{label(field)} must be a whole number of at least {minimum}.",
+            field=field,
+        )
+    if value > maximum:
+        raise ValidationError(
+            message or f"{label(field)} must be a whole number of at most {maximum}.",
+            field=field,
         )
     return value
 
 
 def currency(payload: dict, field: str = "currency") -> str | None:
-    """A three-letter ISO 4217 code, upper-cased; None when not given."""
+    """A three-letter ISO 4217 code, upper-cased; None when not given (absent or null).
+
+    An empty string is refused rather than read as null: `"currency": ""` is a form or a
+    script that lost its value, and silently taking the default hid that (issue 12).
+    """
+    raw = payload.get(field)
+    if isinstance(raw, str) and not raw.strip():
+        raise ValidationError(
+            f"{label(field)} is empty: give a three-letter ISO 4217 code such as EUR,"
+            " or null (or leave it out) for the default.",
+            field=field,
+        )
     value = text(payload, field, max_len=20)
     if value is None:
         return None

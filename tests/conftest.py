@@ -42,7 +42,7 @@ def client(app):
 def admin_token(app):
     from app import api_tokens
 
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     return secret
 
 
@@ -102,7 +102,7 @@ def api_for(app) -> Api:
     """An authenticated API client for an app built inside a test."""
     from app import api_tokens
 
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     return Api(app.test_client(), secret)
 
 

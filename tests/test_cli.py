@@ -90,6 +90,16 @@ def test_user_create_list_and_reset_password(tmp_path):
     assert missing.returncode == 1 and "No account" in missing.stderr
 
 
+def test_token_create_makes_marketer_tokens_unless_admin_is_asked_for(tmp_path):
+    run(tmp_path, "migrate")
+    run(tmp_path, "token", "create", "--name", "plain")
+    run(tmp_path, "token", "create", "--name", "boss", "--role", "admin")
+    lines = run(tmp_path, "token", "list").stdout.splitlines()
+    assert [line.split()[3] for line in lines] == ["marketer", "admin"]
+    bad = run(tmp_path, "token", "create", "--name", "x", "--role", "root", check=False)
+    assert bad.returncode == 2 and "root" in bad.stderr
+
+
 def test_token_create_requires_a_name(tmp_path):
     run(tmp_path, "migrate")
     result = run(tmp_path, "token", "create", "--name", "  ", check=False)

@@ -308,7 +308,7 @@ def test_campaign_form_shows_the_api_message_next_to_the_field_and_keeps_input(a
 def _token(app) -> str:
     from app import api_tokens
 
-    return api_tokens.create(app.extensions["touchpoint"].db(), "t")[0]
+    return api_tokens.create(app.extensions["touchpoint"].db(), "t", "admin")[0]
 
 
 def test_create_and_edit_a_campaign(app, marketer):

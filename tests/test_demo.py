@@ -297,7 +297,7 @@ def build(tmp_path, name: str, seed: int, token: bool = False):
     rt = app.extensions["touchpoint"]
     db = rt.db()
     if token:  # what `make run` leaves before anyone runs the demo
-        api_tokens.create(db, "first admin")
+        api_tokens.create(db, "first admin", "admin")
     demo.build(db, rt, seed=seed, days=7, end=END)
     return db
 

@@ -239,7 +239,9 @@ def test_public_redirect_and_qr_endpoints_are_documented(doc):
 def test_enums_match_the_code(doc):
     assert schema(doc, "Channel")["enum"] == list(campaigns.CHANNELS)
     assert schema(doc, "Token")["properties"]["role"]["enum"] == list(api_tokens.ROLES)
-    assert schema(doc, "TokenCreate")["properties"]["role"]["enum"] == list(api_tokens.ROLES)
+    role = schema(doc, "TokenCreate")["properties"]["role"]
+    assert role["enum"] == [*api_tokens.ROLES, None]
+    assert role["default"] == api_tokens.LEAST_PRIVILEGE
     ecc = doc["components"]["parameters"]["QrEcc"]["schema"]["enum"]
     assert sorted(ecc) == sorted(qr._ECC)
 

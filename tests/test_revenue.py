@@ -98,7 +98,7 @@ def test_the_setting_decides_what_revenue_is(tmp_path, fake_clock):
     app = make_app(tmp_path, REVENUE_TYPES="sale,opportunity")
     from app import api_tokens
 
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     api = Api(app.test_client(), secret)
     campaign = api.campaign()
     click_id = click(app.test_client(), api.link(campaign["id"]))

@@ -40,6 +40,10 @@ LABELS = {
     "model": "Model",
     "group_by": "Grouping",
     "format": "Format",
+    "window": "Window",
+    "weights": "Weights",
+    "half_life": "Half-life",
+    "type": "Conversion types",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -129,13 +133,14 @@ def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
     value = (args.get("campaign_id") or "").strip()
     if not value:
         return None
-    if not value.isdigit() or not 0 < int(value) < 2**63:
-        raise ValidationError("Campaign must be a campaign id.", field="campaign_id")
-    if store.get_campaign(db, int(value)) is None:
+    campaign_id = validation.integer_text(
+        value, "campaign_id", message="Campaign must be a campaign id."
+    )
+    if store.get_campaign(db, campaign_id) is None:
         raise ValidationError(
             f"No campaign with id {value}.", field="campaign_id", code="unknown_campaign"
         )
-    return int(value)
+    return campaign_id
 
 
 def _types(args: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -174,7 +179,8 @@ def _currency(args: Mapping[str, str]) -> str | None:
 
 
 def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
-    """A typo such as `modle=linear` must not quietly give the default report."""
+    """A typo such as `modle=linear` must not quietly give the default report, and an empty
+    value such as `window=` must not either: leave a parameter out for its default."""
     check = validation.Collector()
     for name in args:
         if name not in allowed:
@@ -182,6 +188,12 @@ def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
                 f"Unknown parameter '{name}'; known: {', '.join(sorted(allowed))}.",
                 field=name,
                 code="unknown_parameter",
+            )
+        elif isinstance(args[name], str) and not args[name].strip():
+            name_said = LABELS.get(name) or validation.label(name)
+            check.add(
+                f"{name_said} is empty: give a value or leave the parameter out.",
+                field=name,
             )
     check.done()
 

@@ -24,7 +24,6 @@ from .. import (
 )
 from ..errors import BadRequest, Forbidden, TouchpointError, ValidationError
 from .common import (
-    MAX_ID,
     authenticate_request,
     base_url,
     csv_download,
@@ -77,20 +76,18 @@ def no_store(response: Response) -> Response:
 
 def page_args() -> tuple[int, int]:
     """(after_id, limit) from ?cursor= and ?limit=."""
-    try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        raise ValidationError("'limit' must be a whole number.", field="limit") from None
-    if not 1 <= limit <= 1000:
-        raise ValidationError("'limit' must be between 1 and 1000.", field="limit")
-    try:
-        after = int(request.args.get("cursor", 0) or 0)
-        if not 0 <= after < MAX_ID:
-            raise ValueError
-    except ValueError:
-        raise ValidationError(
-            "'cursor' is not a cursor this API gave out.", field="cursor"
-        ) from None
+    limit = validation.integer_text(
+        request.args.get("limit", "100"),
+        "limit",
+        maximum=1000,
+        message="'limit' must be a whole number between 1 and 1000.",
+    )
+    after = validation.integer_text(
+        request.args.get("cursor") or "0",
+        "cursor",
+        minimum=0,
+        message="'cursor' is not a cursor this API gave out.",
+    )
     return after, limit
 
 
@@ -120,8 +117,8 @@ def create_campaign() -> Response:
 @bp.get("/campaigns")
 def list_campaigns() -> Response:
     after, limit = page_args()
-    channel = request.args.get("channel") or None
-    if channel and channel not in campaigns.CHANNELS:
+    channel = request.args.get("channel")
+    if channel is not None and channel not in campaigns.CHANNELS:
         raise ValidationError(
             f"'channel' must be one of: {', '.join(campaigns.CHANNELS)}.",
             field="channel",
@@ -351,8 +348,8 @@ def create_location() -> Response:
 
 @bp.get("/locations")
 def list_locations() -> Response:
-    kind = request.args.get("kind") or None
-    if kind and kind not in locations.KINDS:
+    kind = request.args.get("kind")
+    if kind is not None and kind not in locations.KINDS:
         raise ValidationError("'kind' must be store or booth.", field="kind", code="invalid_choice")
     rt = runtime()
     default = rt.config["DEFAULT_CURRENCY"]
@@ -492,7 +489,7 @@ def lead_badge(lead_id: str, fmt: str) -> Response:
             f"Unknown image format '{fmt}'; use badge.svg or badge.png.", field="format"
         )
     rt = runtime()
-    lead = leads.get(rt.db(), lead_id)
+    lead = leads.badge_subject(rt.db(), lead_id)
     options = qr.parse_options(request.args)
     return qr_response(rt.badge_tokens.mint(lead["id"]), fmt, options, public=False)
 
@@ -516,7 +513,7 @@ def create_token() -> Response:
     payload = json_body()
     validation.reject_unknown(payload, {"name", "role"})
     name = validation.text(payload, "name", required=True)
-    role = validation.choice(payload, "role", api_tokens.ROLES, default="admin")
+    role = api_tokens.role_of(payload)
     secret, row = api_tokens.create(runtime().db(), name, role)
     response = jsonify({**row, "token": secret})
     response.status_code = 201

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
 
-from .. import Runtime, api_tokens, locations, qr, settings, visits
+from .. import Runtime, api_tokens, locations, qr, settings, validation, visits
 from ..csv_cells import inert_values
 from ..errors import BadRequest, Unauthorized, ValidationError
 from ..redemptions import Actor
-
-MAX_ID = 2**63
 
 
 def runtime() -> Runtime:
@@ -33,12 +31,9 @@ def revenue_types(config: dict) -> tuple[str, ...]:
 
 def id_arg(name: str) -> int | None:
     """An optional id in the query string (?campaign_id=, ?batch_id=), or None."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) >= MAX_ID:
-        raise ValidationError(f"'{name}' must be a whole number.", field=name)
-    return int(raw)
+    return validation.integer_text(
+        request.args.get(name), name, message=f"'{name}' must be a whole number."
+    )
 
 
 def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) -> Response:
@@ -140,6 +135,11 @@ def json_body() -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(
             f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
+    except RecursionError:
+        # json.loads recurses once per nesting level: 100,000 '[' used to answer 500.
+        raise BadRequest(
+            "The request body is nested too deeply to be read.", code="invalid_json"
         ) from None
     if not isinstance(payload, dict):
         raise ValidationError("The request body must be a JSON object.", code="invalid_body")
