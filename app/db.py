@@ -80,6 +80,15 @@ def release_connections() -> None:
     cache.clear()
 
 
+def close_connections() -> None:
+    """Close this thread's connections and the pool's (tests: one database per test)."""
+    release_connections()
+    for pool in _idle.values():
+        for db in pool:
+            db.conn.close()
+    _idle.clear()
+
+
 class ReleasingIterable:
     """A WSGI response body that releases the request's connections when the server closes it
     (after the last byte of a streamed body, or when the client went away)."""

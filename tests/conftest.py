@@ -28,6 +28,16 @@ def make_app(tmp_path: Path, **overrides):
     return app
 
 
+@pytest.fixture(autouse=True)
+def _close_connections():
+    """Each test has its own database file: close its connections after it, or a long run
+    holds thousands of files open (and select() refuses descriptors past 1024)."""
+    yield
+    from app import db
+
+    db.close_connections()
+
+
 @pytest.fixture
 def app(tmp_path):
     return make_app(tmp_path)

@@ -192,7 +192,7 @@ def test_api_tokens_are_untouched_by_the_guess_limit(tmp_path):
     for n, guess in enumerate(typo_shaped_guesses("BLACKFRIDAY", LIMIT)):
         redeem(till, guess, f"G-{n}")
     assert till.get("/api/v1/codes/BLACKFRIDAY2026").status_code == 429
-    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "elsewhere")
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "elsewhere", "admin")
     other = Api(app.test_client(), secret)
     response = other.get(
         "/api/v1/codes/BLACKFRIDAY2026?location=NYC-5TH", environ_base={"REMOTE_ADDR": "10.9.8.7"}

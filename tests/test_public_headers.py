@@ -141,7 +141,7 @@ def _gunicorn(folder: Path, trusted: str):
 @pytest.mark.parametrize(("trusted", "scheme"), [("", "http"), ("127.0.0.1", "https")])
 def test_gunicorn_and_the_app_believe_the_same_proxies(tmp_path, trusted, scheme):
     app = make_app(tmp_path, SECRET_KEY="s" * 32)
-    token, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests")
+    token, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     api_for(app).campaign()
     with _gunicorn(tmp_path, trusted) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -29,10 +29,10 @@ def revenue_types(config: dict) -> tuple[str, ...]:
     return settings.names(config["REVENUE_TYPES"])
 
 
-def id_arg(name: str) -> int | None:
+def id_arg(name: str, minimum: int = 1) -> int | None:
     """An optional id in the query string (?campaign_id=, ?batch_id=), or None."""
     return validation.integer_text(
-        request.args.get(name), name, message=f"'{name}' must be a whole number."
+        request.args.get(name), name, minimum=minimum, message=f"'{name}' must be a whole number."
     )
 
 

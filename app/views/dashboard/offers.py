@@ -270,7 +270,7 @@ def code_sheet(offer_id: int) -> Response:
     batch_id = id_arg("batch_id")
     if batch_id is None:
         raise ValidationError("Choose a batch: a sheet prints one batch.", field="batch_id")
-    number = id_arg("page")
+    number = id_arg("page", minimum=0)  # page 0 is a page that does not exist: 404
     sheet = offers.batch_page(db, row, batch_id, 1 if number is None else number, SHEET_CODES)
     paper = request.args.get("paper", "a4")
     cells = []
