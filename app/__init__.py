@@ -79,6 +79,7 @@ def create_app(
         config["SECRET_KEY"] = keys.load_or_create(instance)
     database_path = config["DATABASE"] or str(instance / "touchpoint.db")
     Path(database_path).parent.mkdir(parents=True, exist_ok=True)
+    config["SPOOL_DIR"] = str(config["SPOOL_DIR"] or instance / "spool")
     old_keys = [k.strip() for k in str(config["OLD_SECRET_KEYS"]).split(",") if k.strip()]
     config["PUBLIC_BASE_URL"] = str(config["PUBLIC_BASE_URL"]).rstrip("/")
 
