@@ -108,7 +108,7 @@ def create_app(
         ),
     )
 
-    from .views import api, assets, coupon, dashboard, errors, pos, redirect, reports, staff
+    from .views import api, assets, coupon, dashboard, errors, health, pos, redirect, reports, staff
 
     app.url_map.converters["id"] = IdConverter
 
@@ -119,6 +119,7 @@ def create_app(
     app.register_blueprint(staff.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(assets.bp)
+    app.register_blueprint(health.bp)
     dashboard.register(app)
     errors.register(app)
     app.wsgi_app = redirect.HotPath(app, app.wsgi_app)
