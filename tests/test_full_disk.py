@@ -132,3 +132,28 @@ def test_clicks_survive_a_full_disk_and_land_once(small_disk, tmp_path):
     # A second drain finds nothing and doubles nothing.
     maintenance.tick(db, rt.config, time.time())
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 42
+
+
+def test_a_database_refusing_writes_fails_open_without_a_mount(app, api, client, tmp_path):
+    """The same promises where mount is not allowed: a connection that refuses every write
+    (query_only gives SQLite's "attempt to write a readonly database")."""
+    link = api.link()
+    rt = app.extensions["touchpoint"]
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 1")
+    response = client.get(f"/r/{link['token']}")
+    assert response.status_code == 302
+    assert client.get("/r/unknown").status_code == 404
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["spool"]["events"] == 2
+    write = api.post("/api/v1/campaigns", json={"name": "x", "channel": "email"})
+    assert write.status_code == 503 and write.headers["Retry-After"] == "30"
+    assert write.get_json()["error"]["code"] == "storage_unavailable"
+
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 0")
+    assert maintenance.health(rt.db(), rt.config)["database"]["writable"] is True
+    maintenance.tick(rt.db(), rt.config, time.time())
+    cid = parse_qs(urlsplit(response.headers["Location"]).query)["tp_cid"][0]
+    assert [r[0] for r in rt.db().execute("SELECT id FROM events")] == [cid]
+    assert client.get("/healthz").get_json()["spool"]["events"] == 0
