@@ -157,3 +157,27 @@ def test_a_database_refusing_writes_fails_open_without_a_mount(app, api, client,
     cid = parse_qs(urlsplit(response.headers["Location"]).query)["tp_cid"][0]
     assert [r[0] for r in rt.db().execute("SELECT id FROM events")] == [cid]
     assert client.get("/healthz").get_json()["spool"]["events"] == 0
+
+
+def test_a_spooled_recipient_click_is_stitched_when_replayed(app, api, client):
+    from .conftest import BROWSER_UA
+
+    link = api.link()
+    body = {"recipients": [{"email": "ann@example.com"}]}
+    response = api.post(f"/api/v1/links/{link['id']}/recipients", json=body)
+    url = response.get_json()["recipients"][0]["tracked_url"].replace("http://localhost", "")
+    rt = app.extensions["touchpoint"]
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 1")
+    assert client.get(url, headers={"User-Agent": BROWSER_UA}).status_code == 302
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 0")
+    maintenance.tick(rt.db(), rt.config, time.time())
+    maintenance.tick(rt.db(), rt.config, time.time())
+    db = rt.db()
+    (event,) = db.query("SELECT lead_id, visitor_id FROM events")
+    assert event["lead_id"] is not None
+    stitched = db.execute(
+        "SELECT lead_id FROM lead_visitors WHERE visitor_id = ?", (event["visitor_id"],)
+    ).fetchone()
+    assert stitched == (event["lead_id"],)
