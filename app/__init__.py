@@ -96,6 +96,7 @@ def create_app(
         config["SECRET_KEY"] = keys.load_or_create(instance)
     database_path = config["DATABASE"] or str(instance / "touchpoint.db")
     Path(database_path).parent.mkdir(parents=True, exist_ok=True)
+    config["SPOOL_DIR"] = str(config["SPOOL_DIR"] or instance / "spool")
     old_keys = [k.strip() for k in str(config["OLD_SECRET_KEYS"]).split(",") if k.strip()]
     config["PUBLIC_BASE_URL"] = str(config["PUBLIC_BASE_URL"]).rstrip("/")
 
@@ -124,7 +125,19 @@ def create_app(
         ),
     )
 
-    from .views import api, assets, coupon, dashboard, errors, jobs, pos, redirect, reports, staff
+    from .views import (
+        api,
+        assets,
+        coupon,
+        dashboard,
+        errors,
+        health,
+        jobs,
+        pos,
+        redirect,
+        reports,
+        staff,
+    )
 
     app.url_map.converters["id"] = IdConverter
 
@@ -136,6 +149,7 @@ def create_app(
     app.register_blueprint(staff.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(assets.bp)
+    app.register_blueprint(health.bp)
     dashboard.register(app)
     errors.register(app)
     app.wsgi_app = redirect.HotPath(app, app.wsgi_app)

@@ -510,6 +510,31 @@ def demo_command(seed: int, days: int) -> None:
     )
 
 
+@cli.command("prune")
+def prune_command() -> None:
+    """Delete old orphan hits and old bot hits, and write spooled hits to the database.
+
+    Orphan hits (unknown tokens) and their hourly counts older than
+    TOUCHPOINT_ORPHAN_RETENTION_DAYS, and clicks and scans flagged as bots or email scanners
+    older than TOUCHPOINT_BOT_HIT_RETENTION_DAYS, are deleted (0 keeps them). Human hits are
+    never deleted, nor a bot hit a conversion names. touchpoint worker runs this once a day.
+    """
+    import time
+
+    from . import maintenance, spool
+
+    rt = current_app.extensions["touchpoint"]
+    db, path = _existing_db()
+    added = spool.drain(db, rt.config["SPOOL_DIR"], rt.config["ORPHAN_HITS_PER_HOUR"])
+    removed = maintenance.prune(db, rt.config, time.time())
+    click.echo(
+        f"Pruned {path}: {removed['orphan_hits']:,} orphan hits and "
+        f"{removed['orphan_counts']:,} orphan counts (older than "
+        f"{rt.config['ORPHAN_RETENTION_DAYS']} days), {removed['bot_hits']:,} bot hits (older "
+        f"than {rt.config['BOT_HIT_RETENTION_DAYS']} days); {added:,} spooled hits written."
+    )
+
+
 def main() -> None:
     cli(prog_name="touchpoint")
 

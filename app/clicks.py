@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Runtime, bots, clock, links, store, visits
+from . import Runtime, bots, clock, hits, links, store, visits
 
 MAX_PATH = 512  # of an unknown path, kept for the orphan-hit log
 
@@ -61,8 +61,8 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
     """Log one hit of `kind` ('click' or 'scan') on `token` and decide what the visitor gets."""
     db = rt.hot_db()
     now = clock.now_iso()
-    user_agent = environ.get("HTTP_USER_AGENT")
-    referrer = environ.get("HTTP_REFERER")
+    user_agent = hits.cut(environ.get("HTTP_USER_AGENT"), hits.MAX_USER_AGENT)
+    referrer = hits.cut(environ.get("HTTP_REFERER"), hits.MAX_REFERRER)
     ip = client_ip(rt, environ)
 
     ref = rt.link_tokens.verify(token)
@@ -71,7 +71,7 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
     if ref is not None:
         target = links.resolve(db, ref.link_id, now, click_id, rt.config["CLICK_ID_PARAM"])
     if target is None:
-        store.insert_orphan_hit(db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer)
+        hits.record_orphan(rt, db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer)
         return NOT_FOUND
 
     visitor = None
@@ -83,8 +83,8 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
     if ref.recipient_id is not None:
         lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id)
         if lead_id is None:
-            store.insert_orphan_hit(
-                db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer
+            hits.record_orphan(
+                rt, db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer
             )
             return NOT_FOUND
     # GPC/DNT: logged anonymously, so not even the recipient is kept.
@@ -106,10 +106,11 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
         None if private else lead_id,
     )
     if lead_id is None or private:
-        store.insert_event(db, event)
+        hits.record_event(rt, db, event)
     else:
         rules = rt.scanner_rules
-        store.record_recipient_hit(
+        hits.record_recipient_hit(
+            rt,
             db,
             event,
             lead_id=lead_id,

@@ -42,6 +42,8 @@ def open_database(path: str, synchronous: str = "NORMAL", busy_timeout_ms: int =
     # Checkpoint every ~40 MB of WAL instead of every ~4 MB: each click rewrites the same few
     # tail pages, which a later checkpoint copies once instead of many times (bench/redirect).
     conn.execute("PRAGMA wal_autocheckpoint = 10000")
+    # After a checkpoint the WAL is cut back to 64 MiB: a burst must not keep its disk space.
+    conn.execute("PRAGMA journal_size_limit = 67108864")
     return Database(conn, execute_plugins=False)
 
 

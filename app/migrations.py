@@ -511,6 +511,31 @@ def m010_location_currency(db: Database) -> None:
 
 
 @migrations()
+def m011_orphan_counts_and_maintenance(db: Database) -> None:
+    # Orphan hits past a few per address and hour are only counted (app/store/hits.py), so a
+    # flood of unknown tokens adds one row, not one per request. maintenance holds small
+    # shared state: the day the last prune ran (one process prunes a day) and the health
+    # probe's write. The partial index lets the daily prune find old bot hits without a
+    # scan; human clicks never enter it.
+    _run(
+        db,
+        """
+        CREATE TABLE orphan_counts (
+            hour TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            hits INTEGER NOT NULL,
+            PRIMARY KEY (hour, ip)
+        ) WITHOUT ROWID;
+        CREATE TABLE maintenance (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX events_bot_at ON events(at) WHERE is_bot = 1;
+        """,
+    )
+
+
+@migrations()
 def m012_jobs(db: Database) -> None:
     # Work too long for a request (a 900,000-row recipients upload), run by `touchpoint
     # worker`. lease_until expires when a worker dies without a word (kill -9), so another

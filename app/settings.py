@@ -155,6 +155,34 @@ SETTINGS: tuple[Setting, ...] = (
         "ISO 4217 currency used when a campaign gives a cost without a currency.",
     ),
     Setting(
+        "SPOOL_DIR",
+        "",
+        "Directory where hits wait when the database cannot take writes (full disk, locked), "
+        "written to the database once it can. Empty means instance/spool; put it on another "
+        "filesystem than the database so a full disk does not stop both.",
+    ),
+    Setting(
+        "ORPHAN_HITS_PER_HOUR",
+        50,
+        "Orphan hits (unknown tokens) kept in full per client address and hour; later ones are "
+        "only counted (orphan_counts).",
+        int,
+    ),
+    Setting(
+        "ORPHAN_RETENTION_DAYS",
+        30,
+        "Orphan hits and their counts older than this many days are deleted by touchpoint "
+        "prune (run daily by touchpoint worker). 0 keeps them forever.",
+        int,
+    ),
+    Setting(
+        "BOT_HIT_RETENTION_DAYS",
+        90,
+        "Clicks and scans flagged as bots or email scanners older than this many days are "
+        "deleted by touchpoint prune. Human hits are never deleted. 0 keeps them forever.",
+        int,
+    ),
+    Setting(
         "PASSWORD_HASH",
         "scrypt:32768:8:1",
         "How dashboard passwords are hashed (a Werkzeug method string: scrypt:N:r:p or "

@@ -8,6 +8,7 @@ from .accounts import *  # noqa: F403
 from .core import *  # noqa: F403
 from .coupons import *  # noqa: F403
 from .dashboard import *  # noqa: F403
+from .hits import *  # noqa: F403
 from .jobs import *  # noqa: F403
 from .people import *  # noqa: F403
 from .reports import *  # noqa: F403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlite_utils import Database
@@ -187,47 +188,70 @@ def record_recipient_hit(
     recipient since `burst_since`, or hits from more than one network since `repeat_since`,
     re-flag every such hit as a scanner, the earlier ones included. Rows are never deleted.
     """
-    at, campaign_id = event[2], event[4]
     conn = db.conn
     # Only taking the write lock can be "locked"; once held, the rest runs without waiting.
     retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         conn.execute(_EVENT_SQL, event)
-        if is_human:
-            conn.execute(
-                "UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id)
-            )
-            if visitor_id is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source)"
-                    " VALUES (?, ?, ?, 'recipient_click')",
-                    (visitor_id, lead_id, at),
-                )
-        distinct_links = conn.execute(
-            "SELECT count(DISTINCT link_id) FROM events "
-            "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ?",
-            (lead_id, campaign_id, burst_since, at),
-        ).fetchone()[0]
-        if distinct_links >= burst_links:
-            conn.execute(
-                "UPDATE events SET is_bot = 1, bot_reason = 'scanner:burst' "
-                "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
-                (lead_id, campaign_id, burst_since, at),
-            )
-        networks = conn.execute(
-            "SELECT count(DISTINCT ip) FROM events WHERE lead_id = ? AND at >= ? AND at <= ?",
-            (lead_id, repeat_since, at),
-        ).fetchone()[0]
-        if networks > 1:
-            conn.execute(
-                "UPDATE events SET is_bot = 1, bot_reason = 'scanner:multi_network' "
-                "WHERE lead_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
-                (lead_id, repeat_since, at),
-            )
+        recipient_hit_consequences(
+            conn,
+            event,
+            lead_id=lead_id,
+            visitor_id=visitor_id,
+            is_human=is_human,
+            burst_since=burst_since,
+            burst_links=burst_links,
+            repeat_since=repeat_since,
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def recipient_hit_consequences(
+    conn: sqlite3.Connection,
+    event: tuple,
+    *,
+    lead_id: str,
+    visitor_id: str | None,
+    is_human: bool,
+    burst_since: str,
+    burst_links: int,
+    repeat_since: str,
+) -> None:
+    """What record_recipient_hit does after its INSERT, inside the caller's transaction (a
+    spooled hit replayed later does the same: app/spool.py)."""
+    at, campaign_id = event[2], event[4]
+    if is_human:
+        conn.execute("UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id))
+        if visitor_id is not None:
+            conn.execute(
+                "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source)"
+                " VALUES (?, ?, ?, 'recipient_click')",
+                (visitor_id, lead_id, at),
+            )
+    distinct_links = conn.execute(
+        "SELECT count(DISTINCT link_id) FROM events "
+        "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ?",
+        (lead_id, campaign_id, burst_since, at),
+    ).fetchone()[0]
+    if distinct_links >= burst_links:
+        conn.execute(
+            "UPDATE events SET is_bot = 1, bot_reason = 'scanner:burst' "
+            "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
+            (lead_id, campaign_id, burst_since, at),
+        )
+    networks = conn.execute(
+        "SELECT count(DISTINCT ip) FROM events WHERE lead_id = ? AND at >= ? AND at <= ?",
+        (lead_id, repeat_since, at),
+    ).fetchone()[0]
+    if networks > 1:
+        conn.execute(
+            "UPDATE events SET is_bot = 1, bot_reason = 'scanner:multi_network' "
+            "WHERE lead_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
+            (lead_id, repeat_since, at),
+        )
 
 
 def insert_orphan_hit(

@@ -6,6 +6,8 @@ blueprint's handlers.
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -54,7 +56,37 @@ def _html_error(status: int, title: str, message: str) -> Response:
     )
 
 
+# SQLite errors that mean "storage cannot take writes now", not a bug: answered 503 with
+# Retry-After so clients try again (clicks never get here: app/hits.py spools them).
+_STORAGE_TROUBLE = ("full", "locked", "readonly", "disk i/o error")
+RETRY_AFTER_S = 30
+
+
+def _storage_unavailable() -> Response:
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if _wants_json():
+        body = {
+            "error": {
+                "code": "storage_unavailable",
+                "message": "The database cannot take writes right now; try again later.",
+            }
+        }
+        return _json_error(503, body, headers)
+    response = _html_error(503, "Try again in a moment", "We cannot save anything right now.")
+    response.headers.update(headers)
+    return response
+
+
 def register(app: Flask) -> None:
+    @app.errorhandler(sqlite3.OperationalError)
+    def storage_error(exc: sqlite3.OperationalError) -> Response:
+        if any(word in str(exc).lower() for word in _STORAGE_TROUBLE):
+            app.logger.warning(
+                "storage unavailable on %s %s: %s", request.method, request.path, exc
+            )
+            return _storage_unavailable()
+        return unexpected(exc)
+
     @app.errorhandler(TouchpointError)
     def touchpoint_error(exc: TouchpointError) -> Response:
         if _wants_json():

@@ -1,0 +1,183 @@
+"""A full disk never breaks a link: a real gunicorn on a database in a tiny tmpfs that is
+filled until SQLite gets ENOSPC; clicks still redirect, and every one reaches the database
+exactly once after space comes back."""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import os
+import subprocess
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app import maintenance
+
+from .conftest import api_for, make_app
+from .live import gunicorn
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(folder) -> str:
+    """Write a filler file until the filesystem says ENOSPC; return its path."""
+    path = os.path.join(folder, "filler")
+    with open(path, "wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    return path
+
+
+def request(port: int, method: str, path: str, body: dict | None = None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        conn.request(method, path, body=payload, headers=all_headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def click_id(headers: dict) -> str:
+    return parse_qs(urlsplit(headers["Location"]).query)["tp_cid"][0]
+
+
+def test_clicks_survive_a_full_disk_and_land_once(small_disk, tmp_path):
+    spool_dir = tmp_path / "spool"  # another filesystem than the database
+    app = make_app(small_disk, SPOOL_DIR=str(spool_dir))
+    rt = app.extensions["touchpoint"]
+    api = api_for(app)
+    link = api.link()
+    token = api.headers["Authorization"]
+    env = {
+        "TOUCHPOINT_DATABASE": str(small_disk / "touchpoint.db"),
+        "TOUCHPOINT_SECRET_KEY": rt.config["SECRET_KEY"],
+        "TOUCHPOINT_SPOOL_DIR": str(spool_dir),
+    }
+    sent: list[str] = []
+    with gunicorn(env, workers=2) as port:
+        status, headers, _ = request(port, "GET", f"/r/{link['token']}")
+        assert status == 302
+        sent.append(click_id(headers))
+        assert request(port, "GET", "/healthz")[0] == 200
+
+        db = rt.db()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no WAL space left to reuse
+        filler = fill(small_disk)
+
+        statuses = []
+        for i in range(40):
+            status, headers, _ = request(port, "GET", f"/r/{link['token']}")
+            statuses.append(status)
+            if status == 302:
+                sent.append(click_id(headers))
+            unknown = request(port, "GET", f"/r/not-a-token-{i}")[0]
+            assert unknown == 404
+        assert statuses == [302] * 40
+
+        status, _, body = request(port, "GET", "/healthz")
+        health = json.loads(body)
+        assert status == 503 and health["database"]["writable"] is False
+        assert health["spool"]["events"] >= 40  # the database truly refused them
+        assert health["spool"]["lost"] == 0
+
+        status, headers, body = request(
+            port,
+            "POST",
+            "/api/v1/campaigns",
+            {"name": "x", "channel": "email", "utm_source": "a", "utm_medium": "b"},
+            {"Authorization": token},
+        )
+        assert status == 503
+        assert json.loads(body)["error"]["code"] == "storage_unavailable"
+        assert int(headers["Retry-After"]) > 0
+
+        os.unlink(filler)
+        maintenance.tick(db, rt.config, time.time())
+        assert request(port, "GET", "/healthz")[0] == 200
+        status, headers, _ = request(port, "GET", f"/r/{link['token']}")
+        assert status == 302
+        sent.append(click_id(headers))
+
+    ids = [row[0] for row in db.execute("SELECT id FROM events ORDER BY id")]
+    assert sorted(ids) == sorted(sent)  # every click, once
+    assert len(sent) == 42
+    orphans = db.execute("SELECT sum(hits) FROM orphan_counts").fetchone()[0]
+    assert orphans == 40
+    assert not list(spool_dir.glob("hits-*"))
+    # A second drain finds nothing and doubles nothing.
+    maintenance.tick(db, rt.config, time.time())
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 42
+
+
+def test_a_database_refusing_writes_fails_open_without_a_mount(app, api, client, tmp_path):
+    """The same promises where mount is not allowed: a connection that refuses every write
+    (query_only gives SQLite's "attempt to write a readonly database")."""
+    link = api.link()
+    rt = app.extensions["touchpoint"]
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 1")
+    response = client.get(f"/r/{link['token']}")
+    assert response.status_code == 302
+    assert client.get("/r/unknown").status_code == 404
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["spool"]["events"] == 2
+    write = api.post("/api/v1/campaigns", json={"name": "x", "channel": "email"})
+    assert write.status_code == 503 and write.headers["Retry-After"] == "30"
+    assert write.get_json()["error"]["code"] == "storage_unavailable"
+
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 0")
+    assert maintenance.health(rt.db(), rt.config)["database"]["writable"] is True
+    maintenance.tick(rt.db(), rt.config, time.time())
+    cid = parse_qs(urlsplit(response.headers["Location"]).query)["tp_cid"][0]
+    assert [r[0] for r in rt.db().execute("SELECT id FROM events")] == [cid]
+    assert client.get("/healthz").get_json()["spool"]["events"] == 0
+
+
+def test_a_spooled_recipient_click_is_stitched_when_replayed(app, api, client):
+    from .conftest import BROWSER_UA
+
+    link = api.link()
+    body = {"recipients": [{"email": "ann@example.com"}]}
+    response = api.post(f"/api/v1/links/{link['id']}/recipients", json=body)
+    url = response.get_json()["recipients"][0]["tracked_url"].replace("http://localhost", "")
+    rt = app.extensions["touchpoint"]
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 1")
+    assert client.get(url, headers={"User-Agent": BROWSER_UA}).status_code == 302
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 0")
+    maintenance.tick(rt.db(), rt.config, time.time())
+    maintenance.tick(rt.db(), rt.config, time.time())
+    db = rt.db()
+    (event,) = db.query("SELECT lead_id, visitor_id FROM events")
+    assert event["lead_id"] is not None
+    stitched = db.execute(
+        "SELECT lead_id FROM lead_visitors WHERE visitor_id = ?", (event["visitor_id"],)
+    ).fetchone()
+    assert stitched == (event["lead_id"],)
