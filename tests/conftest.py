@@ -28,10 +28,10 @@ def make_app(tmp_path: Path, **overrides):
     return app
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _close_connections():
-    """Each test has its own database file: close its connections after it, or a long run
-    holds thousands of files open (and select() refuses descriptors past 1024)."""
+    """Tests have their own database files: close a module's connections after it, or a long
+    run holds thousands of files open (and select() refuses descriptors past 1024)."""
     yield
     from app import db
 
