@@ -405,9 +405,7 @@ class MergeCsv:
 
     def rows(self, rows: Iterable[list]) -> str:
         for _, values, lead_id, url, reason in rows:
-            cells = [
-                "" if values[i] is None else _text_cell(inert(values[i])) for i in self._keep
-            ]
+            cells = ["" if values[i] is None else _text_cell(inert(values[i])) for i in self._keep]
             self._writer.writerow([*cells, lead_id or "", url or "", inert(reason or "")])
         return self._take()
 

@@ -22,12 +22,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 3, worker_class: str = serving.WORKER_CLASS):
+def gunicorn(
+    env: dict[str, str],
+    workers: int = 3,
+    worker_class: str = serving.WORKER_CLASS,
+    forwarded_allow_ips: str = "",
+):
     """Start gunicorn on a free loopback port as `make run` does (app/serving.py, without the
     access log); yield the port; stop it afterwards."""
     port = free_port()
     argv = serving.gunicorn_argv(
-        f"127.0.0.1:{port}", workers=workers, worker_class=worker_class, access_log=None
+        f"127.0.0.1:{port}",
+        workers=workers,
+        worker_class=worker_class,
+        access_log=None,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     process = subprocess.Popen(
         [*argv[:-1], "--log-level", "warning", argv[-1]],

@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
 import time
-from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 from gunicorn.config import validate_string_to_addr_list
 
-from app import api_tokens, serving, sessions, visits
+from app import api_tokens, sessions, visits
 from app.views.common import content_security_policy
 
+from . import live
 from .conftest import BROWSER_UA, api_for, make_app
 from .coupon_helpers import form_token, offer_link
 from .dashboard_helpers import PASSWORD, Dash, create_user, csrf_of
-from .live import ROOT, free_port
 from .test_qr import decode_png
 
 CONFIGURED = "https://go.example.com"
@@ -100,42 +97,14 @@ def test_gunicorn_allow_list_is_the_trusted_proxies(trusted, expected):
     ]
 
 
-@contextmanager
 def _gunicorn(folder: Path, trusted: str):
     """One gunicorn worker as `make run` starts it, its allow list from TRUSTED_PROXIES."""
-    port = free_port()
-    argv = serving.gunicorn_argv(
-        f"127.0.0.1:{port}",
-        workers=1,
-        access_log=None,
-        forwarded_allow_ips=visits.forwarded_allow_ips(trusted),
-    )
     env = {
-        **os.environ,
         "TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"),
         "TOUCHPOINT_SECRET_KEY": "s" * 32,
         "TOUCHPOINT_TRUSTED_PROXIES": trusted,
     }
-    process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            try:
-                conn.request("GET", "/api/v1/openapi.json")
-                conn.getresponse().read()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-            finally:
-                conn.close()
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    return live.gunicorn(env, workers=1, forwarded_allow_ips=visits.forwarded_allow_ips(trusted))
 
 
 @pytest.mark.parametrize(("trusted", "scheme"), [("", "http"), ("127.0.0.1", "https")])
