@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlite_utils import Database
 
-from . import clock, store, validation
+from . import clock, storage, validation
 from .errors import NotFound, ValidationError
 
 PREFIX = "tpa_"
@@ -39,7 +39,7 @@ def create(db: Database, name: str, role: str, user_id: int | None = None) -> tu
     if role not in ROLES:
         raise ValidationError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
     secret = PREFIX + secrets.token_urlsafe(32)
-    token_id = store.insert_api_token(
+    token_id = storage.insert_api_token(
         db,
         {
             "name": name,
@@ -50,7 +50,7 @@ def create(db: Database, name: str, role: str, user_id: int | None = None) -> tu
             "created_at": clock.now_iso(),
         },
     )
-    row = next(t for t in store.list_api_tokens(db) if t["id"] == token_id)
+    row = next(t for t in storage.list_api_tokens(db) if t["id"] == token_id)
     return secret, row
 
 
@@ -68,23 +68,23 @@ def authenticate(db: Database, presented: str) -> dict | None:
     """The active token row for a presented secret, or None."""
     if not presented.startswith(PREFIX) or len(presented) > 200:
         return None
-    row = store.find_api_token(db, _hash(presented))
+    row = storage.find_api_token(db, _hash(presented))
     if row is not None:
         now = clock.utcnow()
-        store.touch_api_token(
+        storage.touch_api_token(
             db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
         )
     return row
 
 
 def list_all(db: Database) -> list[dict]:
-    return store.list_api_tokens(db)
+    return storage.list_api_tokens(db)
 
 
 def revoke(db: Database, token_id: int) -> None:
-    if not store.revoke_api_token(db, token_id, clock.now_iso()):
+    if not storage.revoke_api_token(db, token_id, clock.now_iso()):
         raise NotFound(f"No active token with id {token_id}.", code="token_not_found")
 
 
 def any_exist(db: Database) -> bool:
-    return store.count_api_tokens(db) > 0
+    return storage.count_api_tokens(db) > 0

@@ -7,7 +7,7 @@ import unicodedata
 
 from sqlite_utils import Database
 
-from . import clock, money, store, validation
+from . import clock, money, storage, validation
 from .errors import NotFound, ValidationError
 
 CHANNELS = (
@@ -103,12 +103,12 @@ def _clean(
 def create(db: Database, payload: dict, *, default_currency: str = "USD") -> dict:
     values = _clean(payload, partial=False, default_currency=default_currency)
     now = clock.now_iso()
-    campaign_id = store.insert_campaign(db, {**values, "created_at": now, "updated_at": now})
+    campaign_id = storage.insert_campaign(db, {**values, "created_at": now, "updated_at": now})
     return get(db, campaign_id)
 
 
 def update(db: Database, campaign_id: int, payload: dict, *, default_currency: str = "USD") -> dict:
-    current = store.get_campaign(db, campaign_id)
+    current = storage.get_campaign(db, campaign_id)
     if current is None:
         raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
     values = _clean(payload, partial=True, current=current, default_currency=default_currency)
@@ -125,12 +125,12 @@ def update(db: Database, campaign_id: int, payload: dict, *, default_currency: s
         )
     if values:
         values["updated_at"] = clock.now_iso()
-        store.update_campaign(db, campaign_id, values)
+        storage.update_campaign(db, campaign_id, values)
     return get(db, campaign_id)
 
 
 def get(db: Database, campaign_id: int) -> dict:
-    row = store.get_campaign(db, campaign_id)
+    row = storage.get_campaign(db, campaign_id)
     if row is None:
         raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
     return row
@@ -139,7 +139,7 @@ def get(db: Database, campaign_id: int) -> dict:
 def list_page(
     db: Database, *, after_id: int = 0, limit: int = 100, channel: str | None = None
 ) -> list[dict]:
-    return store.list_campaigns(db, after_id=after_id, limit=limit, channel=channel)
+    return storage.list_campaigns(db, after_id=after_id, limit=limit, channel=channel)
 
 
 def to_json(row: dict) -> dict:

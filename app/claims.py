@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from . import clock, codes, offers, store
+from . import clock, codes, offers, storage
 from . import db as dbmod
 from .errors import Gone
 
 
 def existing(db: Database, offer_id: int, visitor_id: str) -> dict | None:
     """The claim this browser already made on the offer, to show again (a GET never mints)."""
-    return store.find_claim(db, offer_id, visitor_id)
+    return storage.find_claim(db, offer_id, visitor_id)
 
 
 def claim(
@@ -38,33 +38,33 @@ def claim(
             "This offer has ended." if state == "expired" else "This offer has not started yet.",
             code=state,
         )
-    existing = store.find_claim(db, offer["id"], visitor_id)
+    existing = storage.find_claim(db, offer["id"], visitor_id)
     if existing is not None:
         return existing, False
     with dbmod.immediate(db):
-        existing = store.find_claim(db, offer["id"], visitor_id)
+        existing = storage.find_claim(db, offer["id"], visitor_id)
         if existing is not None:
             return existing, False
         if lead_id is None:
-            lead_id = store.lead_of_visitor(db, visitor_id)
+            lead_id = storage.lead_of_visitor(db, visitor_id)
         if lead_id and offer["per_lead_limit"]:
-            earlier = store.lead_claims(db, offer["id"], lead_id)
+            earlier = storage.lead_claims(db, offer["id"], lead_id)
             if len(earlier) >= offer["per_lead_limit"]:
                 return earlier[-1], False
         code = None
         if lead_id:
-            personal = store.personal_code(db, offer["id"], lead_id)
-            if personal and store.claim_of_code(db, personal) is None:
+            personal = storage.personal_code(db, offer["id"], lead_id)
+            if personal and storage.claim_of_code(db, personal) is None:
                 code = personal  # the code the mailer already printed for this person
         if code is None:
             while True:
                 code = codes.generate(1)[0]
-                if store.insert_codes(
+                if storage.insert_codes(
                     db, [(code, offer["id"], "unique", None, lead_id, None, now)]
                 ):
                     break
         event_id = clock.new_event_id()
-        store.insert_event_row(
+        storage.insert_event_row(
             db,
             {
                 "id": event_id,
@@ -80,7 +80,7 @@ def claim(
             },
         )
         # Under the write lock the visitor has no claim yet, so this insert cannot conflict.
-        store.insert_claim(
+        storage.insert_claim(
             db,
             {
                 "offer_id": offer["id"],
@@ -94,4 +94,4 @@ def claim(
                 "claimed_at": now,
             },
         )
-    return store.find_claim(db, offer["id"], visitor_id), True
+    return storage.find_claim(db, offer["id"], visitor_id), True

@@ -679,11 +679,11 @@ def report_refresh(rebuild: bool) -> None:
     """
     import time
 
-    from . import store
+    from . import storage
 
     db, path = _existing_db()
     started = time.perf_counter()
-    done = store.rebuild_report_tables(db) if rebuild else store.refresh_report_tables(db)
+    done = storage.rebuild_report_tables(db) if rebuild else storage.refresh_report_tables(db)
     elapsed = time.perf_counter() - started
     click.echo(f"{done} event(s) summed in {elapsed:.1f} s; report tables are up to date.")
     click.echo(f"Refreshed {path} ({_events_in(db)}).", err=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Runtime, bots, clock, hits, links, store, visits
+from . import Runtime, bots, clock, hits, links, storage, visits
 
 MAX_PATH = 512  # of an unknown path, kept for the orphan-hit log
 
@@ -81,7 +81,7 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
     reason = bots.classify(environ["REQUEST_METHOD"], user_agent, referrer)
     lead_id = None
     if ref.recipient_id is not None:
-        lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id)
+        lead_id = storage.recipient_lead(db, ref.recipient_id, ref.link_id)
         if lead_id is None:
             hits.record_orphan(
                 rt, db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlite_utils import Database
 
-from . import clock, leads, money, store, validation
+from . import clock, leads, money, storage, validation
 from .errors import NotFound, ValidationError
 
 _FIELDS = {
@@ -41,7 +41,7 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         )
     external_id = validation.text(payload, "external_id")
     if external_id is not None:
-        existing = store.find_conversion_by_external_id(db, external_id)
+        existing = storage.find_conversion_by_external_id(db, external_id)
         if existing is not None:
             return existing, False
 
@@ -58,14 +58,14 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
 
     click = None
     if click_id is not None:
-        click = store.get_event(db, click_id)
+        click = storage.get_event(db, click_id)
         if click is None:
             raise ValidationError(
                 f"No click with id '{click_id}'.", field="click_id", code="unknown_click"
             )
     if visitor_id is not None:
         visitor_id = visitor_id.lower()
-        if not _UUID_RE.match(visitor_id) or store.visitor_first_seen(db, visitor_id) is None:
+        if not _UUID_RE.match(visitor_id) or storage.visitor_first_seen(db, visitor_id) is None:
             raise ValidationError(
                 f"No visitor with id '{visitor_id}'.", field="visitor_id", code="unknown_visitor"
             )
@@ -113,10 +113,10 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
     if lead_id is None and click is not None:
         lead_id = click["lead_id"]
     if lead_id is None and visitor_id is not None:
-        lead_id = store.lead_of_visitor(db, visitor_id)
+        lead_id = storage.lead_of_visitor(db, visitor_id)
 
     received = clock.to_iso(now)
-    conversion_id = store.insert_conversion(
+    conversion_id = storage.insert_conversion(
         db,
         {
             "type": kind,
@@ -133,16 +133,16 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         },
     )
     if conversion_id is None:  # the same external_id won a race a moment ago
-        return store.find_conversion_by_external_id(db, external_id), False
+        return storage.find_conversion_by_external_id(db, external_id), False
     if lead_id is not None:
         if visitor_id is not None:
-            store.link_visitor(db, visitor_id, lead_id, received, "conversion")
-        store.touch_lead(db, lead_id, occurred_text)
-    return store.get_conversion(db, conversion_id), True
+            storage.link_visitor(db, visitor_id, lead_id, received, "conversion")
+        storage.touch_lead(db, lead_id, occurred_text)
+    return storage.get_conversion(db, conversion_id), True
 
 
 def get(db: Database, conversion_id: int) -> dict:
-    row = store.get_conversion(db, conversion_id)
+    row = storage.get_conversion(db, conversion_id)
     if row is None:
         raise NotFound(f"No conversion with id {conversion_id}.", code="conversion_not_found")
     return row

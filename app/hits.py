@@ -9,7 +9,7 @@ import time
 
 from sqlite_utils import Database
 
-from . import Runtime, spool, store
+from . import Runtime, spool, storage
 
 # Stored per hit at most (characters). Real browsers send user agents of 100-300 characters
 # and referrers are page URLs; 8 KB headers are a flood filling the disk (issue 12), and
@@ -36,7 +36,7 @@ def _refused(exc: sqlite3.DatabaseError) -> bool:
 def record_event(rt: Runtime, db: Database, event: tuple) -> None:
     """Store one click or scan, or spool it when the database cannot take it."""
     try:
-        store.insert_event(db, event)
+        storage.insert_event(db, event)
     except sqlite3.DatabaseError as exc:
         if not _refused(exc):
             raise
@@ -46,9 +46,9 @@ def record_event(rt: Runtime, db: Database, event: tuple) -> None:
 
 
 def record_recipient_hit(rt: Runtime, db: Database, event: tuple, **kw: object) -> None:
-    """store.record_recipient_hit, spooled (with its consequences) when the database refuses."""
+    """storage.record_recipient_hit, spooled (with its consequences) when the database refuses."""
     try:
-        store.record_recipient_hit(db, event, **kw)
+        storage.record_recipient_hit(db, event, **kw)
     except sqlite3.DatabaseError as exc:
         if not _refused(exc):
             raise
@@ -69,7 +69,7 @@ def record_orphan(
     """Store (or only count, past the per-address threshold) a hit on an unknown token."""
     args = (at, path, ip, cut(user_agent, MAX_USER_AGENT), cut(referrer, MAX_REFERRER))
     try:
-        store.record_orphan_hit(db, *args, rt.config["ORPHAN_HITS_PER_HOUR"])
+        storage.record_orphan_hit(db, *args, rt.config["ORPHAN_HITS_PER_HOUR"])
     except sqlite3.DatabaseError as exc:
         if not _refused(exc):
             raise

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import clock, store
+from . import clock, storage
 from . import db as dbmod
 from .errors import NotFound, TouchpointError
 
@@ -73,7 +73,7 @@ class Run:
     ) -> None:
         """Record progress and the resume state inside step()'s transaction; LeaseLost (and
         so a rollback of the whole step) if another worker took the job meanwhile."""
-        saved = store.save_progress(
+        saved = storage.save_progress(
             self.db,
             self.job["id"],
             self.token,
@@ -117,11 +117,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 def enqueue(db: Database, kind: str, params: dict, *, created_by: str | None = None) -> dict:
     if kind not in HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
-    return store.insert_job(db, kind, json.dumps(params), created_by, clock.now_iso())
+    return storage.insert_job(db, kind, json.dumps(params), created_by, clock.now_iso())
 
 
 def get(db: Database, job_id: int) -> dict:
-    row = store.get_job(db, job_id)
+    row = storage.get_job(db, job_id)
     if row is None:
         raise NotFound(f"No job with id {job_id}.", code="job_not_found")
     return row
@@ -131,17 +131,17 @@ def claim(db: Database, lease_seconds: float, now: float | None = None) -> tuple
     """The oldest runnable job, now ours for `lease_seconds`, with its claim token."""
     now = time.time() if now is None else now
     token = secrets.token_hex(8)
-    row = store.claim_job(db, token, now, now + lease_seconds, clock.now_iso())
+    row = storage.claim_job(db, token, now, now + lease_seconds, clock.now_iso())
     return (row, token) if row else None
 
 
 def heartbeat(db: Database, job_id: int, token: str, lease_seconds: float) -> bool:
-    return store.extend_lease(db, job_id, token, time.time() + lease_seconds)
+    return storage.extend_lease(db, job_id, token, time.time() + lease_seconds)
 
 
 def finish(run: Run, result: dict | None) -> bool:
     errors = json.dumps(result["errors"]) if result and "errors" in result else None
-    return store.end_job(
+    return storage.end_job(
         run.db, run.job["id"], run.token, "done", clock.now_iso(), errors=errors, error=None
     )
 
@@ -149,7 +149,7 @@ def finish(run: Run, result: dict | None) -> bool:
 def fail(run: Run, error: TouchpointError) -> bool:
     body = error.body()["error"]
     errors = json.dumps(body["invalid"]) if "invalid" in body else None
-    return store.end_job(
+    return storage.end_job(
         run.db,
         run.job["id"],
         run.token,
@@ -161,7 +161,7 @@ def fail(run: Run, error: TouchpointError) -> bool:
 
 
 def release(run: Run) -> bool:
-    return store.release_job(run.db, run.job["id"], run.token)
+    return storage.release_job(run.db, run.job["id"], run.token)
 
 
 def resume(run: Run) -> str:

@@ -8,7 +8,7 @@ import uuid
 
 from sqlite_utils import Database
 
-from . import clock, money, store
+from . import clock, money, storage
 from .errors import NotFound, ValidationError
 
 _ATOM = r"[^@\s\"<>(),;:\\\[\]]"
@@ -39,7 +39,7 @@ def new_id() -> str:
 
 def get(db: Database, lead_id: str) -> dict:
     lead_id = lead_id.strip().lower() if isinstance(lead_id, str) else lead_id
-    row = store.get_lead(db, lead_id) if _is_guid(lead_id) else None
+    row = storage.get_lead(db, lead_id) if _is_guid(lead_id) else None
     if row is None:
         raise NotFound(f"No lead with id {lead_id}.", code="lead_not_found")
     return row
@@ -77,7 +77,7 @@ def find_by_email(db: Database, email: str) -> dict | None:
         raise ValidationError(
             "'email' is not a valid email address.", field="email", code="invalid_email"
         )
-    return store.find_lead_by_email_key(db, email_key(normalized))
+    return storage.find_lead_by_email_key(db, email_key(normalized))
 
 
 def find_or_create_by_email(db: Database, email: str, field: str = "email") -> dict:
@@ -86,7 +86,7 @@ def find_or_create_by_email(db: Database, email: str, field: str = "email") -> d
         raise ValidationError(
             f"'{field}' is not a valid email address.", field=field, code="invalid_email"
         )
-    return store.insert_lead_if_new(
+    return storage.insert_lead_if_new(
         db,
         {
             "id": new_id(),
@@ -112,14 +112,14 @@ def to_json(row: dict, db: Database | None = None) -> dict:
         "erased_at": row["erased_at"],
     }
     if db is not None:
-        out["visitor_ids"] = store.lead_visitor_ids(db, row["id"])
+        out["visitor_ids"] = storage.lead_visitor_ids(db, row["id"])
     return out
 
 
 def timeline(db: Database, lead_id: str) -> list[dict]:
     """Every touch and conversion in time order: the audit trail from first touch to sale."""
     items = []
-    for row in store.lead_timeline(db, lead_id):
+    for row in storage.lead_timeline(db, lead_id):
         item = {
             "id": row["id"],
             "type": row["type"],
@@ -145,5 +145,5 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
 def erase(db: Database, lead_id: str) -> dict:
     """Erase personal data (a data-protection request), keeping anonymous counts."""
     get(db, lead_id)
-    store.erase_lead(db, lead_id, clock.now_iso())
+    storage.erase_lead(db, lead_id, clock.now_iso())
     return get(db, lead_id)

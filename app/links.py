@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sqlite_utils import Database
 
-from . import clock, store, validation
+from . import clock, storage, validation
 from .errors import NotFound
 from .tokens import LinkTokens
 
@@ -51,12 +51,12 @@ def create(db: Database, payload: dict) -> dict:
             field="destination",
             code="required" if values["destination"] is None else "validation_error",
         )
-    if campaign_id is not None and store.get_campaign(db, campaign_id) is None:
+    if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
         check.add(
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
     if values["offer_id"] is not None:
-        offer = store.get_offer(db, values["offer_id"])
+        offer = storage.get_offer(db, values["offer_id"])
         if offer is None:
             check.add(
                 f"No offer with id {values['offer_id']}.", field="offer_id", code="unknown_offer"
@@ -67,7 +67,7 @@ def create(db: Database, payload: dict) -> dict:
             )
     check.done()
     now = clock.now_iso()
-    link_id = store.insert_link(db, {**values, "created_at": now, "updated_at": now})
+    link_id = storage.insert_link(db, {**values, "created_at": now, "updated_at": now})
     return get(db, link_id)
 
 
@@ -109,12 +109,12 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
     check.done()
     if values:
         values["updated_at"] = clock.now_iso()
-        store.update_link(db, link_id, values)
+        storage.update_link(db, link_id, values)
     return get(db, link_id)
 
 
 def get(db: Database, link_id: int) -> dict:
-    row = store.get_link(db, link_id)
+    row = storage.get_link(db, link_id)
     if row is None:
         raise NotFound(f"No link with id {link_id}.", code="link_not_found")
     return row
@@ -123,12 +123,12 @@ def get(db: Database, link_id: int) -> dict:
 def list_page(
     db: Database, *, after_id: int = 0, limit: int = 100, campaign_id: int | None = None
 ) -> list[dict]:
-    return store.list_links(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
+    return storage.list_links(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
 
 
 def stats(db: Database, link_id: int) -> dict:
     get(db, link_id)
-    return store.link_stats(db, link_id)
+    return storage.link_stats(db, link_id)
 
 
 def to_json(row: dict, tokens: LinkTokens, base_url: str, campaign: dict | None = None) -> dict:
@@ -242,7 +242,7 @@ class Target:
 
 def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: str) -> Target | None:
     """Decide where a hit on `link_id` goes at time `now`; None when the link does not exist."""
-    row = store.link_for_redirect(db, link_id)
+    row = storage.link_for_redirect(db, link_id)
     if row is None:
         return None
     (

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from . import clock, store, validation
+from . import clock, storage, validation
 from .errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
@@ -56,12 +56,12 @@ def create(db: Database, payload: dict) -> dict:
         "currency": check(validation.currency, payload),
     }
     check.done()
-    if store.get_location(db, code) is not None:
+    if storage.get_location(db, code) is not None:
         raise Conflict(
             f"A location with code '{code}' exists.", field="code", code="location_exists"
         )
     now = clock.now_iso()
-    store.insert_location(db, {**values, "created_at": now, "updated_at": now})
+    storage.insert_location(db, {**values, "created_at": now, "updated_at": now})
     return get(db, code)
 
 
@@ -91,19 +91,19 @@ def update(db: Database, code: str, payload: dict) -> dict:
     check.done()
     if values:
         values["updated_at"] = clock.now_iso()
-        store.update_location(db, code, values)
+        storage.update_location(db, code, values)
     return get(db, code)
 
 
 def get(db: Database, code: str) -> dict:
-    row = store.get_location(db, code)
+    row = storage.get_location(db, code)
     if row is None:
         raise NotFound(f"No location with code '{code}'.", code="location_not_found")
     return row
 
 
 def list_all(db: Database, kind: str | None = None) -> list[dict]:
-    return store.list_locations(db, kind)
+    return storage.list_locations(db, kind)
 
 
 # Staff keys --------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def create_staff_key(db: Database, code: str, payload: dict) -> tuple[str, dict]
     validation.reject_unknown(payload, {"label"})
     label = validation.text(payload, "label", required=True)
     secret = STAFF_PREFIX + secrets.token_urlsafe(32)
-    key_id = store.insert_staff_key(
+    key_id = storage.insert_staff_key(
         db,
         {
             "location_code": code,
@@ -130,17 +130,17 @@ def create_staff_key(db: Database, code: str, payload: dict) -> tuple[str, dict]
             "created_at": clock.now_iso(),
         },
     )
-    row = next(k for k in store.list_staff_keys(db, code) if k["id"] == key_id)
+    row = next(k for k in storage.list_staff_keys(db, code) if k["id"] == key_id)
     return secret, row
 
 
 def staff_keys(db: Database, code: str) -> list[dict]:
     get(db, code)
-    return store.list_staff_keys(db, code)
+    return storage.list_staff_keys(db, code)
 
 
 def revoke_staff_key(db: Database, code: str, key_id: int) -> None:
-    if not store.revoke_staff_key(db, code, key_id, clock.now_iso()):
+    if not storage.revoke_staff_key(db, code, key_id, clock.now_iso()):
         raise NotFound(f"No active staff key {key_id} at '{code}'.", code="staff_key_not_found")
 
 
@@ -148,10 +148,10 @@ def authenticate_staff(db: Database, presented: str) -> dict | None:
     """The active staff key row (with its location_code) for a presented secret."""
     if not presented.startswith(STAFF_PREFIX) or len(presented) > 200:
         return None
-    row = store.find_staff_key(db, _hash(presented))
+    row = storage.find_staff_key(db, _hash(presented))
     if row is not None:
         now = clock.utcnow()
-        store.touch_staff_key(
+        storage.touch_staff_key(
             db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
         )
     return row

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import clock, spool, store
+from . import clock, spool, storage
 
 log = logging.getLogger(__name__)
 PROBE_BUSY_TIMEOUT_MS = 1000  # health answers fast: a lock held longer is reported as such
@@ -27,7 +27,7 @@ def tick(db: Database, config: dict, now: float) -> None:
             added = spool.drain(db, spool_dir, config["ORPHAN_HITS_PER_HOUR"])
             log.warning("%d spooled hits written to the database", added)
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
-        if store.maintenance_claim(db, "last_prune_day", day):
+        if storage.maintenance_claim(db, "last_prune_day", day):
             removed = prune(db, config, now)
             log.info("daily prune: %s", removed)
     except sqlite3.DatabaseError as exc:
@@ -43,11 +43,11 @@ def prune(db: Database, config: dict, now: float) -> dict[str, int]:
     orphan_days = int(config["ORPHAN_RETENTION_DAYS"])
     bot_days = int(config["BOT_HIT_RETENTION_DAYS"])
     if orphan_days > 0:
-        removed["orphan_hits"], removed["orphan_counts"] = store.prune_orphans(
+        removed["orphan_hits"], removed["orphan_counts"] = storage.prune_orphans(
             db, _days_before(now, orphan_days)
         )
     if bot_days > 0:
-        removed["bot_hits"] = store.prune_bot_events(db, _days_before(now, bot_days))
+        removed["bot_hits"] = storage.prune_bot_events(db, _days_before(now, bot_days))
     return removed
 
 
@@ -61,7 +61,7 @@ def health(db: Database, config: dict) -> dict:
     writable, problem = True, None
     conn.execute(f"PRAGMA busy_timeout = {PROBE_BUSY_TIMEOUT_MS}")
     try:
-        store.health_probe(db, clock.now_iso())
+        storage.health_probe(db, clock.now_iso())
     except sqlite3.DatabaseError as exc:
         writable, problem = False, str(exc)
     finally:

@@ -341,7 +341,7 @@ def m005_links_may_point_at_an_offer(db: Database) -> None:
 
 @migrations()
 def m006_report_rollups(db: Database) -> None:
-    # Derived from events for the reports (see app/store/reports.py); refreshed lazily by
+    # Derived from events for the reports (see app/storage/reports.py); refreshed lazily by
     # rowid before each report, so nothing here fires when the redirect path INSERTs a click.
     # Only UPDATE and DELETE of rows already summed queue their old values for a recount.
     _run(
@@ -512,7 +512,7 @@ def m010_location_currency(db: Database) -> None:
 
 @migrations()
 def m011_orphan_counts_and_maintenance(db: Database) -> None:
-    # Orphan hits past a few per address and hour are only counted (app/store/hits.py), so a
+    # Orphan hits past a few per address and hour are only counted (app/storage/hits.py), so a
     # flood of unknown tokens adds one row, not one per request. maintenance holds small
     # shared state: the day the last prune ran (one process prunes a day) and the health
     # probe's write. The partial index lets the daily prune find old bot hits without a

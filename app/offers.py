@@ -6,7 +6,7 @@ import re
 
 from sqlite_utils import Database
 
-from . import clock, codes, store, validation
+from . import clock, codes, storage, validation
 from . import db as dbmod
 from .errors import Conflict, NotFound, ValidationError
 
@@ -58,7 +58,7 @@ def _location_codes(db: Database, payload: dict) -> list[str] | None:
         return []  # null clears the list, like every other field: valid everywhere
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationError("Locations must be a list of location codes.", field="location_codes")
-    unknown = [v for v in value if store.get_location(db, v) is None]
+    unknown = [v for v in value if storage.get_location(db, v) is None]
     if unknown:
         raise ValidationError(
             f"Unknown location code(s): {', '.join(unknown)}.",
@@ -84,7 +84,7 @@ def create(db: Database, payload: dict) -> dict:
     check = validation.Collector()
     check(validation.reject_unknown, payload, _CREATE_FIELDS)
     campaign_id = check(validation.integer, payload, "campaign_id", required=True)
-    if campaign_id is not None and store.get_campaign(db, campaign_id) is None:
+    if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
         check.add(
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
@@ -131,14 +131,14 @@ def create(db: Database, payload: dict) -> dict:
     check.done()
     now = clock.now_iso()
     with dbmod.immediate(db):
-        if shared is not None and store.code_exists(db, shared):
+        if shared is not None and storage.code_exists(db, shared):
             raise Conflict(
                 f"The code '{shared}' is already in use.", field="shared_code", code="code_taken"
             )
-        offer_id = store.insert_offer(db, {**values, "created_at": now, "updated_at": now})
-        store.set_offer_locations(db, offer_id, location_codes)
+        offer_id = storage.insert_offer(db, {**values, "created_at": now, "updated_at": now})
+        storage.set_offer_locations(db, offer_id, location_codes)
         if shared is not None:
-            store.insert_codes(db, [(shared, offer_id, "shared", None, None, None, now)])
+            storage.insert_codes(db, [(shared, offer_id, "shared", None, None, None, now)])
     return get(db, offer_id)
 
 
@@ -172,24 +172,24 @@ def update(db: Database, offer_id: int, payload: dict) -> dict:
     with dbmod.immediate(db):
         if values:
             values["updated_at"] = clock.now_iso()
-            store.update_offer(db, offer_id, values)
+            storage.update_offer(db, offer_id, values)
         if location_codes is not None:
-            store.set_offer_locations(db, offer_id, location_codes)
+            storage.set_offer_locations(db, offer_id, location_codes)
     return get(db, offer_id)
 
 
 def get(db: Database, offer_id: int) -> dict:
-    row = store.get_offer(db, offer_id)
+    row = storage.get_offer(db, offer_id)
     if row is None:
         raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
-    row["location_codes"] = store.offer_location_codes(db, offer_id)
-    row["shared_code"] = store.shared_code_of(db, offer_id) if row["kind"] == "shared" else None
+    row["location_codes"] = storage.offer_location_codes(db, offer_id)
+    row["shared_code"] = storage.shared_code_of(db, offer_id) if row["kind"] == "shared" else None
     return row
 
 
 def summary(db: Database, offer_id: int) -> dict:
     """The offer with its shared code, locations, and codes issued, claimed and redeemed."""
-    row = store.offer_summary(db, offer_id)
+    row = storage.offer_summary(db, offer_id)
     if row is None:
         raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
     return row
@@ -198,11 +198,11 @@ def summary(db: Database, offer_id: int) -> dict:
 def list_page(
     db: Database, *, after_id: int, limit: int, campaign_id: int | None = None
 ) -> list[dict]:
-    rows = store.list_offers(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
+    rows = storage.list_offers(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
     for row in rows:
-        row["location_codes"] = store.offer_location_codes(db, row["id"])
+        row["location_codes"] = storage.offer_location_codes(db, row["id"])
         row["shared_code"] = (
-            store.shared_code_of(db, row["id"]) if row["kind"] == "shared" else None
+            storage.shared_code_of(db, row["id"]) if row["kind"] == "shared" else None
         )
     return rows
 
@@ -223,8 +223,8 @@ def valid_at(offer: dict, location_code: str) -> bool:
 def locations_of(db: Database, offer: dict) -> list[dict]:
     """The locations the offer is valid at: those it names, else every location."""
     if not offer["location_codes"]:
-        return store.list_locations(db)
-    return store.get_locations(db, offer["location_codes"])
+        return storage.list_locations(db)
+    return storage.get_locations(db, offer["location_codes"])
 
 
 def to_json(row: dict) -> dict:
@@ -270,13 +270,13 @@ def _mint(db: Database, offer_id: int, batch_id: int | None, owners: list[tuple]
             (code, offer_id, "unique", batch_id, lead, recipient, now)
             for code, (lead, recipient) in zip(_fresh_codes(len(pending)), pending, strict=True)
         ]
-        made = sum(store.insert_codes(db, rows[i : i + 5000]) for i in range(0, len(rows), 5000))
+        made = sum(storage.insert_codes(db, rows[i : i + 5000]) for i in range(0, len(rows), 5000))
         if made == len(rows):
             return
         pending = [
             owner
             for row, owner in zip(rows, pending, strict=True)
-            if store.get_code(db, row[0])["batch_id"] != batch_id
+            if storage.get_code(db, row[0])["batch_id"] != batch_id
         ]
 
 
@@ -298,17 +298,17 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
     now = clock.now_iso()
     with dbmod.immediate(db):
         if link_id is not None:
-            if store.get_link(db, link_id) is None:
+            if storage.get_link(db, link_id) is None:
                 raise ValidationError(
                     f"No link with id {link_id}.", field="recipients_link_id", code="unknown_link"
                 )
             owners = [
                 (lead, recipient)
-                for recipient, lead in store.recipients_without_code(db, link_id, offer_id)
+                for recipient, lead in storage.recipients_without_code(db, link_id, offer_id)
             ]
         else:
             owners = [(None, None)] * count
-        batch_id = store.insert_batch(
+        batch_id = storage.insert_batch(
             db,
             {
                 "offer_id": offer_id,
@@ -318,12 +318,12 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
             },
         )
         _mint(db, offer_id, batch_id, owners, now)
-    return store.get_batch(db, batch_id)
+    return storage.get_batch(db, batch_id)
 
 
 def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:
     """One batch of this offer (a batch of another offer is not found)."""
-    batch = store.get_batch(db, batch_id)
+    batch = storage.get_batch(db, batch_id)
     if batch is None or batch["offer_id"] != offer_id:
         raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
     return batch
@@ -342,7 +342,7 @@ def batch_page(db: Database, offer: dict, batch_id: int, page: int, per_page: in
             code="page_not_found",
         )
     offset = (page - 1) * per_page
-    raw = store.batch_codes(db, offer["id"], batch_id, per_page, offset)
+    raw = storage.batch_codes(db, offer["id"], batch_id, per_page, offset)
     return {
         "batch": batch,
         "page": page,
@@ -357,7 +357,7 @@ def export_rows(db: Database, offer_id: int, batch_id: int | None):
     offer = get(db, offer_id)
     if batch_id is not None:
         get_batch(db, offer_id, batch_id)
-    for code, kind, batch, lead_id, email, _, redemption_count, created_at in store.iter_codes(
+    for code, kind, batch, lead_id, email, _, redemption_count, created_at in storage.iter_codes(
         db, offer_id, batch_id
     ):
         yield {

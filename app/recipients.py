@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from sqlite_utils import Database
 
-from . import clock, leads, store
+from . import clock, leads, storage
 from . import db as dbmod
 from .csv_cells import inert
 from .errors import TouchpointError, ValidationError
@@ -370,8 +370,8 @@ class BatchImporter:
                         now,
                     )
                 )
-            lead_of = store.upsert_leads(db, lead_rows)
-            recipient_of = store.ensure_recipients(db, self.link_id, list(lead_of.values()), now)
+            lead_of = storage.upsert_leads(db, lead_rows)
+            recipient_of = storage.ensure_recipients(db, self.link_id, list(lead_of.values()), now)
         out = []
         for line, values, email, reason in batch:
             lead_id = url = None

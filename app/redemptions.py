@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from . import clock, codes, money, offers, store, throttle, validation
+from . import clock, codes, money, offers, storage, throttle, validation
 from . import db as dbmod
 from .errors import Conflict, Forbidden, Gone, NotFound, RateLimited, ValidationError
 
@@ -50,7 +50,7 @@ def resolve_location(db: Database, actor: Actor, requested: str | None) -> dict:
             field="location",
             code="location_not_allowed",
         )
-    location = store.get_location(db, code)
+    location = storage.get_location(db, code)
     if location is None:
         raise ValidationError(
             f"No location with code '{code}'.", field="location", code="unknown_location"
@@ -69,7 +69,7 @@ def check_not_locked(db: Database, actor: Actor, limit: int) -> None:
     now = time.time()
     window = _window(now)
     for bucket, bucket_limit in actor.buckets(limit):
-        if store.failures(db, bucket, window) >= bucket_limit:
+        if storage.failures(db, bucket, window) >= bucket_limit:
             retry = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
             raise RateLimited(f"Too many unknown codes; try again in {retry} s.", retry_after=retry)
 
@@ -78,8 +78,8 @@ def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> No
     now = time.time()
     window = _window(now)
     for bucket, bucket_limit in actor.buckets(limit):
-        if store.count_failure(db, bucket, window) == bucket_limit:
-            store.log_security(
+        if storage.count_failure(db, bucket, window) == bucket_limit:
+            storage.log_security(
                 db,
                 clock.now_iso(),
                 "lockout",
@@ -88,7 +88,7 @@ def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> No
             )
     if window % 10 == 0:
         # Sign-in throttles (app/throttle.py) look back up to an hour in the same table.
-        store.prune_rate_limits(db, window - throttle.KEEP_MINUTES)
+        storage.prune_rate_limits(db, window - throttle.KEEP_MINUTES)
 
 
 # Looking codes up --------------------------------------------------------------------------
@@ -114,9 +114,9 @@ def _only_a_typo(db: Database, reading: codes.Reading) -> bool:
     if not reading.typo:
         return False
     prefix = reading.prefix
-    if prefix and not store.is_code_prefix(db, prefix):
+    if prefix and not storage.is_code_prefix(db, prefix):
         return False
-    lookalikes = store.shared_codes_of_length(db, len(reading.shared), prefix)
+    lookalikes = storage.shared_codes_of_length(db, len(reading.shared), prefix)
     return not any(codes.unique_shaped(code[len(prefix) :]) for code in lookalikes)
 
 
@@ -124,9 +124,9 @@ def find_code(db: Database, actor: Actor, text: str, limit: int) -> dict:
     """The code row for typed or scanned text; a typo is 422, an unknown code 404 (a guess)."""
     check_not_locked(db, actor, limit)
     reading = codes.read(text)
-    row = store.get_code(db, reading.shared) if reading.shared else None
+    row = storage.get_code(db, reading.shared) if reading.shared else None
     if row is None and reading.unique:
-        row = store.get_code(db, reading.unique)
+        row = storage.get_code(db, reading.unique)
     if row is None:
         if _only_a_typo(db, reading):
             raise ValidationError(
@@ -186,8 +186,8 @@ def check(db: Database, actor: Actor, text: str, location_code: str | None, limi
         and row["redemption_count"] >= offer["max_redemptions_per_code"]
     ):
         status = "already_redeemed"
-    claim = store.claim_of_code(db, row["code"])
-    last = store.last_redemption(db, row["code"])
+    claim = storage.claim_of_code(db, row["code"])
+    last = storage.last_redemption(db, row["code"])
     shown = _shown(row, offer)
     return {
         "code": shown,
@@ -248,7 +248,7 @@ def redeem(
     # a lockout would let a guesser who knows a receipt number test codes for free.
     if not idempotency_key or not idempotency_key.strip():
         check_not_locked(db, actor, limit)
-    seen = store.find_idempotent(db, location["code"], key)
+    seen = storage.find_idempotent(db, location["code"], key)
     if seen is not None:
         candidates = {reading.shared, reading.unique} - {None}
         if any(
@@ -270,7 +270,7 @@ def redeem(
     now = clock.now_iso()
 
     with dbmod.immediate(db):
-        seen = store.find_idempotent(db, location["code"], key)
+        seen = storage.find_idempotent(db, location["code"], key)
         if seen is not None:
             if seen["request_hash"] != request_hash:
                 raise ValidationError(
@@ -301,8 +301,8 @@ def redeem(
                 code="wrong_location",
                 extra={"valid_at": offer["location_codes"]},
             )
-        if not store.take_redemption(db, code):
-            last = store.last_redemption(db, code)
+        if not storage.take_redemption(db, code):
+            last = storage.last_redemption(db, code)
             where = f" at {last['location_code']} on {last['redeemed_at']}" if last else ""
             raise Conflict(
                 f"Already redeemed{where}.",
@@ -313,10 +313,10 @@ def redeem(
                     "location": last["location_code"] if last else None,
                 },
             )
-        claim = store.claim_of_code(db, code)
+        claim = storage.claim_of_code(db, code)
         lead_id = (claim or {}).get("lead_id") or row["lead_id"]
         visitor_id = (claim or {}).get("visitor_id")
-        redemption_id = store.insert_redemption(
+        redemption_id = storage.insert_redemption(
             db,
             {
                 "code": code,
@@ -333,7 +333,7 @@ def redeem(
                 "redeemed_at": now,
             },
         )
-        store.insert_event_row(
+        storage.insert_event_row(
             db,
             {
                 "id": clock.new_event_id(),
@@ -348,17 +348,17 @@ def redeem(
             },
         )
         if lead_id:
-            store.touch_lead(db, lead_id, now)
+            storage.touch_lead(db, lead_id, now)
         body = {
             "status": "redeemed",
             "redemption": _redemption_json(
-                store.get_redemption(db, redemption_id), _shown(row, offer)
+                storage.get_redemption(db, redemption_id), _shown(row, offer)
             ),
             "offer": _offer_summary(offer),
             "claimed_at": claim["claimed_at"] if claim else None,
             "campaign_id": offer["campaign_id"],
         }
-        store.save_idempotent(
+        storage.save_idempotent(
             db,
             {
                 "location_code": location["code"],
@@ -377,15 +377,15 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
     validation.require_object(payload)
     validation.reject_unknown(payload, {"reason"})
     reason = validation.text(payload, "reason", required=True, max_len=500)
-    row = store.get_redemption(db, redemption_id)
+    row = storage.get_redemption(db, redemption_id)
     if row is None or (actor.location_code and row["location_code"] != actor.location_code):
         raise NotFound(f"No redemption {redemption_id} here.", code="redemption_not_found")
     now = clock.now_iso()
     with dbmod.immediate(db):
-        if not store.void_redemption(db, redemption_id, now, reason):
+        if not storage.void_redemption(db, redemption_id, now, reason):
             raise Conflict("This redemption is already voided.", code="already_voided")
-        store.give_back_redemption(db, row["code"])
-        store.insert_event_row(
+        storage.give_back_redemption(db, row["code"])
+        storage.insert_event_row(
             db,
             {
                 "id": clock.new_event_id(),
@@ -398,9 +398,9 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
                 "outcome": "voided",
             },
         )
-    code_row = store.get_code(db, row["code"])
+    code_row = storage.get_code(db, row["code"])
     shown = _shown(code_row, offers.get(db, row["offer_id"]))
-    return _redemption_json(store.get_redemption(db, redemption_id), shown)
+    return _redemption_json(storage.get_redemption(db, redemption_id), shown)
 
 
 def recent(db: Database, location_code: str, limit: int = 20) -> list[dict]:
@@ -412,5 +412,5 @@ def recent(db: Database, location_code: str, limit: int = 20) -> list[dict]:
             ),
             "offer_title": r["offer_title"],
         }
-        for r in store.recent_redemptions(db, location_code, limit)
+        for r in storage.recent_redemptions(db, location_code, limit)
     ]

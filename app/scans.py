@@ -7,7 +7,7 @@ import uuid
 
 from sqlite_utils import Database
 
-from . import clock, leads, store, validation
+from . import clock, leads, storage, validation
 from .errors import Conflict, NotFound, ValidationError
 from .redemptions import Actor, resolve_location
 from .tokens import BadgeTokens, LinkTokens
@@ -22,21 +22,21 @@ def match(
     """(lead_id, campaign_id) for scanned text: a badge, a personal link, a lead id, an email."""
     text = text.strip()
     lead_id = badges.verify(text)
-    if lead_id and store.get_lead(db, lead_id):
+    if lead_id and storage.get_lead(db, lead_id):
         return lead_id, None
     found = _TOKEN_IN_URL.search(text)
     token = found.group(1) if found else text
     ref = link_tokens.verify(token)
     if ref is not None and ref.recipient_id is not None:
-        lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id)
-        link = store.get_link(db, ref.link_id)
+        lead_id = storage.recipient_lead(db, ref.recipient_id, ref.link_id)
+        link = storage.get_link(db, ref.link_id)
         if lead_id:
             return lead_id, link["campaign_id"] if link else None
     try:
         candidate = str(uuid.UUID(text))
     except ValueError:
         candidate = None
-    if candidate and store.get_lead(db, candidate):
+    if candidate and storage.get_lead(db, candidate):
         return candidate, None
     if leads.normalize_email(text):
         return leads.find_or_create_by_email(db, text)["id"], None
@@ -64,7 +64,7 @@ def record(
     requested = check(validation.text, payload, "location", max_len=64)
     check.done()  # a scan already stored is answered before its other fields are read
     location = resolve_location(db, actor, requested)
-    existing = store.get_scan(db, scan_id)
+    existing = storage.get_scan(db, scan_id)
     if existing is not None:
         if existing["location_code"] != location["code"]:
             raise Conflict(
@@ -87,7 +87,7 @@ def record(
     lead_id, campaign_id = match(db, text, link_tokens, badges)
     now = clock.now_iso()
     event_id = clock.new_event_id()
-    created = store.insert_scan(
+    created = storage.insert_scan(
         db,
         {
             "id": scan_id,
@@ -104,7 +104,7 @@ def record(
     )
     if created:
         # The touch happened when the device scanned, not when a flaky network delivered it.
-        store.insert_event_row(
+        storage.insert_event_row(
             db,
             {
                 "id": event_id,
@@ -117,13 +117,13 @@ def record(
             },
         )
         if lead_id:
-            store.touch_lead(db, lead_id, scanned_at)
-    return store.get_scan(db, scan_id), created
+            storage.touch_lead(db, lead_id, scanned_at)
+    return storage.get_scan(db, scan_id), created
 
 
 def assign(db: Database, scan_id: str, payload: dict) -> dict:
     """Match an unmatched scan to a lead later (by lead_id or email)."""
-    row = store.get_scan(db, scan_id)
+    row = storage.get_scan(db, scan_id)
     if row is None:
         raise NotFound(f"No scan {scan_id}.", code="scan_not_found")
     validation.require_object(payload)
@@ -136,9 +136,9 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
         lead_id = leads.find_or_create_by_email(db, email)["id"]
     else:
         raise ValidationError("Give 'lead_id' or 'email'.", field="lead_id", code="required")
-    store.match_scan(db, scan_id, lead_id)
-    store.touch_lead(db, lead_id, row["scanned_at"])
-    return store.get_scan(db, scan_id)
+    storage.match_scan(db, scan_id, lead_id)
+    storage.touch_lead(db, lead_id, row["scanned_at"])
+    return storage.get_scan(db, scan_id)
 
 
 def to_json(row: dict) -> dict:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import store
+from . import storage
 
 MEMORY_LIMIT = 10_000  # hits per process kept in memory when the spool file fails too
 PREFIX = "hits-"
@@ -117,7 +117,7 @@ def drain(db: Database, spool_dir: str, detail_per_hour: int = 50) -> int:
     with _lock:
         if _memory:
             entries = list(_memory)
-            added += store.replay_hits(db, entries, detail_per_hour)
+            added += storage.replay_hits(db, entries, detail_per_hour)
             del _memory[: len(entries)]
         for path in _files(spool_dir):
             try:
@@ -133,7 +133,7 @@ def drain(db: Database, spool_dir: str, detail_per_hour: int = 50) -> int:
                     continue
                 entries = _parse(path, _read(fd))
                 if entries:
-                    added += store.replay_hits(db, entries, detail_per_hour)
+                    added += storage.replay_hits(db, entries, detail_per_hour)
                 os.unlink(path)  # only now: its rows are committed
             finally:
                 os.close(fd)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from . import clock, store
+from . import clock, storage
 from . import db as dbmod
 from .errors import RateLimited
 
@@ -73,7 +73,7 @@ class Backoff:
         return f"{self.name}:{subject}"
 
     def _retry_after(self, db: Database, subject: str, now: float) -> int:
-        row = store.sign_in_delay(db, self._key(subject), now - self.forget_seconds)
+        row = storage.sign_in_delay(db, self._key(subject), now - self.forget_seconds)
         if row is None:
             return 0
         attempts, last = row
@@ -86,20 +86,22 @@ class Backoff:
 
     def sources(self, db: Database, prefix: str) -> int:
         """How many subjects starting with `prefix` (an account's `EMAIL|`) remember tries."""
-        return store.count_sign_in_delays(db, self._key(prefix), time.time() - self.forget_seconds)
+        return storage.count_sign_in_delays(
+            db, self._key(prefix), time.time() - self.forget_seconds
+        )
 
     def succeeded(self, db: Database, subject: str) -> None:
         """The right credential: the key starts afresh."""
-        store.clear_sign_in_delay(db, self._key(subject))
+        storage.clear_sign_in_delay(db, self._key(subject))
 
     def failed(self, db: Database, subject: str) -> None:
         """A wrong credential (already counted by `attempt`): the one that starts the delays
         goes to the security log."""
         key = self._key(subject)
         now = time.time()
-        row = store.sign_in_delay(db, key, now - self.forget_seconds)
+        row = storage.sign_in_delay(db, key, now - self.forget_seconds)
         if row is not None and row[0] == max(self.free, 1):
-            store.log_security(
+            storage.log_security(
                 db,
                 clock.now_iso(),
                 "lockout",
@@ -108,7 +110,7 @@ class Backoff:
                 f"(from {self.base_seconds:g} s up to {self.cap_seconds:g} s)",
             )
         if int(now) % 10 == 0:
-            store.prune_sign_in_delays(db, now - self.forget_seconds)
+            storage.prune_sign_in_delays(db, now - self.forget_seconds)
 
 
 def attempt(db: Database, held: list[tuple[Backoff, str]]) -> None:
@@ -125,7 +127,7 @@ def attempt(db: Database, held: list[tuple[Backoff, str]]) -> None:
                 f"Too many {delays.what}; try again in {_wait_text(retry)}.", retry_after=retry
             )
         for delays, subject in held:
-            store.count_sign_in_attempt(db, delays._key(subject), now)
+            storage.count_sign_in_attempt(db, delays._key(subject), now)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class Throttle:
         """Raise RateLimited while `subject` has used up its failures."""
         now = time.time()
         current = int(now // WINDOW_SECONDS)
-        rows = store.failures_since(db, self._bucket(subject), current - self.minutes + 1)
+        rows = storage.failures_since(db, self._bucket(subject), current - self.minutes + 1)
         total = sum(count for _, count in rows)
         if total < self.attempts:
             return
@@ -165,10 +167,10 @@ class Throttle:
         """Count a failure; the one that uses up the allowance goes to the security log."""
         current = int(time.time() // WINDOW_SECONDS)
         bucket = self._bucket(subject)
-        store.count_failure(db, bucket, current)
-        rows = store.failures_since(db, bucket, current - self.minutes + 1)
+        storage.count_failure(db, bucket, current)
+        rows = storage.failures_since(db, bucket, current - self.minutes + 1)
         if sum(count for _, count in rows) == self.attempts:
-            store.log_security(
+            storage.log_security(
                 db,
                 clock.now_iso(),
                 "lockout",
@@ -176,4 +178,4 @@ class Throttle:
                 f"{self.attempts} {self.what} within {self.minutes} minute(s)",
             )
         if current % 10 == 0:
-            store.prune_rate_limits(db, current - KEEP_MINUTES)
+            storage.prune_rate_limits(db, current - KEEP_MINUTES)

@@ -15,7 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import api_tokens, clock, leads, store, throttle, validation
+from . import api_tokens, clock, leads, storage, throttle, validation
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .throttle import Backoff, Throttle
 
@@ -137,10 +137,10 @@ def create(
     name = check(_name, name)
     password = new_password() if password is None else check(check_password, password, email=email)
     check.done()
-    if store.user_by_email(db, email) is not None:
+    if storage.user_by_email(db, email) is not None:
         raise Conflict(f"There is already an account for {email}.", code="email_taken")
     now = clock.now_iso()
-    user_id = store.insert_user(
+    user_id = storage.insert_user(
         db,
         {
             "email": email,
@@ -155,22 +155,22 @@ def create(
 
 
 def get(db: Database, user_id: int) -> dict:
-    row = store.get_user(db, user_id)
+    row = storage.get_user(db, user_id)
     if row is None:
         raise NotFound(f"No user with id {user_id}.", code="user_not_found")
     return row
 
 
 def get_or_none(db: Database, user_id: int) -> dict | None:
-    return store.get_user(db, user_id)
+    return storage.get_user(db, user_id)
 
 
 def list_all(db: Database) -> list[dict]:
-    return store.list_users(db)
+    return storage.list_users(db)
 
 
 def any_exist(db: Database) -> bool:
-    return store.count_users(db) > 0
+    return storage.count_users(db) > 0
 
 
 def authenticate(
@@ -181,8 +181,8 @@ def authenticate(
     An unknown email costs the same hash as a wrong password, so response time does not
     tell which accounts exist.
     """
-    row = store.user_by_email(db, (email or "").strip())
-    stored = store.user_password_hash(db, row["id"]) if row else None
+    row = storage.user_by_email(db, (email or "").strip())
+    stored = storage.user_password_hash(db, row["id"]) if row else None
     if stored is None:
         check_password_hash(_dummy_hash(hash_method), password or "")
         return None
@@ -190,7 +190,7 @@ def authenticate(
         return None
     if row["disabled_at"] is not None:
         return None
-    store.record_sign_in(db, row["id"], clock.now_iso())
+    storage.record_sign_in(db, row["id"], clock.now_iso())
     return row
 
 
@@ -251,7 +251,7 @@ def sign_in(
     # of another account's failures (that would let one address set off ACCOUNT_DELAYS).
     account = (email or "").strip().lower().replace("|", "%7C")
     source = throttle.source(address)
-    row = store.user_by_email(db, (email or "").strip())
+    row = storage.user_by_email(db, (email or "").strip())
     nonce = devices.nonce(device_cookie, row["id"]) if row else None
     held: list[tuple[Backoff, str]] = []
     if nonce is not None:
@@ -283,7 +283,7 @@ def change_password(
     hash_method: str = DEFAULT_HASH,
 ) -> dict:
     """Change one's own password (knowing the current one); ends every other session."""
-    stored = store.user_password_hash(db, user_id)
+    stored = storage.user_password_hash(db, user_id)
     if stored is None:
         raise NotFound(f"No user with id {user_id}.", code="user_not_found")
     check = validation.Collector()
@@ -292,7 +292,7 @@ def change_password(
     user = get(db, user_id)
     check(check_password, new, field="new_password", email=user["email"])
     check.done()
-    store.set_user_password(db, user_id, _hash(new, hash_method), clock.now_iso())
+    storage.set_user_password(db, user_id, _hash(new, hash_method), clock.now_iso())
     return get(db, user_id)
 
 
@@ -300,13 +300,13 @@ def reset_password(db: Database, user_id: int, *, hash_method: str = DEFAULT_HAS
     """An admin's reset: a new random password, shown once; the user's sessions end."""
     get(db, user_id)
     password = new_password()
-    store.set_user_password(db, user_id, _hash(password, hash_method), clock.now_iso())
+    storage.set_user_password(db, user_id, _hash(password, hash_method), clock.now_iso())
     return password
 
 
 def _keep_an_admin(db: Database, user: dict) -> None:
     active_admin = user["role"] == "admin" and user["disabled_at"] is None
-    if active_admin and store.count_active_admins(db) <= 1:
+    if active_admin and storage.count_active_admins(db) <= 1:
         raise Conflict(
             "This is the last active admin; make another admin first.", code="last_admin"
         )
@@ -320,7 +320,7 @@ def set_role(db: Database, user_id: int, role: object, *, by: dict) -> dict:
     if user_id == by["id"]:
         raise Forbidden("You cannot change your own role.", code="own_account")
     _keep_an_admin(db, user)
-    store.set_user_role(db, user_id, role)
+    storage.set_user_role(db, user_id, role)
     return get(db, user_id)
 
 
@@ -330,22 +330,22 @@ def disable(db: Database, user_id: int, *, by: dict) -> dict:
     if user_id == by["id"]:
         raise Forbidden("You cannot disable your own account.", code="own_account")
     _keep_an_admin(db, user)
-    store.disable_user(db, user_id, clock.now_iso())
+    storage.disable_user(db, user_id, clock.now_iso())
     return get(db, user_id)
 
 
 def enable(db: Database, user_id: int) -> dict:
     get(db, user_id)
-    store.enable_user(db, user_id)
+    storage.enable_user(db, user_id)
     return get(db, user_id)
 
 
 def end_sessions(db: Database, user_id: int) -> None:
-    store.end_user_sessions(db, user_id)
+    storage.end_user_sessions(db, user_id)
 
 
 def set_name(db: Database, user_id: int, name: object) -> dict:
-    store.set_user_name(db, user_id, _name(name))
+    storage.set_user_name(db, user_id, _name(name))
     return get(db, user_id)
 
 
@@ -357,7 +357,7 @@ def session_valid(user: dict | None, epoch: object) -> bool:
 
 
 def tokens(db: Database, user_id: int) -> list[dict]:
-    return store.list_user_tokens(db, user_id)
+    return storage.list_user_tokens(db, user_id)
 
 
 def create_token(db: Database, user: dict, name: object) -> tuple[str, dict]:

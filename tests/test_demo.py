@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from app import api_tokens, campaigns, demo, store
+from app import api_tokens, campaigns, demo, storage
 from app.cli import cli
 
 from .browser import browser_fixture, new_page  # noqa: F401
@@ -319,7 +319,9 @@ def test_a_seed_gives_the_same_season_and_tokens_do_not_stop_it(tmp_path):
     other = build(tmp_path, "c", seed=8)
     assert contents(first) == contents(second)
     assert one(first, "SELECT count(*) FROM api_tokens") == 1
-    assert store.count_rows(first, demo.DATA_TABLES) != store.count_rows(other, demo.DATA_TABLES)
+    assert storage.count_rows(first, demo.DATA_TABLES) != storage.count_rows(
+        other, demo.DATA_TABLES
+    )
     assert max(column(first, "SELECT at FROM events")) < iso(END)
 
 
@@ -331,6 +333,6 @@ def test_a_database_with_data_is_left_alone(tmp_path):
     with pytest.raises(demo.NotEmpty) as refused:
         demo.build(db, rt, days=7, end=END)
     assert refused.value.found == {"campaigns": 1}
-    assert store.count_rows(db, demo.DATA_TABLES) == {
+    assert storage.count_rows(db, demo.DATA_TABLES) == {
         t: int(t == "campaigns") for t in demo.DATA_TABLES
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import hits, store
+from app import hits, storage
 
 from .conftest import events
 
@@ -28,7 +28,7 @@ def test_orphan_flood_from_one_address_is_counted_not_kept(client, app):
         assert client.get(f"/r/guess-{i}", headers={"User-Agent": "x" * 8000}).status_code == 404
     db = rt.db()
     assert db.execute("SELECT count(*) FROM orphan_hits").fetchone()[0] == limit
-    (count,) = store.orphan_counts(db)
+    (count,) = storage.orphan_counts(db)
     assert count["hits"] == limit + 30
     # Another address still gets its rows.
     other = client.get("/r/guess-x", environ_base={"REMOTE_ADDR": "203.0.113.9"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from app import clock, maintenance, store
+from app import clock, maintenance, storage
 from app.cli import cli
 
 DAY = 86400
@@ -39,13 +39,13 @@ def _seed(app, api) -> None:
     db = app.extensions["touchpoint"].db()
     link = api.link()
     for n, (days_ago, is_bot) in enumerate([(200, 0), (200, 1), (100, 1), (10, 1), (1, 0)]):
-        store.insert_event(db, _event(n, link, days_ago, is_bot))
+        storage.insert_event(db, _event(n, link, days_ago, is_bot))
     for days_ago in (60, 40, 5):
-        store.record_orphan_hit(db, _ago(days_ago), "/r/x", "198.51.100.0", "ua", None, 50)
+        storage.record_orphan_hit(db, _ago(days_ago), "/r/x", "198.51.100.0", "ua", None, 50)
 
 
 def _human_totals(db) -> tuple:
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     return db.execute(
         "SELECT sum(human_clicks), count(DISTINCT day) FROM report_days WHERE human_clicks > 0"
     ).fetchone()
@@ -80,7 +80,7 @@ def test_tick_prunes_once_a_day_across_processes(app, api):
     maintenance.tick(db, rt.config, now)
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3
     link = api.link()
-    store.insert_event(db, _event(99, link, 300, 1))
+    storage.insert_event(db, _event(99, link, 300, 1))
     # Another process's tick the same day: the day is claimed in the database already.
     from app import db as dbmod
 

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import clock, migrations, reports, store
+from app import clock, migrations, reports, storage
 from app import db as dbmod
 from app.reports.activity import marked, visitor_counts
 
@@ -647,7 +647,7 @@ def recount(db, start: str, end: str) -> dict:
         " FROM events WHERE at >= ? AND at < ?",
         (start, end),
     ):
-        if kind not in store.TOUCH_KINDS:
+        if kind not in storage.TOUCH_KINDS:
             continue
         bucket = found.setdefault((day, cid, link, store_code), [0, 0, 0, 0, 0, set()])
         if bot:
@@ -660,7 +660,7 @@ def recount(db, start: str, end: str) -> dict:
 
 
 def from_report(db, start: str, end: str, by_day: bool = True) -> dict:
-    last, _ = store.report_state(db)
+    last, _ = storage.report_state(db)
     names = dict(db.execute("SELECT n, visitor_id FROM report_visitors"))
     period = reports.Period.of(start, end)
     found: dict = {}
@@ -670,7 +670,7 @@ def from_report(db, start: str, end: str, by_day: bool = True) -> dict:
         bucket = found.setdefault((day, cid, link, store_code), [0, 0, 0, 0, 0, set()])
         for i, count in enumerate(counts):
             bucket[i] += count
-        bucket[5] |= {names[n] for n in store.unpack_visitors(blob)}
+        bucket[5] |= {names[n] for n in storage.unpack_visitors(blob)}
     return {k: v for k, v in found.items() if any(v[:5])}
 
 
@@ -725,7 +725,7 @@ def check_exact(
 ) -> None:
     """The report tables equal a recount over `wide`, and over periods cutting days within
     the `span_s` seconds from `start`."""
-    store.refresh_report_tables(db, chunk=7)
+    storage.refresh_report_tables(db, chunk=7)
     assert db.execute("SELECT count(*) FROM report_changes").fetchone()[0] == 0
     assert from_report(db, *wide) == recount(db, *wide)
     # Through report_months, too.
@@ -819,13 +819,13 @@ def test_rollups_equal_a_recount_after_any_history(ops):
             elif op[0] == "stitch":
                 stitch(db, op[1], op[2])
             else:
-                store.refresh_report_tables(db, chunk=3)
+                storage.refresh_report_tables(db, chunk=3)
         check_exact(db)
         # A rebuild from scratch gives the same tables.
         tables = ("report_days", "report_months", "report_touches")
         before = [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
         before.append(db.execute("SELECT * FROM report_leads ORDER BY 1").fetchall())
-        store.rebuild_report_tables(db)
+        storage.rebuild_report_tables(db)
         after = [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
         after.append(db.execute("SELECT * FROM report_leads ORDER BY 1").fetchall())
         assert after == before
@@ -845,22 +845,22 @@ def test_browsers_linked_after_the_last_refresh_count_too(tmp_path):
     for n, visitor in enumerate(("v1", "v2", "v3")):
         insert_event(db, n, "click", 3600 * n, 1, visitor, 0, None)
     stitch(db, "v1", "L1")
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     stitch(db, "v2", "L1")  # numbered already, linked since
     stitch(db, "v9", "L2")  # never seen: no number
-    with store.report_snapshot(db):
+    with storage.report_snapshot(db):
         expected = people_recount(db)
-        assert store.people_of(db, set(expected)) == expected
+        assert storage.people_of(db, set(expected)) == expected
         numbers = {v: n for v, (n, _) in expected.items() if n}
-        assert sorted(store.lead_visitor_numbers(db, ["L1", "L2"])) == [
+        assert sorted(storage.lead_visitor_numbers(db, ["L1", "L2"])) == [
             ("L1", numbers["v1"]),
             ("L1", numbers["v2"]),
         ]
-        assert store.stitched_visitor_numbers(db) == {numbers["v1"]: "L1", numbers["v2"]: "L1"}
-    store.refresh_report_tables(db)
+        assert storage.stitched_visitor_numbers(db) == {numbers["v1"]: "L1", numbers["v2"]: "L1"}
+    storage.refresh_report_tables(db)
     assert leads_stored(db) == leads_recount(db)
-    with store.report_snapshot(db):
-        assert store.people_of(db, set(expected)) == people_recount(db)
+    with storage.report_snapshot(db):
+        assert storage.people_of(db, set(expected)) == people_recount(db)
 
 
 def test_rollups_follow_the_apps_own_updates(app, api, fake_clock):
@@ -879,7 +879,7 @@ def test_rollups_follow_the_apps_own_updates(app, api, fake_clock):
     browser.get(
         paths[0]["tracked_url"].replace("http://localhost", ""), headers={"User-Agent": BROWSER_UA}
     )
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     touches_before = rows_by_key(attribution(api, **around(fake_clock)))[campaign["id"]]["touches"]
     assert touches_before == 1
     # A second link of the same mail clicked within seconds: both hits become a scanner's.
@@ -897,7 +897,7 @@ def test_rollups_follow_the_apps_own_updates(app, api, fake_clock):
         "location": "BOOTH-1",
     }
     assert booth.post("/api/v1/scans", json=scan).status_code == 201
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     assigned = api.patch(f"/api/v1/scans/{scan['scan_id']}", json={"email": "bob@example.com"})
     assert assigned.status_code == 200 and assigned.get_json()["matched"]
     check_exact(db)
@@ -908,14 +908,14 @@ def test_rollups_follow_the_apps_own_updates(app, api, fake_clock):
 def test_a_vacuum_that_renumbers_events_triggers_a_rebuild(app, api, fake_clock):
     db = app.extensions["touchpoint"].db()
     click(app.test_client(), api.link())
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     db.execute("UPDATE report_state SET last_event_id = 'gone'")
     db.execute("INSERT INTO report_days VALUES ('2000-01-01', 0, 0, '', 9, 9, 9, 9, 9, x'')")
     check_exact(db)
     # The same for lead_visitors, whose rowids a VACUUM may also move.
     db.execute("INSERT INTO leads (id, first_seen, last_seen) VALUES ('L9', 'x', 'x')")
     stitch(db, "v-late", "L9")
-    store.refresh_report_tables(db)
+    storage.refresh_report_tables(db)
     db.execute("UPDATE report_state SET last_lead_visitor_id = 'gone'")
     db.execute("INSERT INTO report_leads VALUES (999999, 'L9')")
     check_exact(db)
@@ -1012,7 +1012,7 @@ def test_the_reports_read_one_consistent_snapshot(tmp_path):
     db = dbmod.open_database(str(tmp_path / "s.db"))
     migrations.apply(db)
     other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-    with store.report_snapshot(db):
+    with storage.report_snapshot(db):
         before = db.execute("SELECT count(*) FROM campaigns").fetchone()[0]
         other.execute(
             "INSERT INTO campaigns (name, channel, utm_source, utm_medium, utm_campaign,"

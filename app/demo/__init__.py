@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .. import Runtime, clock, migrations, settings, store
+from .. import Runtime, clock, migrations, settings, storage
 from . import plan
 from .people import Crowd
 from .replay import Replay
@@ -72,7 +72,7 @@ class Summary:
 
 def existing_data(db: Database) -> dict[str, int]:
     """{table: rows} of the data tables that are not empty."""
-    return {t: n for t, n in store.count_rows(db, DATA_TABLES).items() if n}
+    return {t: n for t, n in storage.count_rows(db, DATA_TABLES).items() if n}
 
 
 def build(
@@ -107,5 +107,5 @@ def build(
         Traffic(db, replay, shop, crowd, rng, rt).schedule()
         replay.run()
     # What `touchpoint report refresh` does after a bulk import: the first report is instant.
-    store.refresh_report_tables(db)
-    return Summary(season, seed, store.count_rows(db, DATA_TABLES), store.event_counts(db))
+    storage.refresh_report_tables(db)
+    return Summary(season, seed, storage.count_rows(db, DATA_TABLES), storage.event_counts(db))

@@ -7,7 +7,7 @@ seed gives the same database every time. Only a replay in a CLI process or a tes
 a server never imports this module.
 
 Hits (clicks and scans) are the bulk: they are written in batches through
-store.insert_events with exactly the row the redirect view would have written, and flushed
+storage.insert_events with exactly the row the redirect view would have written, and flushed
 before any other action so that a conversion naming a click finds it.
 """
 
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from .. import ScannerRules, bots, clock, codes, leads, links, store, visits
+from .. import ScannerRules, bots, clock, codes, leads, links, storage, visits
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FLUSH_AT = 5000
@@ -133,7 +133,7 @@ class Replay:
 
     def flush(self) -> None:
         if self._hits:
-            store.insert_events(self.db, self._hits)
+            storage.insert_events(self.db, self._hits)
             self._hits = []
 
     def _record_hit(self, hit: Hit, click_id: str) -> None:
@@ -166,7 +166,7 @@ class Replay:
             return
         self.flush()
         rules = self.rules
-        store.record_recipient_hit(
+        storage.record_recipient_hit(
             self.db,
             row,
             lead_id=hit.lead_id,

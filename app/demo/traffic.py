@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from .. import Runtime, clock, store, visits
+from .. import Runtime, clock, storage, visits
 from . import plan
 from .outcomes import Outcomes, lognormal
 from .people import IN_APP_AGENT, PHONE_AGENTS, Crowd, Device, Person, address
@@ -371,4 +371,4 @@ class Traffic:
 
     def _orphan(self, path: str, client: str, agent: str) -> None:
         ip = visits.anonymize_ip(client)
-        store.insert_orphan_hit(self.db, clock.now_iso(), path, ip, agent, None)
+        storage.insert_orphan_hit(self.db, clock.now_iso(), path, ip, agent, None)

@@ -8,7 +8,7 @@ from itertools import repeat
 
 from sqlite_utils import Database
 
-from .. import store
+from .. import storage
 from .params import DAY_MS, Period, day_of, iso_of
 
 
@@ -36,18 +36,18 @@ def activity(
     buckets = []
     if days:
         first, end = days
-        month_first = first[:7] if first.endswith("-01") else store.next_month(first[:7])
+        month_first = first[:7] if first.endswith("-01") else storage.next_month(first[:7])
         month_end = end[:7]
         if not by_day and month_first < month_end:
-            buckets += store.report_months_between(db, month_first, month_end, campaign_id)
+            buckets += storage.report_months_between(db, month_first, month_end, campaign_id)
             spans = [(first, f"{month_first}-01"), (f"{month_end}-01", end)]
         else:
             spans = [(first, end)]
         for start, stop in spans:
             if start < stop:
-                buckets += store.report_days_between(db, start, stop, campaign_id)
+                buckets += storage.report_days_between(db, start, stop, campaign_id)
     for start, end in raw:
-        buckets += store.raw_activity(db, start, end, last, campaign_id)
+        buckets += storage.raw_activity(db, start, end, last, campaign_id)
     return buckets
 
 
@@ -60,7 +60,7 @@ def visitor_counts(blobs_of: Mapping[object, list[bytes]]) -> tuple[dict[object,
     cache misses grew faster than the data.
     """
     counts = {
-        key: len(set(store.unpack_visitors(b"".join(blobs)))) for key, blobs in blobs_of.items()
+        key: len(set(storage.unpack_visitors(b"".join(blobs)))) for key, blobs in blobs_of.items()
     }
     return counts, marked(b"".join(b for blobs in blobs_of.values() for b in blobs)).count(1)
 
@@ -70,7 +70,7 @@ def marked(blob: bytes, size: int = 0) -> bytearray:
 
     A byte a visitor stays in the caches where a set of the same numbers would not.
     """
-    numbers = store.unpack_visitors(blob)
+    numbers = storage.unpack_visitors(blob)
     marks = bytearray(max(max(numbers, default=-1) + 1, size))
     # map() and deque() run the loop in C, in the order of the numbers: sorted within each
     # bucket, so the writes sweep the marks.

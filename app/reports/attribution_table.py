@@ -15,7 +15,7 @@ from operator import itemgetter
 
 from sqlite_utils import Database
 
-from .. import attribution, store
+from .. import attribution, storage
 from ..csv_cells import inert
 from .activity import activity, visitor_counts
 from .conversion_times import median_seconds
@@ -240,7 +240,7 @@ def attribute(
     """
     period = params.period
     with up_to_date(db) as last:
-        campaigns = store.report_campaigns(db)
+        campaigns = storage.report_campaigns(db)
         conversions, redemptions = conversions_in(db, period, params.types)
         used = Counter(c.currency or default_currency for c in conversions if c.value_minor)
         seen = set(used) | cost_currencies(campaigns, period, params.campaign_id, default_currency)
@@ -352,8 +352,8 @@ class _Labels:
     def __init__(self, db: Database, group_by: str, campaigns: dict[int, tuple]) -> None:
         self.group_by = group_by
         self.campaigns = campaigns
-        self.links = store.report_links(db) if group_by == "link" else {}
-        self.locations = store.report_locations(db) if group_by == "location" else {}
+        self.links = storage.report_links(db) if group_by == "link" else {}
+        self.locations = storage.report_locations(db) if group_by == "location" else {}
 
     def of(self, key: object) -> str:
         if key in (UNATTRIBUTED, DIRECT):

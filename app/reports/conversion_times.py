@@ -7,7 +7,7 @@ from bisect import bisect_right
 
 from sqlite_utils import Database
 
-from .. import store
+from .. import storage
 from .journeys import Journeys, conversions_in, count_until
 from .params import NO_LABELS, Params, params_json, types_json
 from .snapshot import collector_paused, up_to_date
@@ -26,7 +26,7 @@ def time_to_convert(db: Database, params: Params) -> dict:
     """
     period = params.period
     with up_to_date(db) as last:
-        campaigns = store.report_campaigns(db)
+        campaigns = storage.report_campaigns(db)
         conversions, _ = conversions_in(db, period, params.types)
         journeys = Journeys(db, conversions, None, last)
     labels = [label for label, _ in TIME_BUCKETS] + [LATER]

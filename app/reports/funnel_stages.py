@@ -10,7 +10,7 @@ from operator import or_
 
 from sqlite_utils import Database
 
-from .. import store
+from .. import storage
 from .activity import activity, marked
 from .costs import money_text, report_currency
 from .params import NO_LABELS, Params, params_json
@@ -39,16 +39,16 @@ def funnel(
     period = params.period
     with up_to_date(db) as last:
         buckets = activity(db, period, last, params.campaign_id)
-        lead_of = store.stitched_visitor_numbers(db)
-        claims = store.claims_between(db, period.start, period.end, params.campaign_id)
+        lead_of = storage.stitched_visitor_numbers(db)
+        claims = storage.claims_between(db, period.start, period.end, params.campaign_id)
         redemptions = [
             r
-            for r in store.redemptions_between(db, period.start, period.end)
+            for r in storage.redemptions_between(db, period.start, period.end)
             if params.campaign_id in (None, r[4])
         ]
-        conversions = store.conversions_between(db, period.start, period.end, list(stages))
-        with_offers = store.offer_count(db, params.campaign_id) > 0
-        locations = store.report_locations(db) if params.group_by else {}
+        conversions = storage.conversions_between(db, period.start, period.end, list(stages))
+        with_offers = storage.offer_count(db, params.campaign_id) > 0
+        locations = storage.report_locations(db) if params.group_by else {}
 
     def person(number: int | None, lead: str | None) -> str | int | None:
         """A person: the lead, or else the (unstitched) visitor's number."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from .. import store
+from .. import storage
 from .params import Period
 
 _LAST = float("inf")  # sorts after any event rowid, for bisecting "at or before"
@@ -54,7 +54,7 @@ class Journeys:
     ) -> None:
         people = [c for c in conversions if c.direct_campaign_id is None]
         visitors_of: dict[str, tuple[int, ...]] = {}
-        for lead, number in store.lead_visitor_numbers(db, {c.lead for c in people if c.lead}):
+        for lead, number in storage.lead_visitor_numbers(db, {c.lead for c in people if c.lead}):
             visitors_of[lead] = (*visitors_of.get(lead, ()), number)
         by_visitor: dict[int, list[tuple[int, int]]] = {}
         by_lead: dict[str, list[tuple[int, int]]] = {}
@@ -69,10 +69,10 @@ class Journeys:
                 by_visitor.setdefault(number, []).append(span)
             if conversion.lead:
                 by_lead.setdefault(conversion.lead, []).append(span)
-        self.by_visitor = store.touches_of_visitors(db, _merged(by_visitor))
-        self.by_lead = store.touches_of_leads(db, _merged(by_lead))
+        self.by_visitor = storage.touches_of_visitors(db, _merged(by_visitor))
+        self.by_lead = storage.touches_of_leads(db, _merged(by_lead))
         clicks = {c.click_id for c in people if c.click_id}
-        self.clicks = store.click_touches(db, clicks, last) if clicks else {}
+        self.clicks = storage.click_touches(db, clicks, last) if clicks else {}
         self._cache: dict[tuple, list[tuple]] = {}
 
     def touches(self, conversion: Conversion) -> list[tuple]:
@@ -120,11 +120,11 @@ def conversions_in(
     api_types = None if types is None else [t for t in types if t != "redemption"]
     found = []
     if api_types is None or api_types:
-        for kind, _, ms, lead, number, click, value, currency in store.conversions_between(
+        for kind, _, ms, lead, number, click, value, currency in storage.conversions_between(
             db, period.start, period.end, api_types
         ):
             found.append(Conversion(ms, value or 0, currency, lead, number, click, kind=kind))
-    redemptions = store.redemptions_between(db, period.start, period.end)
+    redemptions = storage.redemptions_between(db, period.start, period.end)
     if types is None or "redemption" in types:
         for red in redemptions:
             _, ms, amount, currency, campaign_id, location, claim_id, number, lead, _ = red

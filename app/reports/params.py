@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
-from .. import attribution, clock, money, store, validation
+from .. import attribution, clock, money, storage, validation
 from ..attribution import Model
 from ..errors import ValidationError
 
@@ -136,7 +136,7 @@ def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
     campaign_id = validation.integer_text(
         value, "campaign_id", message="Campaign must be a campaign id."
     )
-    if store.get_campaign(db, campaign_id) is None:
+    if storage.get_campaign(db, campaign_id) is None:
         raise ValidationError(
             f"No campaign with id {value}.", field="campaign_id", code="unknown_campaign"
         )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from sqlite_utils import Database
 
-from .. import store
+from .. import storage
 
 
 @contextlib.contextmanager
@@ -33,7 +33,7 @@ def collector_paused() -> Iterator[None]:
 def up_to_date(db: Database) -> Iterator[int]:
     """Sum what is new into the report tables, then hold one read snapshot for every query
     of the report; yields the rowid of the last event summed (raw reads stop there)."""
-    store.refresh_report_tables(db)
-    with store.report_snapshot(db):
-        last, _ = store.report_state(db)
+    storage.refresh_report_tables(db)
+    with storage.report_snapshot(db):
+        last, _ = storage.report_state(db)
         yield last

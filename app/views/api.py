@@ -19,7 +19,7 @@ from .. import (
     qr,
     recipients,
     scans,
-    store,
+    storage,
     validation,
 )
 from ..errors import BadRequest, Forbidden, TouchpointError, ValidationError
@@ -435,7 +435,7 @@ def generate_codes(offer_id: int) -> Response:
 def list_batches(offer_id: int) -> Response:
     db = runtime().db()
     offers.get(db, offer_id)
-    return jsonify({"items": store.list_batches(db, offer_id), "next_cursor": None})
+    return jsonify({"items": storage.list_batches(db, offer_id), "next_cursor": None})
 
 
 @bp.get("/offers/<id:offer_id>/codes")
@@ -472,7 +472,7 @@ def _json_stream(first, rows):
 def list_scans() -> Response:
     location = request.args.get("location") or None
     unmatched = _flag("unmatched")
-    rows = store.list_scans(runtime().db(), location, unmatched, 1000)
+    rows = storage.list_scans(runtime().db(), location, unmatched, 1000)
     return jsonify({"items": [scans.to_json(r) for r in rows], "next_cursor": None})
 
 
@@ -497,7 +497,7 @@ def lead_badge(lead_id: str, fmt: str) -> Response:
 @bp.get("/security-log")
 def security_log() -> Response:
     """Lockouts after repeated unknown codes, newest first."""
-    return jsonify({"items": store.security_log(runtime().db()), "next_cursor": None})
+    return jsonify({"items": storage.security_log(runtime().db()), "next_cursor": None})
 
 
 # API tokens --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from .. import Runtime, claims, clock, codes, links, local_time, offers, pages, qr, store, visits
+from .. import Runtime, claims, clock, codes, links, local_time, offers, pages, qr, storage, visits
 from ..errors import Gone
 from .common import content_security_policy, runtime
 
@@ -83,7 +83,7 @@ def claim(token: str) -> Response:
     rt = runtime()
     db = rt.db()
     ref = rt.link_tokens.verify(token)
-    link = store.get_link(db, ref.link_id) if ref else None
+    link = storage.get_link(db, ref.link_id) if ref else None
     if link is None or link["offer_id"] is None:
         return _html(pages.NOT_FOUND_HTML, 404)
     try:
@@ -111,7 +111,9 @@ def claim(token: str) -> Response:
             return redirect(links.to_uri(link["fallback_url"]), 302)
         return _html(pages.GONE_HTML, 410)
     offer = offers.get(db, link["offer_id"])
-    lead_id = store.recipient_lead(db, ref.recipient_id, ref.link_id) if ref.recipient_id else None
+    lead_id = (
+        storage.recipient_lead(db, ref.recipient_id, ref.link_id) if ref.recipient_id else None
+    )
     environ = request.environ
     address = visits.client_address(
         environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), rt.trusted_proxies
@@ -159,7 +161,7 @@ def coupon(token: str) -> Response:
     except BadSignature:
         return _html(pages.NOT_FOUND_HTML, 404)
     db = rt.db()
-    row = store.get_claim(db, claim_id)
+    row = storage.get_claim(db, claim_id)
     if row is None:
         return _html(pages.NOT_FOUND_HTML, 404)
     return _coupon_page(rt, db, offers.get(db, row["offer_id"]), row, False)

@@ -31,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from .. import campaigns, clock, locations, redemptions, scans, store, throttle
+from .. import campaigns, clock, locations, redemptions, scans, storage, throttle
 from ..errors import NotFound, TouchpointError, Unauthorized
 from ..redemptions import Actor
 from ..throttle import Backoff
@@ -365,7 +365,7 @@ def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) ->
     message = exc.message
     if exc.code == "already_redeemed":
         where = exc.extra.get("location")
-        place = store.get_location(db, where) if where else None
+        place = storage.get_location(db, where) if where else None
         if place:
             where = f"{place['name']} ({where})"
         facts += [
@@ -417,7 +417,7 @@ def void(redemption_id: int) -> Response:
 
 
 def _recent_scans(staff: Staff) -> list[dict]:
-    rows = store.list_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
+    rows = storage.list_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
     items = [scans.to_json(r) for r in rows]
     for item in items:
         item["scanned_local"] = _local_time(item["scanned_at"], staff.location)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
-from ... import leads, money, store
+from ... import leads, money, storage
 from ...errors import ValidationError
 from ..common import runtime
 from . import bp, page, require_admin
 
 EVENT_LIMIT = 100
-TYPE_CHOICES = (*store.EVENT_TYPES, "conversion")
+TYPE_CHOICES = (*storage.EVENT_TYPES, "conversion")
 BOT_CHOICES = (("human", "People only"), ("bots", "Bots and scanners only"), ("all", "Everything"))
 
 
@@ -31,7 +31,7 @@ def events() -> Response:
     """The newest events; the table reloads itself (static/dashboard.js) every 10 s."""
     db = runtime().db()
     filters = _event_filters()
-    rows = store.latest_events(
+    rows = storage.latest_events(
         db,
         types=tuple(t for t in filters["types"] if t != "conversion"),
         campaign_id=filters["campaign_id"],
@@ -48,8 +48,8 @@ def events() -> Response:
         return Response(render_template("dashboard/_events_table.html", **context))
     return page(
         "dashboard/events.html",
-        campaigns=store.campaign_names(db),
-        locations=store.location_names(db),
+        campaigns=storage.campaign_names(db),
+        locations=storage.location_names(db),
         types=TYPE_CHOICES,
         bot_choices=BOT_CHOICES,
         **context,
@@ -59,7 +59,7 @@ def events() -> Response:
 @bp.get("/leads")
 def leads_page() -> Response:
     text = request.args.get("q", "").strip()[:254]
-    found = store.find_leads(runtime().db(), text, 50) if text else []
+    found = storage.find_leads(runtime().db(), text, 50) if text else []
     return page("dashboard/leads.html", q=text, found=found)
 
 
@@ -67,7 +67,7 @@ def leads_page() -> Response:
 def lead(lead_id: str) -> Response:
     db = runtime().db()
     row = leads.to_json(leads.get(db, lead_id), db)
-    names = {c["id"]: c["name"] for c in store.campaign_names(db)}
+    names = {c["id"]: c["name"] for c in storage.campaign_names(db)}
     items = leads.timeline(db, lead_id)
     for item in items:
         item["campaign"] = names.get(item["campaign_id"])
@@ -89,7 +89,7 @@ def lead_erase(lead_id: str) -> Response:
         error = ValidationError(
             "Type the lead's email address exactly to confirm.", field="confirm"
         )
-        names = {c["id"]: c["name"] for c in store.campaign_names(db)}
+        names = {c["id"]: c["name"] for c in storage.campaign_names(db)}
         items = leads.timeline(db, lead_id)
         for item in items:
             item["campaign"] = names.get(item["campaign_id"])

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import Response, redirect, request, url_for
 
-from ... import campaigns, charts, clock, links, qr, recipients, store
+from ... import campaigns, charts, clock, links, qr, recipients, storage
 from ...csv_cells import inert, inert_row
 from ...errors import TouchpointError, ValidationError
 from ..common import base_url, qr_response, revenue_types, runtime
@@ -81,7 +81,7 @@ def overview() -> Response:
         currency = report["params"]["currency"]
     except ValidationError as exc:
         error, currency = exc.message, None
-    series = store.daily_touches(db, start.isoformat(), end.isoformat())
+    series = storage.daily_touches(db, start.isoformat(), end.isoformat())
     day_list = [(start + timedelta(days=i)).isoformat() for i in range(days)]
     for row in rows:
         counts = series.get(row["id"], {})
@@ -204,11 +204,11 @@ def _campaign_page(
     rt = runtime()
     db = rt.db()
     row = campaigns.get(db, campaign_id)
-    store.refresh_report_tables(db)
-    totals = store.link_totals(db, campaign_id)
+    storage.refresh_report_tables(db)
+    totals = storage.link_totals(db, campaign_id)
     base = base_url(rt)
     link_rows = []
-    for link in store.campaign_links(db, campaign_id):
+    for link in storage.campaign_links(db, campaign_id):
         item = links.to_json(link, rt.link_tokens, base, row)
         item["counts"] = totals.get(link["id"], {})
         link_rows.append(item)
@@ -255,7 +255,7 @@ def _link_context(link_id: int) -> dict:
         "campaign": campaigns.to_json(campaign),
         "stats": stats,
         "trend": trend,
-        "recipients": store.recipient_count(db, link_id),
+        "recipients": storage.recipient_count(db, link_id),
         "qr_options": _qr_options(),
         "form": {},
         "errors": {},
@@ -381,7 +381,7 @@ def link_recipients(link_id: int) -> Response:
         summary = {"imported": 0, "invalid": invalid, "rows": parsed.rows, "message": message}
         return page("dashboard/link.html", exc.status, **{**context, "upload": summary})
     result.spool.close()
-    context["recipients"] = store.recipient_count(db, link_id)
+    context["recipients"] = storage.recipient_count(db, link_id)
     summary = {"imported": result.imported, "invalid": result.invalid, "rows": parsed.rows}
     return page("dashboard/link.html", **{**context, "upload": summary})
 
@@ -393,7 +393,7 @@ def link_merge_file(link_id: int) -> Response:
     db = rt.db()
     links.get(db, link_id)
     base = base_url(rt)
-    rows = store.recipients_of_link(db, link_id)
+    rows = storage.recipients_of_link(db, link_id)
     attribute_names: list[str] = []
     for row in rows:
         row["attributes"] = json.loads(row["attributes"]) if row["attributes"] else {}

@@ -9,7 +9,7 @@ import re
 from flask import Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ... import campaigns, clock, links, local_time, offers, qr, store
+from ... import campaigns, clock, links, local_time, offers, qr, storage
 from ...errors import TouchpointError, ValidationError
 from ..common import base_url, csv_download, id_arg, runtime
 from . import bp, field_errors, form_values, page
@@ -105,7 +105,7 @@ def _form_page(
         form=form,
         errors=errors or {},
         kinds=KIND_OPTIONS,
-        locations=store.location_names(runtime().db()),
+        locations=storage.location_names(runtime().db()),
     )
 
 
@@ -123,8 +123,8 @@ def _with_state(rows: list[dict]) -> list[dict]:
 def offers_page() -> Response:
     """Every offer, newest first, with its campaign, codes, places, validity and counts."""
     db = runtime().db()
-    rows = _with_state(store.all_offers(db))
-    has_campaigns = bool(rows) or bool(store.campaign_names(db))
+    rows = _with_state(storage.all_offers(db))
+    has_campaigns = bool(rows) or bool(storage.campaign_names(db))
     return page("dashboard/offers.html", offer_rows=rows, has_campaigns=has_campaigns)
 
 
@@ -132,7 +132,7 @@ def offers_page() -> Response:
 def campaign_offers(campaign_id: int) -> list[dict]:
     """The offers section of the campaign page loads its rows itself (one query), so the
     campaign view does not have to know about offers."""
-    return _with_state(store.campaign_offers(runtime().db(), campaign_id))
+    return _with_state(storage.campaign_offers(runtime().db(), campaign_id))
 
 
 # Create and edit ---------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _offer_page(offer_id: int, status: int = 200, **extra) -> Response:
     campaign = campaigns.get(db, offer["campaign_id"])
     base = base_url(rt)
     landing_links, recipient_choices = [], [("", "Anyone: printed or handed out")]
-    for link in store.campaign_links_with_recipients(db, offer["campaign_id"]):
+    for link in storage.campaign_links_with_recipients(db, offer["campaign_id"]):
         if link["offer_id"] == offer_id:
             landing_links.append(links.to_json(link, rt.link_tokens, base))
         if link["recipients"]:
@@ -201,7 +201,7 @@ def _offer_page(offer_id: int, status: int = 200, **extra) -> Response:
         status,
         offer=offer,
         campaign=campaigns.to_json(campaign),
-        batches=store.list_batches(db, offer_id),
+        batches=storage.list_batches(db, offer_id),
         landing_links=landing_links,
         recipient_choices=recipient_choices,
         **context,

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from flask import Response, request, url_for
 
-from ... import attribution, charts, clock, money, reports, store
+from ... import attribution, charts, clock, money, reports, storage
 from ...errors import ValidationError
 from ..common import funnel_stages, revenue_types, runtime
 from . import bp, field_errors, page
@@ -291,7 +291,7 @@ def report() -> Response:
     rt = runtime()
     db = rt.db()
     form = report_form(request.args)
-    campaigns = store.campaign_names(db)
+    campaigns = storage.campaign_names(db)
     context = {
         "form": form,
         "errors": {},

@@ -1,7 +1,8 @@
 """The storage layer: every SQL statement of Touchpoint lives in this package.
 
 Functions take the database first and return plain dicts or tuples; callers never see a
-cursor. Split by noun; callers use `store.<function>` and never import the parts directly.
+cursor. Split by noun; callers use `storage.<function>` and never import the parts directly.
+(It was `store`, a word that here also means a shop: `store_code`, the `store` location kind.)
 """
 
 from .accounts import *  # noqa: F403
