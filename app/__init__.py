@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlite_utils import Database
 from werkzeug.routing import IntegerConverter
 
-from . import db as dbmod
-from . import keys, sessions, settings, visits
-from .tokens import BadgeTokens, LinkTokens
+from app.clicks import visits
+from app.clicks.link_tokens import BadgeTokens, LinkTokens
+from app.core import secret_key, settings
+from app.core.runtime import Runtime, ScannerRules
+from app.views import sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,41 +42,6 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=2**63 - 1)
 
 
-@dataclass(frozen=True)
-class ScannerRules:
-    """When a recipient's hits look like an email security scanner (see README)."""
-
-    burst_seconds: float
-    burst_links: int
-    repeat_seconds: float
-
-
-@dataclass
-class Runtime:
-    """What every request needs, built once per process from the settings."""
-
-    config: dict[str, Any]
-    database_path: str
-    link_tokens: LinkTokens
-    badge_tokens: BadgeTokens
-    trusted_proxies: tuple
-    scanner_rules: ScannerRules
-
-    def db(self) -> Database:
-        return dbmod.thread_database(
-            self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
-        )
-
-    def hot_db(self) -> Database:
-        """The redirect path's connection: writes retry quickly instead of sleeping (db.py)."""
-        return dbmod.thread_database(
-            self.database_path,
-            self.config["SYNCHRONOUS"],
-            self.config["BUSY_TIMEOUT_MS"],
-            hot=True,
-        )
-
-
 def create_app(
     overrides: dict[str, Any] | None = None,
     instance_path: str | Path | None = None,
@@ -93,7 +58,7 @@ def create_app(
     config = settings.load(instance, environ)
     config.update(overrides or {})
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = keys.load_or_create(instance)
+        config["SECRET_KEY"] = secret_key.load_or_create(instance)
     database_path = config["DATABASE"] or str(instance / "touchpoint.db")
     Path(database_path).parent.mkdir(parents=True, exist_ok=True)
     config["SPOOL_DIR"] = str(config["SPOOL_DIR"] or instance / "spool")

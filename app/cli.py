@@ -12,20 +12,15 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlite_utils import Database
 
-from . import (
-    api_tokens,
-    create_app,
-    demo,
-    links,
-    migrations,
-    recipients,
-    serving,
-    settings,
-    users,
-    visits,
-)
-from .errors import TouchpointError, ValidationError
-from .validation import check_http_url
+from app import create_app, demo
+from app.access import api_tokens, users
+from app.clicks import links, visits
+from app.core import settings
+from app.core.errors import TouchpointError, ValidationError
+from app.core.validation import check_http_url
+from app.people import recipients
+from app.server import serving
+from app.storage import migrations
 
 # The domain names what is wrong by its API parameter (`field`, and 'group_by' or
 # ?skip_invalid=true in the message); people at a terminal typed these options instead.
@@ -265,7 +260,7 @@ def worker(poll: float, once: bool) -> None:
     where it stopped. Jobs of a worker killed outright are taken up again after
     TOUCHPOINT_JOB_LEASE_SECONDS.
     """
-    from . import worker as worker_loop
+    from app.server import worker as worker_loop
 
     _existing_db()
     rt = current_app.extensions["touchpoint"]
@@ -521,7 +516,8 @@ def prune_command() -> None:
     """
     import time
 
-    from . import maintenance, spool
+    from app.clicks import spool
+    from app.server import maintenance
 
     rt = current_app.extensions["touchpoint"]
     db, path = _existing_db()
@@ -637,7 +633,8 @@ def report_attribution(
     """
     import json
 
-    from . import clock, reports, settings
+    from app import reports
+    from app.core import clock, settings
 
     given = {
         "from": from_,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app, migrations
+from app import create_app
+from app.storage import migrations
 
 BROWSER_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -33,7 +34,7 @@ def _close_connections():
     """Tests have their own database files: close a module's connections after it, or a long
     run holds thousands of files open (and select() refuses descriptors past 1024)."""
     yield
-    from app import db
+    from app.core import db
 
     db.close_connections()
 
@@ -50,7 +51,7 @@ def client(app):
 
 @pytest.fixture
 def admin_token(app):
-    from app import api_tokens
+    from app.access import api_tokens
 
     secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     return secret
@@ -110,7 +111,7 @@ def api(client, admin_token):
 
 def api_for(app) -> Api:
     """An authenticated API client for an app built inside a test."""
-    from app import api_tokens
+    from app.access import api_tokens
 
     secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     return Api(app.test_client(), secret)
@@ -138,7 +139,7 @@ class FakeClock:
 def fake_clock(monkeypatch):
     from datetime import UTC, datetime
 
-    from app import clock
+    from app.core import clock
 
     fake = FakeClock(datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC))
     monkeypatch.setattr(clock, "now_iso", lambda: clock.to_iso(fake.now))

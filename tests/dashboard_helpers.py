@@ -8,7 +8,7 @@ import re
 
 from markupsafe import escape
 
-from app import users
+from app.access import users
 
 PASSWORD = "correct horse battery"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

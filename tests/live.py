@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from app import serving
+from app.server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.attribution import (
+from app.core.errors import ValidationError
+from app.reports.attribution import (
     MODELS,
     Model,
     allocate,
@@ -16,7 +17,6 @@ from app.attribution import (
     parse_weights,
     touch_weights,
 )
-from app.errors import ValidationError
 
 DAY = 86_400
 # Touches 14 days, 7 days and 1 day before a 100.00 sale (the worked example).

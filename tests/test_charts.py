@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from app import charts
+from app.views import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

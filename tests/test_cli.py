@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, create_app, migrations, settings, users
+from app import cli, create_app
+from app.access import users
+from app.core import settings
+from app.storage import migrations
 
 from .conftest import BROWSER_UA, api_for, make_app
 
@@ -264,7 +267,7 @@ def test_report_errors_name_the_cli_options(season, options, message):
 
 def test_the_mapping_turns_every_kind_of_mention_into_an_option():
     """Domain errors the commands above cannot reach (click checks choices first) too."""
-    from app.errors import ValidationError
+    from app.core.errors import ValidationError
 
     for message, field, expected in [
         (

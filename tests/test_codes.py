@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import codes
+from app.coupons import codes
 
 code_strategy = st.text(alphabet=codes.ALPHABET, min_size=11, max_size=11).map(
     lambda body: body + codes.check_character(body)

@@ -6,7 +6,7 @@ import http.client
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
-from app import campaigns, links
+from app.clicks import campaigns, links
 
 from .conftest import BROWSER_UA, make_app
 from .live import gunicorn

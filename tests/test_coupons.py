@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import codes as codetext
+from app.coupons import codes as codetext
 
 from .conftest import Api
 from .coupon_helpers import codes_for, location, offer, redeem, staff

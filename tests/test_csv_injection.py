@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app import offers
-from app.csv_cells import inert
+from app.core.csv_cells import inert
+from app.coupons import offers
 
 from .dashboard_helpers import Dash, create_user
 from .test_recipients import rows_of, upload

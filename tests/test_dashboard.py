@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app import users
+from app.access import users
 from tests.conftest import Api, make_app
 from tests.dashboard_helpers import PASSWORD, Dash, create_user, field_errors, text
 from tests.test_qr import decode_png
@@ -306,7 +306,7 @@ def test_campaign_form_shows_the_api_message_next_to_the_field_and_keeps_input(a
 
 
 def _token(app) -> str:
-    from app import api_tokens
+    from app.access import api_tokens
 
     return api_tokens.create(app.extensions["touchpoint"].db(), "t", "admin")[0]
 

@@ -177,7 +177,7 @@ def test_offer_claimed_online_redeemed_in_store_and_attributed(browser, page, li
     and the report credits the redemption to the campaign."""
     from playwright.sync_api import expect
 
-    from app import locations
+    from app.coupons import locations
 
     db = live.app.extensions["touchpoint"].db()
     locations.create(db, {"code": "BER", "name": "Berlin", "kind": "store", "timezone": "UTC"})

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from markupsafe import escape
 
-from app import users
+from app.access import users
 
 from .conftest import BROWSER_UA, Api
 from .coupon_helpers import location, offer, redeem, staff

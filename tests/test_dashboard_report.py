@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 import pytest
 from markupsafe import escape
 
-from app import charts, users
+from app.access import users
+from app.views import charts
 from app.views.dashboard import report as report_view
 
 from .conftest import BROWSER_UA, api_for, make_app

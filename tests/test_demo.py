@@ -14,8 +14,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from app import api_tokens, campaigns, demo, storage
+from app import demo, storage
+from app.access import api_tokens
 from app.cli import cli
+from app.clicks import campaigns
 
 from .browser import browser_fixture, new_page  # noqa: F401
 from .conftest import api_for, make_app

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli import cli
-from app.settings import SETTINGS
+from app.core.settings import SETTINGS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 FLASK_BUILTINS = {"run", "shell", "routes"}

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app import maintenance
+from app.server import maintenance
 
 from .conftest import api_for, make_app
 from .live import gunicorn

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app import api_tokens, codes, redemptions, throttle
+from app.access import api_tokens, throttle
+from app.coupons import codes, redemptions
 
 from . import test_staff_pages as staff_pages
 from .conftest import Api, api_for, make_app

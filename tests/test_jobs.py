@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from app import api_tokens, jobs, recipients_job  # noqa: F401 (registers the import kind)
-from app import db as dbmod
+from app.access import api_tokens
+from app.core import db as dbmod
+from app.people import recipients_job  # noqa: F401 (registers the import kind)
+from app.server import jobs
 
 from .conftest import api_for, make_app
 from .live import ROOT, gunicorn
@@ -381,7 +383,7 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(tmp_path):
 
 
 def test_dashboard_upload_of_a_big_file_shows_the_job_until_its_merge_file(tmp_path):
-    from app import worker
+    from app.server import worker
 
     from .dashboard_helpers import Dash, create_user
 

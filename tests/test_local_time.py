@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.local_time import Zone, zones_of
+from app.core.local_time import Zone, zones_of
 
 
 def places(*zones: str) -> list[dict]:

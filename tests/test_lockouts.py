@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import throttle, users
+from app.access import throttle, users
 from app.views import staff as staff_views
 
 from .conftest import make_app

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from app import db as dbmod
-from app import migrations
+from app.core import db as dbmod
+from app.storage import migrations
 
 
 def test_empty_database_gets_every_table_in_wal_mode(tmp_path):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from app import settings
+from app.core import settings
 
 from .conftest import api_for, make_app
 from .live import free_port, gunicorn

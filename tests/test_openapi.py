@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from werkzeug.exceptions import HTTPException
 
-from app import api_tokens, campaigns, conversions, links, qr
+from app.access import api_tokens
+from app.clicks import campaigns, links
+from app.people import conversions
 from app.views import api as api_views
+from app.views import qr
 
 DOC_PATH = Path(api_views.OPENAPI_PATH)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
-from app import clock, maintenance, storage
+from app import storage
 from app.cli import cli
+from app.core import clock
+from app.server import maintenance
 
 DAY = 86400
 
@@ -82,7 +84,7 @@ def test_tick_prunes_once_a_day_across_processes(app, api):
     link = api.link()
     storage.insert_event(db, _event(99, link, 300, 1))
     # Another process's tick the same day: the day is claimed in the database already.
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     other = dbmod.open_database(rt.database_path)
     maintenance.tick(other, rt.config, now + 60)

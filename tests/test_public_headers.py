@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from gunicorn.config import validate_string_to_addr_list
 
-from app import api_tokens, sessions, visits
+from app.access import api_tokens
+from app.clicks import visits
+from app.views import sessions
 from app.views.common import content_security_policy
 
 from . import live

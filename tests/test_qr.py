@@ -8,7 +8,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from app import qr
+from app.views import qr
 
 from .conftest import BROWSER_UA, events
 

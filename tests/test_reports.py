@@ -27,9 +27,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import clock, migrations, reports, storage
-from app import db as dbmod
+from app import reports, storage
+from app.core import clock
+from app.core import db as dbmod
 from app.reports.activity import marked, visitor_counts
+from app.storage import migrations
 
 from .conftest import BROWSER_UA, Api
 from .coupon_helpers import location, offer, redeem, staff

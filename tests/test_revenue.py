@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app import clock
+from app.core import clock
 
 from .coupon_helpers import location, staff
 from .test_dashboard_report import signed_in, text
@@ -96,7 +96,7 @@ def test_the_setting_decides_what_revenue_is(tmp_path, fake_clock):
     from .conftest import Api, make_app
 
     app = make_app(tmp_path, REVENUE_TYPES="sale,opportunity")
-    from app import api_tokens
+    from app.access import api_tokens
 
     secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     api = Api(app.test_client(), secret)

@@ -58,7 +58,7 @@ def _seed(api: Api) -> None:
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("schemathesis")
     with served_app(folder, SECRET) as (app, base):
-        from app import api_tokens
+        from app.access import api_tokens
 
         secret, row = api_tokens.create(app.extensions["touchpoint"].db(), "st", "admin")
         _seed(Api(app.test_client(), secret))

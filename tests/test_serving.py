@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from app import serving
+from app.server import serving
 
 from .conftest import api_for, make_app
 from .live import free_port

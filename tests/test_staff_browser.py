@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app import codes
+from app.coupons import codes
 
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import Api, api_for, make_app

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app import codes, redemptions, throttle
+from app.access import throttle
+from app.coupons import codes, redemptions
 
 from .conftest import Api, api_for, make_app
 

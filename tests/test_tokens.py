@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.tokens import TOKEN_LENGTH, LinkRef, LinkTokens
+from app.clicks.link_tokens import TOKEN_LENGTH, LinkRef, LinkTokens
 
 KEY = "k" * 40
 

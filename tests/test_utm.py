@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from app.links import tracked_destination
+from app.clicks.links import tracked_destination
 
 PAIRS = (("utm_source", "newsletter"), ("utm_medium", "email"), ("utm_campaign", "spring"))
 

@@ -20,7 +20,11 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .. import Runtime, clock, migrations, settings, storage
+from app import storage
+from app.core import clock, settings
+from app.core.runtime import Runtime
+from app.storage import migrations
+
 from . import plan
 from .people import Crowd
 from .replay import Replay

@@ -16,18 +16,12 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from .. import (
-    Runtime,
-    claims,
-    clock,
-    codes,
-    conversions,
-    locations,
-    offers,
-    redemptions,
-    scans,
-    visits,
-)
+from app.clicks import visits
+from app.core import clock
+from app.core.runtime import Runtime
+from app.coupons import booth_scans, claims, codes, locations, offers, redemptions
+from app.people import conversions
+
 from . import plan
 from .people import Device, Person, address
 from .replay import Replay, moment, ms_of
@@ -222,7 +216,7 @@ class Outcomes:
         self, text: str, scanned_ms: int, person: Person | None, rating: int | None, note: str
     ) -> None:
         """A scan reaching the server (maybe late: the phone queues it while offline)."""
-        row, _ = scans.record(
+        row, _ = booth_scans.record(
             self.db,
             self._actor(plan.BOOTH),
             {
@@ -248,4 +242,4 @@ class Outcomes:
     def assign(self, scan_id: str) -> None:
         """The booth team types in who that unreadable scan was, back at the office."""
         person_email = f"booth.visitor{self.rng.randrange(100, 999)}@example.org"
-        scans.assign(self.db, scan_id, {"email": person_email})
+        booth_scans.assign(self.db, scan_id, {"email": person_email})

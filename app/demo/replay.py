@@ -1,6 +1,6 @@
 """Playing a season forward: the app's own functions, with its clock at each past moment.
 
-Everything the domain modules write carries the time from app.clock and ids drawn from
+Everything the domain modules write carries the time from app.core.clock and ids drawn from
 uuid/secrets. While a Replay is open those are replaced, the way tests/conftest.py's
 fake_clock does: the clock reads the moment being replayed and ids come from the seed, so a
 seed gives the same database every time. Only a replay in a CLI process or a test does this;
@@ -25,7 +25,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from .. import ScannerRules, bots, clock, codes, leads, links, storage, visits
+from app import storage
+from app.clicks import bots, links, visits
+from app.core import clock
+from app.core.runtime import ScannerRules
+from app.coupons import codes
+from app.people import leads
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FLUSH_AT = 5000

@@ -12,7 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from .. import Runtime, campaigns, links, locations, money, offers, recipients
+from app.clicks import campaigns, links
+from app.core import money
+from app.core.runtime import Runtime
+from app.coupons import locations, offers
+from app.people import recipients
+
 from . import plan
 from .people import Crowd, Person
 from .replay import Replay

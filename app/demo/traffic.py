@@ -15,7 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from .. import Runtime, clock, storage, visits
+from app import storage
+from app.clicks import visits
+from app.core import clock
+from app.core.runtime import Runtime
+
 from . import plan
 from .outcomes import Outcomes, lognormal
 from .people import IN_APP_AGENT, PHONE_AGENTS, Crowd, Device, Person, address

@@ -15,8 +15,10 @@ from operator import itemgetter
 
 from sqlite_utils import Database
 
-from .. import attribution, storage
-from ..csv_cells import inert
+from app import storage
+from app.core.csv_cells import inert
+from app.reports import attribution
+
 from .activity import activity, visitor_counts
 from .conversion_times import median_seconds
 from .costs import campaign_costs, cost_currencies, cumulative_cost, money_text, report_currency

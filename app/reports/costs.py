@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .. import money
-from ..errors import ValidationError
+from app.core import money
+from app.core.errors import ValidationError
+
 from .params import Period, ms_of
 
 

@@ -13,9 +13,11 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
-from .. import attribution, clock, money, storage, validation
-from ..attribution import Model
-from ..errors import ValidationError
+from app import storage
+from app.core import clock, money, validation
+from app.core.errors import ValidationError
+from app.reports import attribution
+from app.reports.attribution import Model
 
 GROUP_BYS = ("campaign", "channel", "link", "location", "day")
 FORMATS = ("json", "csv")

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ..db import immediate, retry_locked
+from app.core.db import immediate, retry_locked
 
 CAMPAIGN_COLUMNS = (
     "name",

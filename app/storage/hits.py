@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from ..db import immediate, retry_locked
+from app.core.db import immediate, retry_locked
+
 from .core import _EVENT_SQL, recipient_hit_consequences
 
 __all__ = [

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ..db import immediate
+from app.core.db import immediate
 
 __all__ = [
     "TOUCH_KINDS",

@@ -8,21 +8,15 @@ from pathlib import Path
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import (
-    api_tokens,
-    campaigns,
-    conversions,
-    leads,
-    links,
-    locations,
-    offers,
-    qr,
-    recipients,
-    scans,
-    storage,
-    validation,
-)
-from ..errors import BadRequest, Forbidden, TouchpointError, ValidationError
+from app import storage
+from app.access import api_tokens
+from app.clicks import campaigns, links
+from app.core import validation
+from app.core.errors import BadRequest, Forbidden, TouchpointError, ValidationError
+from app.coupons import booth_scans, locations, offers
+from app.people import conversions, leads, recipients
+from app.views import qr
+
 from .common import (
     authenticate_request,
     base_url,
@@ -473,12 +467,12 @@ def list_scans() -> Response:
     location = request.args.get("location") or None
     unmatched = _flag("unmatched")
     rows = storage.list_scans(runtime().db(), location, unmatched, 1000)
-    return jsonify({"items": [scans.to_json(r) for r in rows], "next_cursor": None})
+    return jsonify({"items": [booth_scans.to_json(r) for r in rows], "next_cursor": None})
 
 
 @bp.patch("/scans/<scan_id>")
 def match_scan(scan_id: str) -> Response:
-    return jsonify(scans.to_json(scans.assign(runtime().db(), scan_id, json_body())))
+    return jsonify(booth_scans.to_json(booth_scans.assign(runtime().db(), scan_id, json_body())))
 
 
 @bp.get("/leads/<lead_id>/badge.<fmt>")

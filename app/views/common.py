@@ -9,10 +9,15 @@ from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
 
-from .. import Runtime, api_tokens, locations, qr, settings, validation, visits
-from ..csv_cells import inert_values
-from ..errors import BadRequest, Unauthorized, ValidationError
-from ..redemptions import Actor
+from app.access import api_tokens
+from app.clicks import visits
+from app.core import settings, validation
+from app.core.csv_cells import inert_values
+from app.core.errors import BadRequest, Unauthorized, ValidationError
+from app.core.runtime import Runtime
+from app.coupons import locations
+from app.coupons.redemptions import Actor
+from app.views import qr
 
 
 def runtime() -> Runtime:

@@ -7,8 +7,14 @@ import uuid
 from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from .. import Runtime, claims, clock, codes, links, local_time, offers, pages, qr, storage, visits
-from ..errors import Gone
+from app import storage
+from app.clicks import links, visits
+from app.core import clock, local_time
+from app.core.errors import Gone
+from app.core.runtime import Runtime
+from app.coupons import claims, codes, offers
+from app.views import pages, qr
+
 from .common import content_security_policy, runtime
 
 bp = Blueprint("coupon", __name__)

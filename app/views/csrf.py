@@ -13,7 +13,7 @@ import secrets
 from flask import current_app, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..errors import BadRequest
+from app.core.errors import BadRequest
 
 
 def _serializer() -> URLSafeSerializer:

@@ -11,8 +11,8 @@ import sqlite3
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import pages
-from ..errors import TouchpointError
+from app.core.errors import TouchpointError
+from app.views import pages
 
 _HTTP_CODES = {
     400: "bad_request",

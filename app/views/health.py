@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from .. import maintenance
+from app.server import maintenance
+
 from .common import runtime
 
 bp = Blueprint("health", __name__)

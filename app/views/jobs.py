@@ -8,8 +8,10 @@ from typing import IO
 
 from flask import Blueprint, Response, g, jsonify, send_file
 
-from .. import jobs, recipients_job
-from ..errors import Conflict
+from app.core.errors import Conflict
+from app.people import recipients_job
+from app.server import jobs
+
 from .api import authenticate as api_authenticate
 from .api import no_store
 from .common import runtime

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import redemptions, scans
-from ..errors import Forbidden, ValidationError
+from app.core.errors import Forbidden, ValidationError
+from app.coupons import booth_scans, redemptions
+
 from .common import authenticate_request, json_body, runtime
 
 bp = Blueprint("pos", __name__, url_prefix="/api/v1")
@@ -86,7 +87,9 @@ def void(redemption_id: int) -> Response:
 @bp.post("/scans")
 def scan() -> Response:
     rt = runtime()
-    row, created = scans.record(rt.db(), g.actor, json_body(), rt.link_tokens, rt.badge_tokens)
-    response = jsonify(scans.to_json(row))
+    row, created = booth_scans.record(
+        rt.db(), g.actor, json_body(), rt.link_tokens, rt.badge_tokens
+    )
+    response = jsonify(booth_scans.to_json(row))
     response.status_code = 201 if created else 200
     return response

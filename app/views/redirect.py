@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterable
 
 from flask import Blueprint, Flask, Response, request
 
-from .. import Runtime, clicks, pages, qr, visits
-from .. import db as dbmod
-from ..errors import TouchpointError
+from app.clicks import tracking, visits
+from app.core import db as dbmod
+from app.core.errors import TouchpointError
+from app.core.runtime import Runtime
+from app.views import pages, qr
+
 from . import coupon
 from .common import base_url, qr_response, runtime
 
@@ -48,7 +51,7 @@ def _visitor_cookie(name: str, visitor: str, secure: bool) -> str:
     )
 
 
-def _cookie_for(rt: Runtime, hit: clicks.Hit, environ: dict) -> str | None:
+def _cookie_for(rt: Runtime, hit: tracking.Hit, environ: dict) -> str | None:
     # Re-sent on every visit so the one-year lifetime rolls forward.
     if hit.visitor is None:
         return None
@@ -75,7 +78,7 @@ class HotPath:
         ):
             return self._flask(environ, start_response)
         try:
-            hit = clicks.record(self.rt, environ, path[3:], kind)
+            hit = tracking.record(self.rt, environ, path[3:], kind)
         except Exception:
             dbmod.release_connections()
             self.app.logger.exception("hit on %s failed", path[:80])
@@ -145,7 +148,7 @@ def _html(status: int, body: str) -> Response:
 
 def _hit(token: str, kind: str) -> Response:
     rt = runtime()
-    hit = request.environ.get(_HIT_KEY) or clicks.record(rt, request.environ, token, kind)
+    hit = request.environ.get(_HIT_KEY) or tracking.record(rt, request.environ, token, kind)
     cookie = _cookie_for(rt, hit, request.environ)
     if hit.location is not None:
         response = Response(status=302, headers={"Location": hit.location})

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import clock, reports
-from ..errors import Forbidden
+from app import reports
+from app.core import clock
+from app.core.errors import Forbidden
+
 from .common import authenticate_request, funnel_stages, revenue_types, runtime
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")

@@ -31,10 +31,15 @@ from flask import (
     url_for,
 )
 
-from .. import campaigns, clock, locations, redemptions, scans, storage, throttle
-from ..errors import NotFound, TouchpointError, Unauthorized
-from ..redemptions import Actor
-from ..throttle import Backoff
+from app import storage
+from app.access import throttle
+from app.access.throttle import Backoff
+from app.clicks import campaigns
+from app.core import clock
+from app.core.errors import NotFound, TouchpointError, Unauthorized
+from app.coupons import booth_scans, locations, redemptions
+from app.coupons.redemptions import Actor
+
 from .common import (
     add_default_headers,
     client_address,
@@ -418,7 +423,7 @@ def void(redemption_id: int) -> Response:
 
 def _recent_scans(staff: Staff) -> list[dict]:
     rows = storage.list_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
-    items = [scans.to_json(r) for r in rows]
+    items = [booth_scans.to_json(r) for r in rows]
     for item in items:
         item["scanned_local"] = _local_time(item["scanned_at"], staff.location)
     return items
@@ -448,7 +453,9 @@ def scan() -> Response:
         "note": request.form.get("note") or None,
     }
     try:
-        row, created = scans.record(rt.db(), staff.actor, payload, rt.link_tokens, rt.badge_tokens)
+        row, created = booth_scans.record(
+            rt.db(), staff.actor, payload, rt.link_tokens, rt.badge_tokens
+        )
     except TouchpointError as exc:
         # Keep the scan_id: the corrected form is still the same scan. Problems with fields
         # of the form go next to them; any other (a signed-out booth, a taken scan id) above.
@@ -468,7 +475,7 @@ def scan() -> Response:
         201 if created else 200,
         recent=_recent_scans(staff),
         scan_id=str(uuid.uuid4()),
-        saved=scans.to_json(row),
+        saved=booth_scans.to_json(row),
         errors={},
     )
 
@@ -477,10 +484,10 @@ def scan() -> Response:
 def api_scan() -> Response:
     """staff.js's offline queue sends here; the same scan_id again answers 200 with the original."""
     rt = runtime()
-    row, created = scans.record(
+    row, created = booth_scans.record(
         rt.db(), g.staff.actor, json_body(), rt.link_tokens, rt.badge_tokens
     )
-    response = jsonify(scans.to_json(row))
+    response = jsonify(booth_scans.to_json(row))
     response.status_code = 201 if created else 200
     return response
 

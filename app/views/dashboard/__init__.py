@@ -28,8 +28,11 @@ from flask import (
     url_for,
 )
 
-from ... import money, sessions, users
-from ...errors import Forbidden, TouchpointError
+from app.access import users
+from app.core import money
+from app.core.errors import Forbidden, TouchpointError
+from app.views import sessions
+
 from ..common import add_default_headers, content_security_policy, runtime
 from ..csrf import check_csrf, csrf_token
 

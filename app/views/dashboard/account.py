@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Response, g, redirect, request, session, url_for
 
-from ... import users
-from ...errors import RateLimited, TouchpointError
+from app.access import users
+from app.core.errors import RateLimited, TouchpointError
+
 from ..common import client_address, request_scheme, runtime
 from ..csrf import renew_csrf
 from . import bp, field_errors, form_values, page, require_admin, safe_next, sign_in_session

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
-from ... import leads, money, storage
-from ...errors import ValidationError
+from app import storage
+from app.core import money
+from app.core.errors import ValidationError
+from app.people import leads
+
 from ..common import runtime
 from . import bp, page, require_admin
 

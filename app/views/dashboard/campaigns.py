@@ -9,9 +9,14 @@ from datetime import timedelta
 
 from flask import Response, redirect, request, url_for
 
-from ... import campaigns, charts, clock, links, qr, recipients, storage
-from ...csv_cells import inert, inert_row
-from ...errors import TouchpointError, ValidationError
+from app import storage
+from app.clicks import campaigns, links
+from app.core import clock
+from app.core.csv_cells import inert, inert_row
+from app.core.errors import TouchpointError, ValidationError
+from app.people import recipients
+from app.views import charts, qr
+
 from ..common import base_url, qr_response, revenue_types, runtime
 from ..jobs import take_upload
 from . import bp, field_errors, form_values, page, upload_limit

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Response, render_template, request
 
-from ... import jobs, links
+from app.clicks import links
+from app.server import jobs
+
 from ..common import runtime
 from ..jobs import result_file
 from . import bp, page

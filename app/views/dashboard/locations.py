@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Response, redirect, request, url_for
 
-from ... import locations, redemptions
-from ...errors import TouchpointError
+from app.core.errors import TouchpointError
+from app.coupons import locations, redemptions
+
 from ..common import runtime
 from . import bp, field_errors, form_values, page, require_admin
 

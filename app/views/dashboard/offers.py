@@ -9,8 +9,13 @@ import re
 from flask import Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ... import campaigns, clock, links, local_time, offers, qr, storage
-from ...errors import TouchpointError, ValidationError
+from app import storage
+from app.clicks import campaigns, links
+from app.core import clock, local_time
+from app.core.errors import TouchpointError, ValidationError
+from app.coupons import offers
+from app.views import qr
+
 from ..common import base_url, csv_download, id_arg, runtime
 from . import bp, field_errors, form_values, page
 

@@ -14,8 +14,12 @@ from datetime import date, timedelta
 
 from flask import Response, request, url_for
 
-from ... import attribution, charts, clock, money, reports, storage
-from ...errors import ValidationError
+from app import reports, storage
+from app.core import clock, money
+from app.core.errors import ValidationError
+from app.reports import attribution
+from app.views import charts
+
 from ..common import funnel_stages, revenue_types, runtime
 from . import bp, field_errors, page
 

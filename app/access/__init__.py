@@ -1,0 +1,1 @@
+"""Who may do what: marketer API tokens, dashboard users, and the throttles on guessing."""

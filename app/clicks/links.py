@@ -1,0 +1,281 @@
+"""Tracked links: creation rules, the UTM merge and the redirect decision."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from sqlite_utils import Database
+
+from app import storage
+from app.clicks.link_tokens import LinkTokens
+from app.core import clock, validation
+from app.core.errors import NotFound
+
+_CREATE_FIELDS = {
+    "campaign_id",
+    "destination",
+    "label",
+    "store_code",
+    "utm_content",
+    "utm_term",
+    "expires_at",
+    "fallback_url",
+    "offer_id",
+}
+_PATCH_FIELDS = {"destination", "label", "active", "expires_at", "fallback_url"}
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+def create(db: Database, payload: dict) -> dict:
+    validation.require_object(payload)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _CREATE_FIELDS)
+    campaign_id = check(validation.integer, payload, "campaign_id", required=True)
+    values = {
+        "campaign_id": campaign_id,
+        "destination": check(validation.http_url, payload, "destination"),
+        "offer_id": check(validation.integer, payload, "offer_id"),
+        "label": check(validation.text, payload, "label"),
+        "store_code": check(validation.code, payload, "store_code"),
+        "utm_content": check(validation.text, payload, "utm_content"),
+        "utm_term": check(validation.text, payload, "utm_term"),
+        "expires_at": check(validation.timestamp, payload, "expires_at"),
+        "fallback_url": check(validation.http_url, payload, "fallback_url"),
+        "active": 1,
+    }
+    if check.ok("destination", "offer_id") and (values["destination"] is None) == (
+        values["offer_id"] is None
+    ):
+        check.add(
+            "Give a destination URL, or an offer for a coupon landing page (not both).",
+            field="destination",
+            code="required" if values["destination"] is None else "validation_error",
+        )
+    if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
+        check.add(
+            f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
+        )
+    if values["offer_id"] is not None:
+        offer = storage.get_offer(db, values["offer_id"])
+        if offer is None:
+            check.add(
+                f"No offer with id {values['offer_id']}.", field="offer_id", code="unknown_offer"
+            )
+        elif offer["campaign_id"] != campaign_id and check.ok("campaign_id"):
+            check.add(
+                "The offer belongs to another campaign.", field="offer_id", code="wrong_campaign"
+            )
+    check.done()
+    now = clock.now_iso()
+    link_id = storage.insert_link(db, {**values, "created_at": now, "updated_at": now})
+    return get(db, link_id)
+
+
+def update(db: Database, link_id: int, payload: dict) -> dict:
+    current = get(db, link_id)
+    validation.require_object(payload)
+    check = validation.Collector()
+    for key in payload:
+        if key not in _PATCH_FIELDS:
+            code = "not_updatable" if key in _CREATE_FIELDS else "unknown_field"
+            check.add(
+                f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
+                field=key,
+                code=code,
+            )
+    values: dict = {}
+    if "destination" in payload:
+        if current["offer_id"] is not None:
+            check.add(
+                "This link leads to an offer's landing page; it has no destination.",
+                field="destination",
+                code="not_updatable",
+            )
+        else:
+            values["destination"] = check(
+                validation.http_url, payload, "destination", required=True
+            )
+    if "label" in payload:
+        values["label"] = check(validation.text, payload, "label")
+    if "active" in payload:
+        if payload["active"] is None:
+            check.add("Active must be true or false.", field="active")
+        else:
+            values["active"] = int(bool(check(validation.boolean, payload, "active")))
+    if "expires_at" in payload:
+        values["expires_at"] = check(validation.timestamp, payload, "expires_at")
+    if "fallback_url" in payload:
+        values["fallback_url"] = check(validation.http_url, payload, "fallback_url")
+    check.done()
+    if values:
+        values["updated_at"] = clock.now_iso()
+        storage.update_link(db, link_id, values)
+    return get(db, link_id)
+
+
+def get(db: Database, link_id: int) -> dict:
+    row = storage.get_link(db, link_id)
+    if row is None:
+        raise NotFound(f"No link with id {link_id}.", code="link_not_found")
+    return row
+
+
+def list_page(
+    db: Database, *, after_id: int = 0, limit: int = 100, campaign_id: int | None = None
+) -> list[dict]:
+    return storage.list_links(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
+
+
+def stats(db: Database, link_id: int) -> dict:
+    get(db, link_id)
+    return storage.link_stats(db, link_id)
+
+
+def to_json(row: dict, tokens: LinkTokens, base_url: str, campaign: dict | None = None) -> dict:
+    """The API shape of a link, with its token and every URL a marketer needs."""
+    token = tokens.mint(row["id"])
+    out = dict(row)
+    out["active"] = bool(row["active"])
+    out["token"] = token
+    out["url"] = f"{base_url}/r/{token}"
+    out["qr_url"] = f"{base_url}/q/{token}"
+    out["qr"] = {"svg": f"{base_url}/q/{token}.svg", "png": f"{base_url}/q/{token}.png"}
+    if campaign is not None and row["destination"]:
+        out["tracked_destination"] = tracked_destination(
+            row["destination"], utm_pairs(campaign, row)
+        )
+    return out
+
+
+def utm_pairs(campaign: dict, link: dict) -> tuple[tuple[str, str], ...]:
+    values = {
+        **{k: campaign.get(k) for k in UTM_KEYS[:3]},
+        **{k: link.get(k) for k in UTM_KEYS[3:]},
+    }
+    return tuple((k, values[k]) for k in UTM_KEYS if values.get(k))
+
+
+# The UTM merge -----------------------------------------------------------------------------
+
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+_SAFE_QUERY = _SAFE_PATH + "?"
+
+
+def to_uri(url: str) -> str:
+    """Make an IRI safe for a Location header: IDNA host, percent-encoded non-ASCII."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname or ""
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_host = quote(host, safe="")
+        netloc = ascii_host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_SAFE_PATH),
+            quote(parts.query, safe=_SAFE_QUERY + "="),
+            quote(parts.fragment, safe=_SAFE_QUERY + "=#"),
+        )
+    )
+
+
+def tracked_destination(destination: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """The destination with the UTM tags added; a tag already on the destination wins.
+
+    The destination's own query string is kept byte for byte and the fragment stays last.
+    """
+    prefix, fragment = _split_for_click_id(destination, pairs, "")
+    return prefix + fragment
+
+
+@lru_cache(maxsize=8192)
+def _split_for_click_id(
+    destination: str, pairs: tuple[tuple[str, str], ...], click_param: str
+) -> tuple[str, str]:
+    """Return (URL up to where the click id goes, '#fragment' or '').
+
+    Cached: links are few and clicked often, and their text only changes through PATCH, which
+    changes the cache key.
+    """
+    parts = urlsplit(to_uri(destination))
+    query = parts.query
+    present = {k for k, _ in parse_qsl(query, keep_blank_values=True)}
+    if click_param and click_param in present:
+        query = "&".join(p for p in query.split("&") if p.split("=", 1)[0] != click_param)
+    extra = [(k, v) for k, v in pairs if k not in present]
+    if extra:
+        query = (query + "&" if query else "") + urlencode(extra, quote_via=quote)
+    if click_param:
+        query = (query + "&" if query else "") + click_param + "="
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    if not query:
+        base = base.rstrip("?")
+    return base, (f"#{parts.fragment}" if parts.fragment else "")
+
+
+# The redirect decision ---------------------------------------------------------------------
+
+
+class Target:
+    """Where a hit goes: outcome is redirect, landing (an offer's page), fallback or gone."""
+
+    __slots__ = ("outcome", "location", "campaign_id", "store_code", "offer_id")
+
+    def __init__(
+        self,
+        outcome: str,
+        location: str | None,
+        campaign_id: int,
+        store_code: str | None,
+        offer_id: int | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.location = location
+        self.campaign_id = campaign_id
+        self.store_code = store_code
+        self.offer_id = offer_id
+
+
+def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: str) -> Target | None:
+    """Decide where a hit on `link_id` goes at time `now`; None when the link does not exist."""
+    row = storage.link_for_redirect(db, link_id)
+    if row is None:
+        return None
+    (
+        destination,
+        active,
+        expires_at,
+        fallback_url,
+        store_code,
+        utm_content,
+        utm_term,
+        campaign_id,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        offer_id,
+    ) = row
+    if not active or (expires_at is not None and expires_at <= now):
+        if fallback_url:
+            return Target("fallback", to_uri(fallback_url), campaign_id, store_code)
+        return Target("gone", None, campaign_id, store_code)
+    if offer_id is not None:
+        return Target("landing", None, campaign_id, store_code, offer_id)
+    pairs = tuple(
+        (k, v)
+        for k, v in (
+            ("utm_source", utm_source),
+            ("utm_medium", utm_medium),
+            ("utm_campaign", utm_campaign),
+            ("utm_content", utm_content),
+            ("utm_term", utm_term),
+        )
+        if v
+    )
+    prefix, fragment = _split_for_click_id(destination, pairs, click_param)
+    return Target("redirect", prefix + click_id + fragment, campaign_id, store_code)

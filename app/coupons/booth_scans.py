@@ -1,0 +1,157 @@
+"""Booth scans: whatever a booth phone scanned, matched to a lead when we can, never lost."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlite_utils import Database
+
+from app import storage
+from app.clicks.link_tokens import BadgeTokens, LinkTokens
+from app.core import clock, validation
+from app.core.errors import Conflict, NotFound, ValidationError
+from app.coupons.redemptions import Actor, resolve_location
+from app.people import leads
+
+_FIELDS = {"code", "location", "scan_id", "scanned_at", "rating", "note"}
+_TOKEN_IN_URL = re.compile(r"/[rq]/([A-Za-z0-9_-]{27})(?:[/?#.]|$)")
+
+
+def match(
+    db: Database, text: str, link_tokens: LinkTokens, badges: BadgeTokens
+) -> tuple[str | None, int | None]:
+    """(lead_id, campaign_id) for scanned text: a badge, a personal link, a lead id, an email."""
+    text = text.strip()
+    lead_id = badges.verify(text)
+    if lead_id and storage.get_lead(db, lead_id):
+        return lead_id, None
+    found = _TOKEN_IN_URL.search(text)
+    token = found.group(1) if found else text
+    ref = link_tokens.verify(token)
+    if ref is not None and ref.recipient_id is not None:
+        lead_id = storage.recipient_lead(db, ref.recipient_id, ref.link_id)
+        link = storage.get_link(db, ref.link_id)
+        if lead_id:
+            return lead_id, link["campaign_id"] if link else None
+    try:
+        candidate = str(uuid.UUID(text))
+    except ValueError:
+        candidate = None
+    if candidate and storage.get_lead(db, candidate):
+        return candidate, None
+    if leads.normalize_email(text):
+        return leads.find_or_create_by_email(db, text)["id"], None
+    return None, None
+
+
+def _scan_id(payload: dict) -> str:
+    scan_id = validation.text(payload, "scan_id", required=True, max_len=64)
+    try:
+        return str(uuid.UUID(scan_id))
+    except ValueError:
+        raise ValidationError(
+            "Scan id must be a UUID made by the device.", field="scan_id"
+        ) from None
+
+
+def record(
+    db: Database, actor: Actor, payload: dict, link_tokens: LinkTokens, badges: BadgeTokens
+) -> tuple[dict, bool]:
+    """Store a scan; returns (row, created). The same scan_id again returns the original."""
+    validation.require_object(payload)
+    check = validation.Collector()
+    check(validation.reject_unknown, payload, _FIELDS)
+    scan_id = check(_scan_id, payload)
+    requested = check(validation.text, payload, "location", max_len=64)
+    check.done()  # a scan already stored is answered before its other fields are read
+    location = resolve_location(db, actor, requested)
+    existing = storage.get_scan(db, scan_id)
+    if existing is not None:
+        if existing["location_code"] != location["code"]:
+            raise Conflict(
+                "This scan_id belongs to a scan at another location.",
+                field="scan_id",
+                code="scan_id_taken",
+            )
+        return existing, False
+    text = check(validation.text, payload, "code", required=True, max_len=2000)
+    scanned_at = check(validation.timestamp, payload, "scanned_at")
+    if scanned_at is None and check.ok("scanned_at"):
+        check.add(
+            "Scan time (the device's clock) is required.", field="scanned_at", code="required"
+        )
+    rating = check(validation.integer, payload, "rating", minimum=1)
+    if rating is not None and rating > 5:
+        check.add("Rating is 1 to 5.", field="rating")
+    note = check(validation.text, payload, "note", max_len=2000, multiline=True)
+    check.done()
+    lead_id, campaign_id = match(db, text, link_tokens, badges)
+    now = clock.now_iso()
+    event_id = clock.new_event_id()
+    created = storage.insert_scan(
+        db,
+        {
+            "id": scan_id,
+            "location_code": location["code"],
+            "raw_code": text,
+            "lead_id": lead_id,
+            "scanned_at": scanned_at,
+            "received_at": now,
+            "rating": rating,
+            "note": note,
+            "staff_key_id": actor.staff_key_id,
+            "event_id": event_id,
+        },
+    )
+    if created:
+        # The touch happened when the device scanned, not when a flaky network delivered it.
+        storage.insert_event_row(
+            db,
+            {
+                "id": event_id,
+                "type": "booth_scan",
+                "at": scanned_at,
+                "campaign_id": campaign_id,
+                "store_code": location["code"],
+                "lead_id": lead_id,
+                "outcome": "scanned",
+            },
+        )
+        if lead_id:
+            storage.touch_lead(db, lead_id, scanned_at)
+    return storage.get_scan(db, scan_id), created
+
+
+def assign(db: Database, scan_id: str, payload: dict) -> dict:
+    """Match an unmatched scan to a lead later (by lead_id or email)."""
+    row = storage.get_scan(db, scan_id)
+    if row is None:
+        raise NotFound(f"No scan {scan_id}.", code="scan_not_found")
+    validation.require_object(payload)
+    validation.reject_unknown(payload, {"lead_id", "email"})
+    lead_id = validation.text(payload, "lead_id", max_len=64)
+    email = validation.text(payload, "email", max_len=254)
+    if lead_id:
+        lead_id = leads.existing_id(db, lead_id)
+    elif email:
+        lead_id = leads.find_or_create_by_email(db, email)["id"]
+    else:
+        raise ValidationError("Give 'lead_id' or 'email'.", field="lead_id", code="required")
+    storage.match_scan(db, scan_id, lead_id)
+    storage.touch_lead(db, lead_id, row["scanned_at"])
+    return storage.get_scan(db, scan_id)
+
+
+def to_json(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "location": row["location_code"],
+        "code": row["raw_code"],
+        "lead_id": row["lead_id"],
+        "matched": row["lead_id"] is not None,
+        "scanned_at": row["scanned_at"],
+        "received_at": row["received_at"],
+        "rating": row["rating"],
+        "note": row["note"],
+    }

@@ -1,0 +1,1 @@
+"""People and what they do after a click: leads, per-recipient links, conversions."""
