@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# WORKERS and WORKER_CLASS override app/serving.py's defaults (gevent, 4; README, "Performance").
+# WORKERS and WORKER_CLASS override app/server/serving.py's defaults (gevent, 4; README, "Performance").
 
 .PHONY: run demo test lint format bench clean
 

@@ -28,7 +28,7 @@ def gunicorn(
     worker_class: str = serving.WORKER_CLASS,
     forwarded_allow_ips: str = "",
 ):
-    """Start gunicorn on a free loopback port as `make run` does (app/serving.py, without the
+    """Start gunicorn on a free loopback port as `make run` does (app/server/serving.py, without the
     access log); yield the port; stop it afterwards."""
     port = free_port()
     argv = serving.gunicorn_argv(

@@ -1,4 +1,4 @@
-"""Which clock a customer page shows times on, and how a zone is named (app/local_time.py)."""
+"""Which clock a customer page shows times on, and how a zone is named (app/core/local_time.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`make run` serves through `touchpoint serve`, whose gunicorn command line (app/serving.py) is
+"""`make run` serves through `touchpoint serve`, whose gunicorn command line (app/server/serving.py) is
 the one bench/redirect measures and tests/live.py starts."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Slow clients (slowloris) must not stop the clicks: bench/slow_clients against the server as
-`make run` starts it (app/serving.py), loopback only, bounded in time."""
+`make run` starts it (app/server/serving.py), loopback only, bounded in time."""
 
 from __future__ import annotations
 

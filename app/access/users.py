@@ -2,7 +2,7 @@
 
 Passwords are stored with a slow salted hash (scrypt through Werkzeug; the cost is the
 TOUCHPOINT_PASSWORD_HASH setting). Unlike API tokens, people choose passwords, so each guess
-must be expensive, and sign-in is slowed down per account and address (app/throttle.py).
+must be expensive, and sign-in is slowed down per account and address (app/access/throttle.py).
 """
 
 from __future__ import annotations

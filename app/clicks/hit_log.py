@@ -1,5 +1,5 @@
 """Writing a hit so that a valid link always redirects: bounded values, the database first,
-the spool (app/spool.py) when the database refuses, and a drain once it accepts again."""
+the spool (app/clicks/spool.py) when the database refuses, and a drain once it accepts again."""
 
 from __future__ import annotations
 

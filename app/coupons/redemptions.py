@@ -90,7 +90,7 @@ def count_failed_lookup(db: Database, actor: Actor, limit: int, text: str) -> No
                 f"{bucket_limit} unknown codes within a minute; last tried {text[:40]!r}",
             )
     if window % 10 == 0:
-        # Sign-in throttles (app/throttle.py) look back up to an hour in the same table.
+        # Sign-in throttles (app/access/throttle.py) look back up to an hour in the same table.
         storage.prune_rate_limits(db, window - throttle.KEEP_MINUTES)
 
 

@@ -2,7 +2,7 @@
 
 Browsers keep their visitor cookie, so a person's device is one visitor GUID for the whole
 season; one in twenty-five sends Global Privacy Control and is logged without one. Bots
-never keep cookies. User agents are real ones, so app/bots.py classifies them as it would
+never keep cookies. User agents are real ones, so app/clicks/bots.py classifies them as it would
 live; none of them names a real site.
 """
 

@@ -9,7 +9,7 @@ names its parameter); the reports read through the storage layer and return plai
 - activity.py: counts and unique visitors over a period, from the report tables;
 - costs.py: the one currency of a report, campaign costs over a period;
 - attribution_table.py: the attribution report (and its CSV); how credit is shared among
-  touches is app/attribution.py;
+  touches is app/reports/attribution.py;
 - funnel_stages.py: the funnel;
 - conversion_times.py: time to convert.
 """

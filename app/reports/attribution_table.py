@@ -1,7 +1,7 @@
 """The attribution report and its CSV: rows by campaign, channel, link, location or day.
 
 Each row has its activity, credit, revenue, cost and ROI. How one conversion's credit is
-shared among its touches is app/attribution.py.
+shared among its touches is app/reports/attribution.py.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class _Table:
                 self.present.add(campaign_id)
 
     def add_credit(self, conversions: list[Conversion], journeys: Journeys) -> None:
-        """Share every conversion among the touches in its window (see app/attribution.py)."""
+        """Share every conversion among the touches in its window (see app/reports/attribution.py)."""
         model = self.params.model
         # first_touch and last_touch credit one touch: no weights to compute.
         single = {"first_touch": 0, "last_touch": -1}.get(model.name)

@@ -221,7 +221,7 @@ def recipient_hit_consequences(
     repeat_since: str,
 ) -> None:
     """What record_recipient_hit does after its INSERT, inside the caller's transaction (a
-    spooled hit replayed later does the same: app/spool.py)."""
+    spooled hit replayed later does the same: app/clicks/spool.py)."""
     at, campaign_id = event[2], event[4]
     if is_human:
         conn.execute("UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id))

@@ -67,7 +67,7 @@ def orphan_counts(db: Database) -> list[dict]:
 
 
 def replay_hits(db: Database, entries: list[dict], detail_per_hour: int) -> int:
-    """Write spooled hits (app/spool.py) in one transaction; returns how many were new.
+    """Write spooled hits (app/clicks/spool.py) in one transaction; returns how many were new.
 
     Events carry their id (the primary key), so a spool replayed twice adds nothing twice.
     """

@@ -44,7 +44,7 @@ def id_arg(name: str, minimum: int = 1) -> int | None:
 def csv_download(rows: Iterator[dict], columns: tuple[str, ...], filename: str) -> Response:
     """Rows streamed as a CSV attachment, 5,000 at a time, so memory stays flat.
 
-    Text cells that start like a formula are made inert (app/csv_cells.py); numbers stay.
+    Text cells that start like a formula are made inert (app/core/csv_cells.py); numbers stay.
     The first row is read before answering: a generator that checks its arguments (an
     unknown offer or batch) raises while an error page can still be sent.
     """

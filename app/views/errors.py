@@ -57,7 +57,7 @@ def _html_error(status: int, title: str, message: str) -> Response:
 
 
 # SQLite errors that mean "storage cannot take writes now", not a bug: answered 503 with
-# Retry-After so clients try again (clicks never get here: app/hits.py spools them).
+# Retry-After so clients try again (clicks never get here: app/clicks/hit_log.py spools them).
 _STORAGE_TROUBLE = ("full", "locked", "readonly", "disk i/o error")
 RETRY_AFTER_S = 30
 

@@ -1,7 +1,7 @@
 """The marketer dashboard under /dashboard: server-rendered pages over the same domain
 functions the API calls.
 
-Accounts sign in with email and password (app/users.py); the Flask session holds the user's
+Accounts sign in with email and password (app/access/users.py); the Flask session holds the user's
 id and session epoch, checked on every request, so disabling an account or changing its
 password signs it out everywhere. Every POST carries a CSRF token (views/csrf.py). Pages are
 plain HTML forms; static/dashboard.js only adds conveniences (copy buttons, live QR preview,
