@@ -1,5 +1,5 @@
-"""`make run` serves through `touchpoint serve`, whose gunicorn command line (app/server/serving.py) is
-the one bench/redirect measures and tests/live.py starts."""
+"""`make run` serves through `touchpoint serve`, whose gunicorn command line
+(app/server/serving.py) is the one bench/redirect measures and tests/live.py starts."""
 
 from __future__ import annotations
 

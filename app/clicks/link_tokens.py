@@ -31,7 +31,7 @@ from itsdangerous.signer import HMACAlgorithm, Signer
 PAYLOAD_CHARS = 11
 SIGNATURE_BYTES = 12
 TOKEN_LENGTH = PAYLOAD_CHARS + 16
-MAX_ID = 2**32 - 1
+MAX_TOKEN_ID = 2**32 - 1
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _ROUNDS = 4
 
@@ -120,7 +120,7 @@ class LinkTokens:
     def mint(self, link_id: int, recipient_id: int | None = None) -> str:
         """Return the token for a link (and recipient): always 27 characters."""
         rid = recipient_id or 0
-        if not (0 < link_id <= MAX_ID and 0 <= rid <= MAX_ID):
+        if not (0 < link_id <= MAX_TOKEN_ID and 0 <= rid <= MAX_TOKEN_ID):
             raise ValueError("id out of range for a link token")
         block = self._current.permute((link_id << 32) | rid)
         payload = base64.urlsafe_b64encode(struct.pack(">Q", block)).rstrip(b"=")

@@ -44,7 +44,7 @@ def to_iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def parse_iso(text: str) -> datetime:
+def parse_input_time(text: str) -> datetime:
     """Parse ISO 8601 text into an aware UTC datetime; a value without offset is UTC.
 
     Raises ValueError on anything else.
@@ -68,8 +68,44 @@ def shift_iso(text: str, seconds: float) -> str:
     return to_iso(from_iso(text) + timedelta(seconds=seconds))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since 1970-01-01 UTC of an aware datetime (reports and the demo count in
+    integer milliseconds)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The aware UTC datetime `ms` milliseconds after 1970-01-01."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def iso_to_ms(text: str) -> int:
+    """Stored time text as epoch milliseconds."""
+    return epoch_ms(from_iso(text))
+
+
+def ms_to_iso(ms: int) -> str:
+    """Epoch milliseconds as stored time text."""
+    return to_iso(from_epoch_ms(ms))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["UTC", "from_iso", "now_iso", "parse_iso", "timedelta", "to_iso", "utcnow"]
+__all__ = [
+    "UTC",
+    "epoch_ms",
+    "from_epoch_ms",
+    "from_iso",
+    "iso_to_ms",
+    "ms_to_iso",
+    "now_iso",
+    "parse_input_time",
+    "timedelta",
+    "to_iso",
+    "utcnow",
+]

@@ -49,7 +49,7 @@ class Zone:
         if not stored:
             return None
         try:
-            moment = clock.parse_iso(stored).astimezone(_zone(self.key))
+            moment = clock.parse_input_time(stored).astimezone(_zone(self.key))
         except ValueError:
             return Shown(stored, stored[:10], stored[11:16], "UTC")
         date = f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"

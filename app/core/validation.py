@@ -193,7 +193,7 @@ def timestamp(payload: dict, field: str) -> str | None:
     if not isinstance(value, str):
         raise ValidationError(message, field=field)
     try:
-        return clock.to_iso(clock.parse_iso(value))
+        return clock.to_iso(clock.parse_input_time(value))
     except ValueError:
         raise ValidationError(message, field=field) from None
 

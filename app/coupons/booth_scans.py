@@ -66,7 +66,7 @@ def record(
     requested = check(validation.text, payload, "location", max_len=64)
     check.done()  # a scan already stored is answered before its other fields are read
     location = resolve_location(db, actor, requested)
-    existing = storage.get_scan(db, scan_id)
+    existing = storage.get_booth_scan(db, scan_id)
     if existing is not None:
         if existing["location_code"] != location["code"]:
             raise Conflict(
@@ -89,7 +89,7 @@ def record(
     lead_id, campaign_id = match(db, text, link_tokens, badges)
     now = clock.now_iso()
     event_id = clock.new_event_id()
-    created = storage.insert_scan(
+    created = storage.insert_booth_scan(
         db,
         {
             "id": scan_id,
@@ -120,12 +120,12 @@ def record(
         )
         if lead_id:
             storage.touch_lead(db, lead_id, scanned_at)
-    return storage.get_scan(db, scan_id), created
+    return storage.get_booth_scan(db, scan_id), created
 
 
 def assign(db: Database, scan_id: str, payload: dict) -> dict:
     """Match an unmatched scan to a lead later (by lead_id or email)."""
-    row = storage.get_scan(db, scan_id)
+    row = storage.get_booth_scan(db, scan_id)
     if row is None:
         raise NotFound(f"No scan {scan_id}.", code="scan_not_found")
     validation.require_object(payload)
@@ -138,9 +138,9 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
         lead_id = leads.find_or_create_by_email(db, email)["id"]
     else:
         raise ValidationError("Give 'lead_id' or 'email'.", field="lead_id", code="required")
-    storage.match_scan(db, scan_id, lead_id)
+    storage.match_booth_scan(db, scan_id, lead_id)
     storage.touch_lead(db, lead_id, row["scanned_at"])
-    return storage.get_scan(db, scan_id)
+    return storage.get_booth_scan(db, scan_id)
 
 
 def to_json(row: dict) -> dict:

@@ -24,7 +24,7 @@ from app.people import conversions
 
 from . import plan
 from .people import Device, Person, address
-from .replay import Replay, moment, ms_of
+from .replay import Replay
 from .setup import Shop, amount
 
 STAGES = ("lead", "mql", "sql", "opportunity", "sale")
@@ -63,7 +63,7 @@ class Outcomes:
     def store_hours(self, code: str, day: datetime) -> int:
         """A moment on `day` (its date, at the location) while the location is open."""
         local = datetime(day.year, day.month, day.day, 10, tzinfo=_TIMEZONES[code])
-        return ms_of(local + timedelta(seconds=self.rng.randrange(585 * 60)))
+        return clock.epoch_ms(local + timedelta(seconds=self.rng.randrange(585 * 60)))
 
     def _actor(self, code: str) -> redemptions.Actor:
         key_id, secret = self.rng.choice(self.shop.staff[code])
@@ -105,7 +105,7 @@ class Outcomes:
         at_ms = self.store_hours(store_code, day)
         if at_ms <= self.replay.now_ms:  # the store is closed by now: tomorrow, then
             at_ms = self.store_hours(store_code, day + timedelta(days=1))
-        if at_ms < ms_of(self.shop.offer_ends(key)):
+        if at_ms < clock.epoch_ms(self.shop.offer_ends(key)):
             self.replay.at(at_ms, self.redeem, code, store_code, basket_at_least)
 
     def redeem(self, code: str, store_code: str, basket_at_least: float) -> None:
@@ -222,7 +222,7 @@ class Outcomes:
             {
                 "code": text,
                 "scan_id": self.replay.guid(),
-                "scanned_at": clock.to_iso(moment(scanned_ms)),
+                "scanned_at": clock.to_iso(clock.from_epoch_ms(scanned_ms)),
                 "rating": rating,
                 "note": note or None,
             },

@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlite_utils import Database
 
@@ -32,16 +32,7 @@ from app.core.runtime import ScannerRules
 from app.coupons import codes
 from app.people import leads
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FLUSH_AT = 5000
-
-
-def ms_of(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-def moment(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class Replay:
     ) -> None:
         self.db = db
         self.ids = random.Random(f"ids-{seed}")
-        self.end_ms = ms_of(end)
+        self.end_ms = clock.epoch_ms(end)
         self.now_ms = 0
         self.rules = rules
         self.click_param = click_param
@@ -86,11 +77,11 @@ class Replay:
     # The clock ---------------------------------------------------------------------------
 
     def set_time(self, at: datetime | int) -> None:
-        self.now_ms = at if isinstance(at, int) else ms_of(at)
+        self.now_ms = at if isinstance(at, int) else clock.epoch_ms(at)
 
     @property
     def now(self) -> datetime:
-        return moment(self.now_ms)
+        return clock.from_epoch_ms(self.now_ms)
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[Replay]:

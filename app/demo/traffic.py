@@ -23,7 +23,7 @@ from app.core.runtime import Runtime
 from . import plan
 from .outcomes import Outcomes, lognormal
 from .people import IN_APP_AGENT, PHONE_AGENTS, Crowd, Device, Person, address
-from .replay import Hit, Replay, moment, ms_of
+from .replay import Hit, Replay
 from .setup import Shop, import_list
 
 DAY = timedelta(days=1)
@@ -84,7 +84,7 @@ class Traffic:
         """A moment on that date, in the audience's time zone, busier in the evening."""
         hour = self.rng.choices(range(24), plan.HOURS)[0]
         local = datetime(day.year, day.month, day.day, hour, tzinfo=self._zone)
-        return ms_of(local) + self.rng.randrange(HOUR_MS)
+        return clock.epoch_ms(local) + self.rng.randrange(HOUR_MS)
 
     def _active(self, key: str, at: datetime) -> bool:
         starts, ends = self.shop.window(key)
@@ -182,7 +182,7 @@ class Traffic:
 
     def revisit(self, person: Person, at_ms: int) -> str | None:
         """The person comes back through whichever campaign reaches them then."""
-        at = moment(at_ms)
+        at = clock.from_epoch_ms(at_ms)
         running = [key for key in RETURNS if self._active(key, at)]
         if not running:
             return None
@@ -254,7 +254,7 @@ class Traffic:
             person.gateway = self.crowd.gateway() if rng.random() < 0.08 else None
         for send in spec.sends:
             day = season.day_of(send)
-            sent = ms_of(datetime(day.year, day.month, day.day, 10, tzinfo=self._zone))
+            sent = clock.epoch_ms(datetime(day.year, day.month, day.day, 10, tzinfo=self._zone))
             for person in people:
                 delivered = sent + rng.randrange(20 * MINUTE_MS)
                 if person.gateway is not None:
@@ -318,7 +318,7 @@ class Traffic:
             self._booth(rng.choice(days), text, person)
         for _ in range(plan.SIZES.unmatched_scans):
             self._booth(rng.choice(days), rng.choice(UNREADABLE) or "?", None)
-        after = ms_of(days[-1] + DAY + timedelta(hours=14))
+        after = clock.epoch_ms(days[-1] + DAY + timedelta(hours=14))
         self.replay.at(after, self._follow_up, spec, attending + walk_ins)
         poster = next(made for made in self.shop.links[spec.key] if made[0].store_code)
         for day in days:

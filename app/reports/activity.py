@@ -8,8 +8,10 @@ from itertools import repeat
 
 from sqlite_utils import Database
 
+from app.core import clock
+
 from .. import storage
-from .params import DAY_MS, Period, day_of, iso_of
+from .params import DAY_MS, Period, day_of
 
 
 def _split_period(period: Period) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
@@ -20,9 +22,9 @@ def _split_period(period: Period) -> tuple[tuple[str, str] | None, list[tuple[st
         return None, [(period.start, period.end)]
     raw = []
     if period.start_ms < first_full:
-        raw.append((period.start, iso_of(first_full)))
+        raw.append((period.start, clock.ms_to_iso(first_full)))
     if end_full < period.end_ms:
-        raw.append((iso_of(end_full), period.end))
+        raw.append((clock.ms_to_iso(end_full), period.end))
     return (day_of(first_full // DAY_MS), day_of(end_full // DAY_MS)), raw
 
 

@@ -16,6 +16,7 @@ from operator import itemgetter
 from sqlite_utils import Database
 
 from app import storage
+from app.core import clock
 from app.core.csv_cells import inert
 from app.reports import attribution
 
@@ -28,8 +29,6 @@ from .params import (
     NO_LABELS,
     Params,
     day_of,
-    iso_of,
-    ms_of,
     params_json,
     types_json,
 )
@@ -149,7 +148,7 @@ class _Table:
                 self.present.add(campaign_id)
 
     def add_credit(self, conversions: list[Conversion], journeys: Journeys) -> None:
-        """Share every conversion among the touches in its window (see app/reports/attribution.py)."""
+        """Share every conversion among the touches in its window (reports/attribution.py)."""
         model = self.params.model
         # first_touch and last_touch credit one touch: no weights to compute.
         single = {"first_touch": 0, "last_touch": -1}.get(model.name)
@@ -220,7 +219,7 @@ class _Table:
     def _spread(self, campaign_id: int) -> None:
         period = self.params.period
         _, _, cost, _, starts, ends = self.campaigns[campaign_id]
-        s, e = ms_of(starts), ms_of(ends)
+        s, e = clock.iso_to_ms(starts), clock.iso_to_ms(ends)
         day_ms = max(period.start_ms, s) // DAY_MS * DAY_MS
         while day_ms < min(period.end_ms, e):
             low, high = max(day_ms, period.start_ms), min(day_ms + DAY_MS, period.end_ms)
@@ -378,7 +377,7 @@ def csv_filename(report: dict) -> str:
     attribution-last_touch-by-campaign-2026-11-01-to-2026-11-30-USD.csv."""
     shown = report["params"]
     first = shown["from"][:10]
-    last = iso_of(ms_of(shown["to"]) - 1)[:10]
+    last = clock.ms_to_iso(clock.iso_to_ms(shown["to"]) - 1)[:10]
     parts = ["attribution", shown["model"], f"by-{shown['group_by']}", first, "to", last]
     if shown.get("campaign_id") is not None:
         parts.append(f"campaign-{shown['campaign_id']}")

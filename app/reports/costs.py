@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.core import money
+from app.core import clock, money
 from app.core.errors import ValidationError
 
-from .params import Period, ms_of
+from .params import Period
 
 
 def cumulative_cost(cost: int, starts_ms: int, ends_ms: int, at_ms: int) -> int:
@@ -46,7 +46,7 @@ def campaign_costs(
         if cost is None or (cost_currency or default_currency) != currency:
             continue
         if starts and ends:
-            s, e = ms_of(starts), ms_of(ends)
+            s, e = clock.iso_to_ms(starts), clock.iso_to_ms(ends)
             if s < period.end_ms and e > period.start_ms:
                 dated[campaign_id] = cumulative_cost(cost, s, e, period.end_ms) - (
                     cumulative_cost(cost, s, e, period.start_ms)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlite_utils import Database
@@ -47,7 +47,6 @@ LABELS = {
     "half_life": "Half-life",
     "type": "Conversion types",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class Period:
     @classmethod
     def of(cls, start: str, end: str) -> Period:
         """A period from two stored times."""
-        return cls(start, end, ms_of(start), ms_of(end))
+        return cls(start, end, clock.iso_to_ms(start), clock.iso_to_ms(end))
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,6 @@ class Params:
     model: Model = field(default_factory=Model)
     group_by: str | None = None
     format: str = "json"
-
-
-def ms_of(text: str) -> int:
-    return (clock.from_iso(text) - _EPOCH) // timedelta(milliseconds=1)
-
-
-def iso_of(ms: int) -> str:
-    return clock.to_iso(_EPOCH + timedelta(milliseconds=ms))
 
 
 @lru_cache(maxsize=8192)
@@ -123,7 +114,7 @@ def _timestamp(args: Mapping[str, str], name: str) -> str | None:
     if value is None or not value.strip():
         return None
     try:
-        return clock.to_iso(clock.parse_iso(value))
+        return clock.to_iso(clock.parse_input_time(value))
     except ValueError:
         raise ValidationError(
             f"{LABELS[name]} is not an ISO 8601 time or date such as 2026-11-01T00:00:00Z.",

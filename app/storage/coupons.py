@@ -430,11 +430,11 @@ def security_log(db: Database, limit: int = 100) -> list[dict]:
 # Booth scans -------------------------------------------------------------------------------
 
 
-def get_scan(db: Database, scan_id: str) -> dict | None:
+def get_booth_scan(db: Database, scan_id: str) -> dict | None:
     return _one(db, "SELECT * FROM booth_scans WHERE id = ?", (scan_id,))
 
 
-def insert_scan(db: Database, values: dict[str, Any]) -> bool:
+def insert_booth_scan(db: Database, values: dict[str, Any]) -> bool:
     """Insert; False when the scan_id is already stored (an offline queue replaying)."""
     columns = ", ".join(values)
     marks = ", ".join(f":{k}" for k in values)
@@ -445,7 +445,7 @@ def insert_scan(db: Database, values: dict[str, Any]) -> bool:
     return cursor.rowcount == 1
 
 
-def match_scan(db: Database, scan_id: str, lead_id: str) -> None:
+def match_booth_scan(db: Database, scan_id: str, lead_id: str) -> None:
     db.execute("UPDATE booth_scans SET lead_id = ? WHERE id = ?", (lead_id, scan_id))
     db.execute(
         "UPDATE events SET lead_id = ? WHERE id = (SELECT event_id FROM booth_scans WHERE id = ?)",
@@ -453,7 +453,9 @@ def match_scan(db: Database, scan_id: str, lead_id: str) -> None:
     )
 
 
-def list_scans(db: Database, location_code: str | None, unmatched: bool, limit: int) -> list[dict]:
+def list_booth_scans(
+    db: Database, location_code: str | None, unmatched: bool, limit: int
+) -> list[dict]:
     sql = "SELECT * FROM booth_scans WHERE 1 = 1"
     params: list[Any] = []
     if location_code:

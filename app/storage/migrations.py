@@ -570,7 +570,7 @@ def m012_jobs(db: Database) -> None:
 
 @migrations()
 def m013_sign_in_delays(db: Database) -> None:
-    # Progressive sign-in delays (app/access/throttle.py Backoff): attempts per key (an account and a
+    # Progressive sign-in delays (access/throttle.py Backoff): attempts per key (an account and a
     # client address, an account on a known device, wrong staff keys from an address) and
     # when the last one was made, so the next one knows how long it must wait.
     _run(

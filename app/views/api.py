@@ -463,15 +463,15 @@ def _json_stream(first, rows):
 
 
 @bp.get("/scans")
-def list_scans() -> Response:
+def list_booth_scans() -> Response:
     location = request.args.get("location") or None
     unmatched = _flag("unmatched")
-    rows = storage.list_scans(runtime().db(), location, unmatched, 1000)
+    rows = storage.list_booth_scans(runtime().db(), location, unmatched, 1000)
     return jsonify({"items": [booth_scans.to_json(r) for r in rows], "next_cursor": None})
 
 
 @bp.patch("/scans/<scan_id>")
-def match_scan(scan_id: str) -> Response:
+def match_booth_scan(scan_id: str) -> Response:
     return jsonify(booth_scans.to_json(booth_scans.assign(runtime().db(), scan_id, json_body())))
 
 

@@ -85,7 +85,7 @@ def void(redemption_id: int) -> Response:
 
 
 @bp.post("/scans")
-def scan() -> Response:
+def booth_scan() -> Response:
     rt = runtime()
     row, created = booth_scans.record(
         rt.db(), g.actor, json_body(), rt.link_tokens, rt.badge_tokens

@@ -186,7 +186,7 @@ def _local_time(text: str | None, location: dict) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     try:
-        moment: datetime = clock.parse_iso(text).astimezone(zone)
+        moment: datetime = clock.parse_input_time(text).astimezone(zone)
     except ValueError:
         return text
     return f"{moment.day} {moment:%b %Y, %H:%M}"
@@ -197,7 +197,7 @@ def _local_time(text: str | None, location: dict) -> str | None:
 
 def _home(location: dict) -> str:
     """Where a signed-in device starts: booths log leads, stores redeem."""
-    return url_for("staff.scan_page" if location["kind"] == "booth" else "staff.redeem_page")
+    return url_for("staff.booth_scan_page" if location["kind"] == "booth" else "staff.redeem_page")
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -421,8 +421,8 @@ def void(redemption_id: int) -> Response:
 # Booth: scans ------------------------------------------------------------------------------
 
 
-def _recent_scans(staff: Staff) -> list[dict]:
-    rows = storage.list_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
+def _recent_booth_scans(staff: Staff) -> list[dict]:
+    rows = storage.list_booth_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
     items = [booth_scans.to_json(r) for r in rows]
     for item in items:
         item["scanned_local"] = _local_time(item["scanned_at"], staff.location)
@@ -433,14 +433,17 @@ _SCAN_FIELDS = ("code", "rating", "note")  # the booth's form
 
 
 @bp.get("/scan")
-def scan_page() -> Response:
+def booth_scan_page() -> Response:
     return _page(
-        "staff/scan.html", recent=_recent_scans(g.staff), scan_id=str(uuid.uuid4()), errors={}
+        "staff/booth_scan.html",
+        recent=_recent_booth_scans(g.staff),
+        scan_id=str(uuid.uuid4()),
+        errors={},
     )
 
 
 @bp.post("/scan")
-def scan() -> Response:
+def booth_scan() -> Response:
     """The form without JavaScript: no offline queue, so the server's clock is the scan time."""
     staff: Staff = g.staff
     rt = runtime()
@@ -463,17 +466,17 @@ def scan() -> Response:
         for error in exc.errors:
             errors.setdefault(error.field if error.field in _SCAN_FIELDS else "", error.message)
         return _page(
-            "staff/scan.html",
+            "staff/booth_scan.html",
             exc.status,
-            recent=_recent_scans(staff),
+            recent=_recent_booth_scans(staff),
             scan_id=payload["scan_id"] or str(uuid.uuid4()),
             form=request.form,
             errors=errors,
         )
     return _page(
-        "staff/scan.html",
+        "staff/booth_scan.html",
         201 if created else 200,
-        recent=_recent_scans(staff),
+        recent=_recent_booth_scans(staff),
         scan_id=str(uuid.uuid4()),
         saved=booth_scans.to_json(row),
         errors={},
@@ -481,7 +484,7 @@ def scan() -> Response:
 
 
 @bp.post("/api/scans")
-def api_scan() -> Response:
+def api_booth_scan() -> Response:
     """staff.js's offline queue sends here; the same scan_id again answers 200 with the original."""
     rt = runtime()
     row, created = booth_scans.record(
