@@ -1,4 +1,10 @@
-"""The `touchpoint` command: thin click commands over the same functions the API uses."""
+"""The `touchpoint` command: thin click commands over the same functions the API uses.
+
+A plain click group, not Flask's FlaskGroup: `touchpoint --help` lists Touchpoint's commands
+only, without Flask's `run`, `shell` and `routes` or its `--app`, `--debug` and `--env-file`
+options (`flask --app wsgi routes` still has them). Each command runs in an app context of
+an app built when the command runs, so `--help` builds none.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ import os
 import re
 import sqlite3
 import sys
+from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup
+from flask import Flask, current_app
+from flask.cli import ScriptInfo
 from sqlite_utils import Database
 
 from app import create_app, demo
@@ -19,6 +26,8 @@ from app.core import settings
 from app.core.errors import TouchpointError, ValidationError
 from app.core.validation import check_http_url
 from app.people import recipients
+from app.reports import attribution
+from app.reports import params as report_params
 from app.server import serving
 from app.storage import migrations
 
@@ -137,7 +146,36 @@ def _events_in(db: Database) -> str:
     return f"{count:,} event{'' if count == 1 else 's'}"
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _app(ctx: click.Context) -> Flask:
+    """The app of this invocation, built once: from the settings, or the one a test hands in.
+
+    Flask's `app.test_cli_runner()` passes its app as a ScriptInfo, as it does for `flask`.
+    """
+    root = ctx.find_root()
+    if "touchpoint.app" not in root.meta:
+        given = root.obj
+        root.meta["touchpoint.app"] = (
+            given.load_app() if isinstance(given, ScriptInfo) else create_app()
+        )
+    return root.meta["touchpoint.app"]
+
+
+class AppCommand(click.Command):
+    """A command whose callback runs in the app context (current_app, the runtime)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _app(ctx).app_context():
+            return super().invoke(ctx)
+
+
+class AppGroup(click.Group):
+    """A group whose commands are AppCommands and whose subgroups are AppGroups."""
+
+    command_class = AppCommand
+    group_class = type
+
+
+@click.group(cls=AppGroup)
 def cli() -> None:
     """Touchpoint: tracking links, coupons and offline attribution.
 
@@ -170,7 +208,12 @@ def migrate() -> None:
     help="Email of the first dashboard admin (only used when there are no users yet).",
 )
 def bootstrap(url: str, admin_email: str) -> None:
-    """Migrate; on first start create a dashboard admin and an admin API token, printed once."""
+    """Migrate; on first start create a dashboard admin and an admin API token, printed once.
+
+    make run runs this before touchpoint serve. Only the start that creates the first
+    account and the first token prints them; touchpoint token create --role admin and
+    touchpoint user reset-password make new ones.
+    """
     db = _db()
     migrations.apply(db)
     rt = current_app.extensions["touchpoint"]
@@ -220,10 +263,11 @@ def bootstrap(url: str, admin_email: str) -> None:
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["gevent", "gthread", "sync"]),
+    type=click.Choice(serving.WORKER_CLASSES),
     default=serving.WORKER_CLASS,
     show_default=True,
-    help="gunicorn worker class; gevent keeps slow clients from holding a worker (README).",
+    help="gunicorn worker class; gevent keeps slow clients from holding a worker (README, "
+    '"Performance").',
 )
 @click.option(
     "--access-log/--no-access-log",
@@ -232,7 +276,12 @@ def bootstrap(url: str, admin_email: str) -> None:
     help="Write gunicorn's access log to standard output.",
 )
 def serve(bind: str, workers: int, worker_class: str, access_log: bool) -> None:
-    """Serve Touchpoint with gunicorn (what `make run` runs); stops on Ctrl-C."""
+    """Serve Touchpoint with gunicorn and a job worker beside it, as make run does.
+
+    gunicorn gets app/server/serving.py's command line: gevent workers, the access log on
+    standard output, --forwarded-allow-ips from TOUCHPOINT_TRUSTED_PROXIES. One touchpoint
+    worker runs beside it; Ctrl-C or SIGTERM stops both.
+    """
     rt = current_app.extensions["touchpoint"]
     argv = serving.gunicorn_argv(
         bind,
@@ -256,7 +305,8 @@ def serve(bind: str, workers: int, worker_class: str, access_log: bool) -> None:
 def worker(poll: float, once: bool) -> None:
     """Run background jobs (big recipients uploads); run one or more beside gunicorn.
 
-    Stops on SIGTERM or Ctrl-C: the job in hand goes back to the queue and continues
+    touchpoint serve starts one. A worker uses the same settings and database as the
+    server. Stops on SIGTERM or Ctrl-C: the job in hand goes back to the queue and continues
     where it stopped. Jobs of a worker killed outright are taken up again after
     TOUCHPOINT_JOB_LEASE_SECONDS.
     """
@@ -284,7 +334,10 @@ def token() -> None:
     help="admin may also manage tokens, locations, staff keys and erase leads.",
 )
 def token_create(name: str, role: str) -> None:
-    """Create a token and print only the token on stdout (shown once)."""
+    """Create a token and print only the token on stdout (shown once).
+
+    So T=$(touchpoint token create --name ci) works. A marketer token unless --role admin.
+    """
     try:
         secret, _ = api_tokens.create(_db(), name, role)
     except TouchpointError as exc:
@@ -553,31 +606,33 @@ def report_group() -> None:
 @click.option("--to", default=None, help="End, excluded (ISO 8601); default: now.")
 @click.option(
     "--window",
-    default="7d",
+    default=attribution.format_duration(report_params.DEFAULT_WINDOW_S),
     show_default=True,
     help="How long before a conversion a touch still counts: 90s, 30m, 12h, 7d.",
 )
 @click.option(
     "--model",
-    type=click.Choice(("last_touch", "first_touch", "linear", "position_based", "time_decay")),
-    default="last_touch",
+    type=click.Choice(attribution.MODELS),
+    default=report_params.DEFAULT_MODEL,
     show_default=True,
     help="How a conversion's credit is shared among its touches.",
 )
 @click.option(
     "--weights",
     default=None,
-    help="position_based only: first,middle,last percentages adding up to 100 (default 40,20,40).",
+    help="position_based only: first,middle,last percentages adding up to 100 (default "
+    f"{','.join(map(str, attribution.DEFAULT_WEIGHTS))}).",
 )
 @click.option(
     "--half-life",
     default=None,
-    help="time_decay only: a touch this much older gets half the weight (default 7d).",
+    help="time_decay only: a touch this much older gets half the weight (default "
+    f"{attribution.format_duration(attribution.DEFAULT_HALF_LIFE_S)}).",
 )
 @click.option(
     "--group-by",
-    type=click.Choice(("campaign", "channel", "link", "location", "day")),
-    default="campaign",
+    type=click.Choice(report_params.GROUP_BYS),
+    default=report_params.DEFAULT_GROUP_BY,
     show_default=True,
     help="What one row is.",
 )
@@ -586,7 +641,8 @@ def report_group() -> None:
     "type_",
     default=None,
     help="Conversion types to count, comma-separated; 'redemption' means redemptions, 'all' "
-    "every type (default: TOUCHPOINT_REVENUE_TYPES, sale,purchase,redemption).",
+    "every type (default: TOUCHPOINT_REVENUE_TYPES, "
+    f"{next(s.default for s in settings.SETTINGS if s.name == 'REVENUE_TYPES')}).",
 )
 @click.option(
     "--campaign-id", type=int, default=None, help="Only credit and costs of this campaign."
@@ -599,10 +655,10 @@ def report_group() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("csv", "json")),
+    type=click.Choice(report_params.FORMATS),
     default="csv",
     show_default=True,
-    help="CSV (header, rows, totals row) or the API's JSON.",
+    help="json: the API's answer; csv: a header, the rows and a totals row.",
 )
 @click.option(
     "-o",
@@ -629,7 +685,8 @@ def report_attribution(
     """Write the attribution table, the same as GET /api/v1/reports/attribution.
 
     Reads instance/touchpoint.db, or the file TOUCHPOINT_DATABASE names (said on stderr,
-    so the table on stdout or in -o stays clean); a missing database is an error.
+    so the table on stdout or in -o stays clean); a missing database is an error (exit
+    status 1, nothing is created). A bad option exits 2, naming the option.
     """
     import json
 
@@ -671,8 +728,9 @@ def report_refresh(rebuild: bool) -> None:
     """Bring the report tables up to date with the events.
 
     Reports do this themselves before answering; run it after upgrading or a large import so
-    the first report is not the one that waits. Works on instance/touchpoint.db, or the file
-    TOUCHPOINT_DATABASE names (said on stderr); a missing database is an error.
+    the first report is not the one that waits (or from cron on a busy install). Works on
+    instance/touchpoint.db, or the file TOUCHPOINT_DATABASE names (said on stderr); a
+    missing database is an error.
     """
     import time
 

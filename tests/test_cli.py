@@ -8,9 +8,11 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from app import cli, create_app
 from app.access import users
@@ -134,6 +136,49 @@ def test_every_command_has_help(tmp_path, command):
     result = run(tmp_path, *command, "--help")
     assert "Usage: touchpoint" in result.stdout
     assert len(result.stdout.strip().splitlines()) >= 3
+
+
+def test_touchpoint_help_lists_touchpoint_commands_and_no_flask_ones(tmp_path):
+    """Flask's own commands and options belong to `flask --app wsgi`, not to touchpoint."""
+    shown = run(tmp_path, "--help").stdout
+    listed = shown.split("\nCommands:\n", 1)[1]
+    assert [line.split()[0] for line in listed.splitlines()] == sorted(cli.cli.commands)
+    options = shown.split("\nOptions:\n", 1)[1].split("\nCommands:\n")[0]
+    assert options.split() == ["--help", "Show", "this", "message", "and", "exit."]
+    for flask_command in ("run", "shell", "routes"):
+        refused = run(tmp_path, flask_command, check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert f"No such command '{flask_command}'" in refused.stderr
+    for flask_option in (["--app", "wsgi"], ["--debug"], ["-e", ".env"]):
+        refused = run(tmp_path, *flask_option, "migrate", check=False)
+        assert refused.returncode == 2 and "No such option" in refused.stderr
+        assert not (tmp_path / "cli.db").exists()
+
+
+def test_help_works_when_the_settings_do_not(tmp_path):
+    """--help builds no app, so a bad setting does not hide the help that would explain it."""
+    broken = {"TOUCHPOINT_BUSY_TIMEOUT_MS": "soon"}
+    for command in ([], ["migrate"], ["report", "attribution"]):
+        assert "Usage: touchpoint" in run(tmp_path, *command, "--help", **broken).stdout
+    refused = run(tmp_path, "migrate", check=False, **broken)
+    assert refused.returncode == 1 and "TOUCHPOINT_BUSY_TIMEOUT_MS" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_report_choices_and_defaults_are_the_apis():
+    """`--model`, `--group-by`, `--format` offer exactly what the API accepts."""
+    from app.reports import attribution
+    from app.reports import params as report_params
+
+    command = cli.cli.commands["report"].commands["attribution"]
+    options = {param.name: param for param in command.params}
+    assert options["model"].type.choices == attribution.MODELS
+    assert options["group_by"].type.choices == report_params.GROUP_BYS
+    assert options["fmt"].type.choices == report_params.FORMATS
+    defaults = report_params.attribution_params(Database(memory=True), {}, datetime.now(UTC))
+    assert options["model"].default == defaults.model.name
+    assert options["group_by"].default == defaults.group_by
+    assert options["window"].default == attribution.format_duration(defaults.window_s)
 
 
 # Which database, and a missing one --------------------------------------------------------
@@ -326,8 +371,8 @@ def test_make_run_listens_where_the_cli_mints_urls_by_default():
     port = re.search(r"^PORT \?= (\S+)$", makefile, re.MULTILINE).group(1)
     assert f"http://{host}:{port}" == settings.LOCAL_BASE_URL
     assert "--url http://$(HOST):$(PORT)" in makefile
-    readme = (ROOT / "README.md").read_text()
-    assert f"else {settings.LOCAL_BASE_URL} (where `make run` listens)" in readme
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"else {settings.LOCAL_BASE_URL} (where make run listens)" in readme
 
 
 def test_recipients_import_help_names_the_default_base_url(tmp_path):

@@ -21,6 +21,9 @@ from app.reports.attribution import Model
 
 GROUP_BYS = ("campaign", "channel", "link", "location", "day")
 FORMATS = ("json", "csv")
+# The API's defaults; `touchpoint report attribution` offers the same choices and defaults.
+DEFAULT_MODEL = "last_touch"
+DEFAULT_GROUP_BY = "campaign"
 # Row labels for "none" (no campaign, link or store), by group_by.
 NO_LABELS = {
     "campaign": "(no campaign)",
@@ -219,7 +222,7 @@ def attribution_params(
         },
     )
     check = validation.Collector()
-    name = check(_choice, args, "model", attribution.MODELS, "last_touch")
+    name = check(_choice, args, "model", attribution.MODELS, DEFAULT_MODEL)
     weights = attribution.DEFAULT_WEIGHTS
     if args.get("weights"):
         if name not in (None, "position_based"):
@@ -239,7 +242,7 @@ def attribution_params(
     campaign_id = check(_campaign_id, db, args)
     types = check(_types, args, revenue_types)
     currency = check(_currency, args)
-    group_by = check(_choice, args, "group_by", GROUP_BYS, "campaign")
+    group_by = check(_choice, args, "group_by", GROUP_BYS, DEFAULT_GROUP_BY)
     format_ = check(_choice, args, "format", FORMATS, "json")
     check.done()
     return Params(

@@ -1,7 +1,7 @@
 """How Touchpoint is served: the one gunicorn command line that `make run`, the tests and
 bench/redirect share, and `touchpoint serve`, which runs it beside the job worker.
 
-Why gevent (README, "Performance"): a sync worker is held by one connection from its first
+Why gevent (bench/README.md): a sync worker is held by one connection from its first
 byte to its last, so four clients that send their headers slowly (slowloris) stop every click
 until gunicorn's timeout. gthread is no better: its threads read a request's headers blocking,
 so a slow client holds a thread (gunicorn 27 only waits 5 s for the *first* byte outside the
@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 WORKER_CLASS = "gevent"
-# Chosen from bench/redirect on a 2-core machine (README, "Performance"): the SQLite writes
+# The gunicorn worker classes `touchpoint serve --worker-class` offers.
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+# Chosen from bench/redirect on a 2-core machine (bench/README.md): the SQLite writes
 # serialise, so more processes than cores mostly add lock hand-offs.
 WORKERS = 4
 # Connections one gevent worker holds at once; slow clients beyond workers x this wait in the
