@@ -33,6 +33,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/cog --check --check-fail-msg 'run make docs' README.md
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -42,6 +43,11 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Pastes the commands' --help into README.md's "Command line" (make test fails while stale).
+.PHONY: docs
+docs: $(VENV)/.installed-test
+	$(BIN)/cog -r README.md
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/redirect
