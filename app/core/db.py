@@ -117,8 +117,8 @@ def retry_locked(db: Database, write: Callable[[], T]) -> T:
 
     SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 ms... between tries. With several
     workers appending clicks the lock is free again within tens of microseconds, so those
-    sleeps cost more than the writes: bench/redirect went from 0.79 to 0.88 of the floor's
-    throughput and its p99 from 81 to 48 ms with 50 µs sleeps growing to 2 ms instead.
+    sleeps cost more than the writes: sleeps of 50 µs growing to 2 ms instead gave
+    bench/redirect more throughput and a lower p99.
     """
     deadline = time.monotonic() + db.write_timeout_s
     delay = 0.00005
@@ -137,7 +137,7 @@ def _blocking_sleep() -> Callable[[float], None]:
 
     Under gevent a patched sleep hands the turn to every other connection of the worker, so a
     click waiting a few microseconds for the write lock waits a whole round and then often
-    loses the lock again: p99 went from ~60 to ~200 ms in bench/redirect. Blocking the worker
+    loses the lock again: bench/redirect's p99 was several times higher. Blocking the worker
     for those microseconds keeps the click's turn, as with sync workers.
     """
     try:

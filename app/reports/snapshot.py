@@ -17,8 +17,9 @@ def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a report is computed.
 
     A report allocates hundreds of thousands of tuples and lists, none of them in cycles; each
-    full collection meanwhile walks every live object, so its cost grows with the data (10% of
-    a report at 3M events in bench/report). Reference counting still frees everything.
+    full collection meanwhile walks every live object, so its cost grows with the data (a
+    visible share of a report at 3M events in bench/report). Reference counting still frees
+    everything.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -466,7 +466,7 @@ def m007_user_accounts(db: Database) -> None:
 @migrations()
 def m008_redemptions_by_offer(db: Database) -> None:
     # The dashboard counts each offer's redemptions (not voided) on every campaign and offer
-    # page; without this it scans the whole table (0.4 s at a million redemptions).
+    # page; without this it scans the whole table, so the pages slow down as redemptions grow.
     _run(
         db,
         """

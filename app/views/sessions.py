@@ -1,8 +1,8 @@
 """Flask's signed-cookie session, kept off the redirect hot path.
 
 Staff and dashboard pages use the session; /r/ and /q/ never do, yet Flask would build an
-itsdangerous serializer for every click to find that out (about 15 µs of ~400). The
-serializer is also built once per app instead of once per request.
+itsdangerous serializer for every click to find that out (a measurable share of a click in
+bench/redirect). The serializer is also built once per app instead of once per request.
 
 The cookie is Secure whenever the client came in over HTTPS (directly or through a trusted
 proxy): SESSION_COOKIE_SECURE is one value for the whole app, but the same server is reached
