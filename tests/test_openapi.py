@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.access import api_tokens
 from app.clicks import campaigns, links
+from app.core.error_codes import EXTRA_KEYS, ErrorCode, api_codes
 from app.people import conversions
 from app.views import api as api_views
 from app.views import qr
@@ -265,6 +266,73 @@ def test_request_schemas_match_the_accepted_fields(doc):
         assert schema(doc, name)["additionalProperties"] is False, name
 
 
+# Error codes: the document lists app/core/error_codes.py's ---------------------------------
+
+# The keys of the ErrorCode schema made from the registry; `.venv/bin/python -m
+# tests.test_openapi` writes them after a code is added, changed or removed.
+GENERATED_ERROR_CODE_KEYS = ("enum", "x-enumDescriptions")
+
+
+def error_code_schema_keys() -> dict:
+    """`enum` and `x-enumDescriptions` (usual status and meaning) of every code /api/ answers."""
+    return {
+        "enum": [code.value for code in api_codes()],
+        "x-enumDescriptions": {
+            code.value: f"{code.status or 'Varies'}: {code.meaning}" for code in api_codes()
+        },
+    }
+
+
+def error_properties(doc: dict) -> dict:
+    return schema(doc, "Error")["properties"]["error"]["properties"]
+
+
+def test_the_error_codes_are_the_registry(doc):
+    written = {key: schema(doc, "ErrorCode").get(key) for key in GENERATED_ERROR_CODE_KEYS}
+    assert written == error_code_schema_keys(), (
+        "app/openapi.json's ErrorCode schema differs from app/core/error_codes.py: "
+        "run `.venv/bin/python -m tests.test_openapi` to rewrite it"
+    )
+    ref = {"$ref": "#/components/schemas/ErrorCode"}
+    assert error_properties(doc)["code"] == ref
+    assert error_properties(doc)["errors"]["items"]["properties"]["code"] == ref
+
+
+def test_the_error_keys_beside_code_and_message_are_the_registrys(doc):
+    """Each extra key is documented as "Only with `code`" for exactly the codes that add it."""
+    documented = {}
+    for key, prop in error_properties(doc).items():
+        if key not in ("code", "message", "field", "errors"):
+            documented[key] = set(re.findall(r"`([a-z_]+)`", prop["description"].split(":")[0]))
+    promised: dict[str, set[str]] = {}
+    for code, keys in EXTRA_KEYS.items():
+        for key in keys:
+            promised.setdefault(key, set()).add(code.value)
+    assert documented == promised
+
+
+def json_error_examples(doc: dict):
+    """(where, status, example error) for every example of an error answer in the document."""
+    for path, method, op in operations(doc):
+        for status, response in op["responses"].items():
+            if "$ref" in response:
+                response = resolve(doc, response["$ref"])
+            content = response.get("content", {}).get("application/json", {})
+            examples = [e.get("value") for e in content.get("examples", {}).values()]
+            for value in [*examples, content.get("example")]:
+                if isinstance(value, dict) and "error" in value:
+                    yield f"{method.upper()} {path}", status, value["error"]
+
+
+def test_error_examples_use_listed_codes_under_their_status(doc):
+    examples = list(json_error_examples(doc))
+    assert len(examples) > 50
+    for where, status, error in examples:
+        code = ErrorCode(error["code"])
+        assert code in api_codes(), (where, code)
+        assert code.status in (int(status), None), (where, status, code)
+
+
 def assert_matches(doc: dict, name: str, body: dict) -> None:
     node = {"$ref": f"#/components/schemas/{name}"}
     assert set(body) == all_properties(doc, node), name
@@ -326,3 +394,10 @@ def test_live_recipient_lead_and_conversion_responses_have_the_documented_fields
     erased = api.delete(f"/api/v1/leads/{lead['id']}").get_json()
     assert_matches(doc, "LeadErased", erased)
     assert_matches(doc, "Lead", erased["lead"])
+
+
+if __name__ == "__main__":
+    # Rewrite the ErrorCode schema's generated keys from app/core/error_codes.py.
+    document = json.loads(DOC_PATH.read_text(encoding="utf-8"))
+    document["components"]["schemas"]["ErrorCode"].update(error_code_schema_keys())
+    DOC_PATH.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
 
 PREFIX = "tpa_"
@@ -60,7 +61,7 @@ def role_of(payload: dict) -> str:
     string is refused like any value that is not a role."""
     if isinstance(payload.get("role"), str) and not payload["role"].strip():
         raise ValidationError(
-            f"Role must be one of: {', '.join(ROLES)}.", field="role", code="invalid_choice"
+            f"Role must be one of: {', '.join(ROLES)}.", field="role", code=ErrorCode.INVALID_CHOICE
         )
     return validation.choice(payload, "role", ROLES, default=LEAST_PRIVILEGE)
 
@@ -84,7 +85,7 @@ def list_all(db: Database) -> list[dict]:
 
 def revoke(db: Database, token_id: int) -> None:
     if not storage.revoke_api_token(db, token_id, clock.now_iso()):
-        raise NotFound(f"No active token with id {token_id}.", code="token_not_found")
+        raise NotFound(f"No active token with id {token_id}.", code=ErrorCode.TOKEN_NOT_FOUND)
 
 
 def any_exist(db: Database) -> bool:

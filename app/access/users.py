@@ -19,6 +19,7 @@ from app import storage
 from app.access import api_tokens, throttle
 from app.access.throttle import Backoff, Throttle
 from app.core import clock, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.people import leads
 
@@ -83,7 +84,7 @@ def _dummy_hash(method: str) -> str:
 def check_password(password: object, field: str = "password", email: str | None = None) -> str:
     if not isinstance(password, str) or not password:
         raise ValidationError(
-            f"{validation.label(field)} is required.", field=field, code="required"
+            f"{validation.label(field)} is required.", field=field, code=ErrorCode.REQUIRED
         )
     if len(password) < MIN_PASSWORD:
         raise ValidationError(
@@ -100,7 +101,7 @@ def check_password(password: object, field: str = "password", email: str | None 
 
 def _email(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("Email is required.", field="email", code="required")
+        raise ValidationError("Email is required.", field="email", code=ErrorCode.REQUIRED)
     email = leads.normalize_email(raw)
     if email is None:
         raise ValidationError(
@@ -141,7 +142,7 @@ def create(
     password = new_password() if password is None else check(check_password, password, email=email)
     check.done()
     if storage.user_by_email(db, email) is not None:
-        raise Conflict(f"There is already an account for {email}.", code="email_taken")
+        raise Conflict(f"There is already an account for {email}.", code=ErrorCode.EMAIL_TAKEN)
     now = clock.now_iso()
     user_id = storage.insert_user(
         db,
@@ -160,7 +161,7 @@ def create(
 def get(db: Database, user_id: int) -> dict:
     row = storage.get_user(db, user_id)
     if row is None:
-        raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+        raise NotFound(f"No user with id {user_id}.", code=ErrorCode.USER_NOT_FOUND)
     return row
 
 
@@ -288,7 +289,7 @@ def change_password(
     """Change one's own password (knowing the current one); ends every other session."""
     stored = storage.user_password_hash(db, user_id)
     if stored is None:
-        raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+        raise NotFound(f"No user with id {user_id}.", code=ErrorCode.USER_NOT_FOUND)
     check = validation.Collector()
     if not check_password_hash(stored, current or ""):
         check.add("This is not your current password.", field="current_password")
@@ -311,7 +312,7 @@ def _keep_an_admin(db: Database, user: dict) -> None:
     active_admin = user["role"] == "admin" and user["disabled_at"] is None
     if active_admin and storage.count_active_admins(db) <= 1:
         raise Conflict(
-            "This is the last active admin; make another admin first.", code="last_admin"
+            "This is the last active admin; make another admin first.", code=ErrorCode.LAST_ADMIN
         )
 
 
@@ -321,7 +322,7 @@ def set_role(db: Database, user_id: int, role: object, *, by: dict) -> dict:
     if user["role"] == role:
         return user
     if user_id == by["id"]:
-        raise Forbidden("You cannot change your own role.", code="own_account")
+        raise Forbidden("You cannot change your own role.", code=ErrorCode.OWN_ACCOUNT)
     _keep_an_admin(db, user)
     storage.set_user_role(db, user_id, role)
     return get(db, user_id)
@@ -331,7 +332,7 @@ def disable(db: Database, user_id: int, *, by: dict) -> dict:
     """Disable an account: its sessions end and its API tokens stop working."""
     user = get(db, user_id)
     if user_id == by["id"]:
-        raise Forbidden("You cannot disable your own account.", code="own_account")
+        raise Forbidden("You cannot disable your own account.", code=ErrorCode.OWN_ACCOUNT)
     _keep_an_admin(db, user)
     storage.disable_user(db, user_id, clock.now_iso())
     return get(db, user_id)
@@ -371,5 +372,7 @@ def create_token(db: Database, user: dict, name: object) -> tuple[str, dict]:
 def revoke_token(db: Database, user: dict, token_id: int) -> None:
     """Users revoke their own tokens; admins any token."""
     if user["role"] != "admin" and token_id not in {t["id"] for t in tokens(db, user["id"])}:
-        raise NotFound(f"You have no active token with id {token_id}.", code="token_not_found")
+        raise NotFound(
+            f"You have no active token with id {token_id}.", code=ErrorCode.TOKEN_NOT_FOUND
+        )
     api_tokens.revoke(db, token_id)

@@ -9,6 +9,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
 
 CHANNELS = (
@@ -111,7 +112,7 @@ def create(db: Database, payload: dict, *, default_currency: str = "USD") -> dic
 def update(db: Database, campaign_id: int, payload: dict, *, default_currency: str = "USD") -> dict:
     current = storage.get_campaign(db, campaign_id)
     if current is None:
-        raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
+        raise NotFound(f"No campaign with id {campaign_id}.", code=ErrorCode.CAMPAIGN_NOT_FOUND)
     values = _clean(payload, partial=True, current=current, default_currency=default_currency)
     if (
         "currency" in values
@@ -133,7 +134,7 @@ def update(db: Database, campaign_id: int, payload: dict, *, default_currency: s
 def get(db: Database, campaign_id: int) -> dict:
     row = storage.get_campaign(db, campaign_id)
     if row is None:
-        raise NotFound(f"No campaign with id {campaign_id}.", code="campaign_not_found")
+        raise NotFound(f"No campaign with id {campaign_id}.", code=ErrorCode.CAMPAIGN_NOT_FOUND)
     return row
 
 

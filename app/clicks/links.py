@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from app import storage
 from app.clicks.link_tokens import LinkTokens
 from app.core import clock, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound
 
 _CREATE_FIELDS = {
@@ -50,21 +51,29 @@ def create(db: Database, payload: dict) -> dict:
         check.add(
             "Give a destination URL, or an offer for a coupon landing page (not both).",
             field="destination",
-            code="required" if values["destination"] is None else "validation_error",
+            code=ErrorCode.REQUIRED
+            if values["destination"] is None
+            else ErrorCode.VALIDATION_ERROR,
         )
     if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
         check.add(
-            f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
+            f"No campaign with id {campaign_id}.",
+            field="campaign_id",
+            code=ErrorCode.UNKNOWN_CAMPAIGN,
         )
     if values["offer_id"] is not None:
         offer = storage.get_offer(db, values["offer_id"])
         if offer is None:
             check.add(
-                f"No offer with id {values['offer_id']}.", field="offer_id", code="unknown_offer"
+                f"No offer with id {values['offer_id']}.",
+                field="offer_id",
+                code=ErrorCode.UNKNOWN_OFFER,
             )
         elif offer["campaign_id"] != campaign_id and check.ok("campaign_id"):
             check.add(
-                "The offer belongs to another campaign.", field="offer_id", code="wrong_campaign"
+                "The offer belongs to another campaign.",
+                field="offer_id",
+                code=ErrorCode.WRONG_CAMPAIGN,
             )
     check.done()
     now = clock.now_iso()
@@ -78,7 +87,7 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
     check = validation.Collector()
     for key in payload:
         if key not in _PATCH_FIELDS:
-            code = "not_updatable" if key in _CREATE_FIELDS else "unknown_field"
+            code = ErrorCode.NOT_UPDATABLE if key in _CREATE_FIELDS else ErrorCode.UNKNOWN_FIELD
             check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
@@ -90,7 +99,7 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
             check.add(
                 "This link leads to an offer's landing page; it has no destination.",
                 field="destination",
-                code="not_updatable",
+                code=ErrorCode.NOT_UPDATABLE,
             )
         else:
             values["destination"] = check(
@@ -117,7 +126,7 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
 def get(db: Database, link_id: int) -> dict:
     row = storage.get_link(db, link_id)
     if row is None:
-        raise NotFound(f"No link with id {link_id}.", code="link_not_found")
+        raise NotFound(f"No link with id {link_id}.", code=ErrorCode.LINK_NOT_FOUND)
     return row
 
 

@@ -1,20 +1,25 @@
-"""Exceptions with stable machine codes. No Flask here: one app-level handler renders them."""
+"""Exceptions with stable machine codes. No Flask here: one app-level handler renders them.
+
+Every code is a member of ErrorCode (app/core/error_codes.py), the one list of codes.
+"""
 
 from __future__ import annotations
+
+from app.core.error_codes import ErrorCode
 
 
 class TouchpointError(Exception):
     """Base class: `code` is stable and documented; `message` is for people."""
 
     status = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
     def __init__(
         self,
         message: str,
         *,
         field: str | None = None,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         extra: dict | None = None,
     ) -> None:
         super().__init__(message)
@@ -40,37 +45,48 @@ class TouchpointError(Exception):
 
 class BadRequest(TouchpointError):
     status = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
 
-class Unauthorized(TouchpointError):
+class _NamedReason(TouchpointError):
+    """A status with no generic code: each raise names its reason (`admin_only`,
+    `already_redeemed`...), so the list of codes holds only codes the API answers."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode,
+        field: str | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(message, field=field, code=code, extra=extra)
+
+
+class Unauthorized(_NamedReason):
     status = 401
-    code = "unauthorized"
 
 
-class Forbidden(TouchpointError):
+class Forbidden(_NamedReason):
     status = 403
-    code = "forbidden"
 
 
 class NotFound(TouchpointError):
     status = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
-class Conflict(TouchpointError):
+class Conflict(_NamedReason):
     status = 409
-    code = "conflict"
 
 
-class Gone(TouchpointError):
+class Gone(_NamedReason):
     status = 410
-    code = "gone"
 
 
 class ValidationError(TouchpointError):
     status = 422
-    code = "validation_error"
+    code = ErrorCode.VALIDATION_ERROR
 
 
 class ValidationErrors(ValidationError):
@@ -97,7 +113,7 @@ class ValidationErrors(ValidationError):
 
 class RateLimited(TouchpointError):
     status = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, extra={"retry_after": retry_after})

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from app.core import clock, money
+from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError, ValidationErrors
 
 _MISSING = object()
@@ -101,7 +102,7 @@ class Collector:
             self.done()
             raise
 
-    def add(self, message: str, *, field: str, code: str | None = None) -> None:
+    def add(self, message: str, *, field: str, code: ErrorCode | None = None) -> None:
         self.found.append(ValidationError(message, field=field, code=code))
 
     def ok(self, *fields: str) -> bool:
@@ -117,7 +118,9 @@ class Collector:
 
 def require_object(payload: Any) -> dict:
     if not isinstance(payload, dict):
-        raise ValidationError("The request body must be a JSON object.", code="invalid_body")
+        raise ValidationError(
+            "The request body must be a JSON object.", code=ErrorCode.INVALID_BODY
+        )
     return payload
 
 
@@ -126,7 +129,7 @@ def reject_unknown(payload: dict, allowed: set[str]) -> None:
     check = Collector()
     for key in payload:
         if key not in allowed:
-            check.add(f"Unknown field '{key}'.", field=key, code="unknown_field")
+            check.add(f"Unknown field '{key}'.", field=key, code=ErrorCode.UNKNOWN_FIELD)
     check.done()
 
 
@@ -142,7 +145,9 @@ def text(
     value = payload.get(field, _MISSING)
     if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ValidationError(f"{label(field)} is required.", field=field, code="required")
+            raise ValidationError(
+                f"{label(field)} is required.", field=field, code=ErrorCode.REQUIRED
+            )
         return default
     if not isinstance(value, str):
         raise ValidationError(f"{label(field)} must be text (a string).", field=field)
@@ -168,7 +173,7 @@ def choice(
         raise ValidationError(
             f"{label(field)} must be one of: {', '.join(choices)}.",
             field=field,
-            code="invalid_choice",
+            code=ErrorCode.INVALID_CHOICE,
         )
     return value
 
@@ -219,33 +224,35 @@ def http_url(payload: dict, field: str, *, required: bool = False) -> str | None
 def check_http_url(value: str, field: str) -> None:
     name = label(field)
     if any(c.isspace() for c in value):
-        raise ValidationError(f"{name} must not contain spaces.", field=field, code="invalid_url")
+        raise ValidationError(
+            f"{name} must not contain spaces.", field=field, code=ErrorCode.INVALID_URL
+        )
     try:
         parts = urlsplit(value)
         port = parts.port  # raises on a malformed port
     except ValueError:
         raise ValidationError(
-            f"{name} is not a valid web address.", field=field, code="invalid_url"
+            f"{name} is not a valid web address.", field=field, code=ErrorCode.INVALID_URL
         ) from None
     del port
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError(
             f"{name} must be a full web address starting with https:// or http://.",
             field=field,
-            code="invalid_url",
+            code=ErrorCode.INVALID_URL,
         )
     if not parts.hostname:
         raise ValidationError(
             f"{name} must name a host, as in https://shop.example.com/.",
             field=field,
-            code="invalid_url",
+            code=ErrorCode.INVALID_URL,
         )
     if parts.username is not None or parts.password is not None:
         # https://trusted.example@evil.example/ is a classic phishing disguise.
         raise ValidationError(
             f"{name} must not contain a user name or password.",
             field=field,
-            code="invalid_url",
+            code=ErrorCode.INVALID_URL,
         )
 
 
@@ -266,7 +273,9 @@ def integer(
     value = payload.get(field)
     if value is None:
         if required:
-            raise ValidationError(f"{label(field)} is required.", field=field, code="required")
+            raise ValidationError(
+                f"{label(field)} is required.", field=field, code=ErrorCode.REQUIRED
+            )
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from app import storage
 from app.clicks.link_tokens import BadgeTokens, LinkTokens
 from app.core import clock, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.coupons.redemptions import Actor, resolve_location
 from app.people import leads
@@ -72,14 +73,16 @@ def record(
             raise Conflict(
                 "This scan_id belongs to a scan at another location.",
                 field="scan_id",
-                code="scan_id_taken",
+                code=ErrorCode.SCAN_ID_TAKEN,
             )
         return existing, False
     text = check(validation.text, payload, "code", required=True, max_len=2000)
     scanned_at = check(validation.timestamp, payload, "scanned_at")
     if scanned_at is None and check.ok("scanned_at"):
         check.add(
-            "Scan time (the device's clock) is required.", field="scanned_at", code="required"
+            "Scan time (the device's clock) is required.",
+            field="scanned_at",
+            code=ErrorCode.REQUIRED,
         )
     rating = check(validation.integer, payload, "rating", minimum=1)
     if rating is not None and rating > 5:
@@ -127,7 +130,7 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
     """Match an unmatched scan to a lead later (by lead_id or email)."""
     row = storage.get_booth_scan(db, scan_id)
     if row is None:
-        raise NotFound(f"No scan {scan_id}.", code="scan_not_found")
+        raise NotFound(f"No scan {scan_id}.", code=ErrorCode.SCAN_NOT_FOUND)
     validation.require_object(payload)
     validation.reject_unknown(payload, {"lead_id", "email"})
     lead_id = validation.text(payload, "lead_id", max_len=64)
@@ -137,7 +140,9 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
     elif email:
         lead_id = leads.find_or_create_by_email(db, email)["id"]
     else:
-        raise ValidationError("Give 'lead_id' or 'email'.", field="lead_id", code="required")
+        raise ValidationError(
+            "Give 'lead_id' or 'email'.", field="lead_id", code=ErrorCode.REQUIRED
+        )
     storage.match_booth_scan(db, scan_id, lead_id)
     storage.touch_lead(db, lead_id, row["scanned_at"])
     return storage.get_booth_scan(db, scan_id)

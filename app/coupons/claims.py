@@ -11,6 +11,7 @@ from sqlite_utils import Database
 from app import storage
 from app.core import clock
 from app.core import db as dbmod
+from app.core.error_codes import ErrorCode
 from app.core.errors import Gone
 from app.coupons import codes, offers
 
@@ -38,7 +39,7 @@ def claim(
     if state is not None:
         raise Gone(
             "This offer has ended." if state == "expired" else "This offer has not started yet.",
-            code=state,
+            code=ErrorCode.EXPIRED if state == "expired" else ErrorCode.NOT_YET_VALID,
         )
     existing = storage.find_claim(db, offer["id"], visitor_id)
     if existing is not None:

@@ -11,6 +11,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
@@ -59,7 +60,7 @@ def create(db: Database, payload: dict) -> dict:
     check.done()
     if storage.get_location(db, code) is not None:
         raise Conflict(
-            f"A location with code '{code}' exists.", field="code", code="location_exists"
+            f"A location with code '{code}' exists.", field="code", code=ErrorCode.LOCATION_EXISTS
         )
     now = clock.now_iso()
     storage.insert_location(db, {**values, "created_at": now, "updated_at": now})
@@ -75,7 +76,7 @@ def update(db: Database, code: str, payload: dict) -> dict:
             check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
-                code="not_updatable" if key == "code" else "unknown_field",
+                code=ErrorCode.NOT_UPDATABLE if key == "code" else ErrorCode.UNKNOWN_FIELD,
             )
     values: dict = {}
     if "name" in payload:
@@ -99,7 +100,7 @@ def update(db: Database, code: str, payload: dict) -> dict:
 def get(db: Database, code: str) -> dict:
     row = storage.get_location(db, code)
     if row is None:
-        raise NotFound(f"No location with code '{code}'.", code="location_not_found")
+        raise NotFound(f"No location with code '{code}'.", code=ErrorCode.LOCATION_NOT_FOUND)
     return row
 
 
@@ -142,7 +143,9 @@ def staff_keys(db: Database, code: str) -> list[dict]:
 
 def revoke_staff_key(db: Database, code: str, key_id: int) -> None:
     if not storage.revoke_staff_key(db, code, key_id, clock.now_iso()):
-        raise NotFound(f"No active staff key {key_id} at '{code}'.", code="staff_key_not_found")
+        raise NotFound(
+            f"No active staff key {key_id} at '{code}'.", code=ErrorCode.STAFF_KEY_NOT_FOUND
+        )
 
 
 def authenticate_staff(db: Database, presented: str) -> dict | None:

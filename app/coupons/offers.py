@@ -9,6 +9,7 @@ from sqlite_utils import Database
 from app import storage
 from app.core import clock, validation
 from app.core import db as dbmod
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.coupons import codes
 
@@ -65,7 +66,7 @@ def _location_codes(db: Database, payload: dict) -> list[str] | None:
         raise ValidationError(
             f"Unknown location code(s): {', '.join(unknown)}.",
             field="location_codes",
-            code="unknown_location",
+            code=ErrorCode.UNKNOWN_LOCATION,
         )
     return list(dict.fromkeys(value))
 
@@ -88,7 +89,9 @@ def create(db: Database, payload: dict) -> dict:
     campaign_id = check(validation.integer, payload, "campaign_id", required=True)
     if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
         check.add(
-            f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
+            f"No campaign with id {campaign_id}.",
+            field="campaign_id",
+            code=ErrorCode.UNKNOWN_CAMPAIGN,
         )
     kind = check(validation.choice, payload, "kind", KINDS, default="unique")
     values = {
@@ -121,7 +124,7 @@ def create(db: Database, payload: dict) -> dict:
             check.add(
                 "A shared offer needs its shared code, e.g. HOLIDAY10.",
                 field="shared_code",
-                code="required",
+                code=ErrorCode.REQUIRED,
             )
         else:
             shared = codes.squeeze(shared)
@@ -135,7 +138,9 @@ def create(db: Database, payload: dict) -> dict:
     with dbmod.immediate(db):
         if shared is not None and storage.code_exists(db, shared):
             raise Conflict(
-                f"The code '{shared}' is already in use.", field="shared_code", code="code_taken"
+                f"The code '{shared}' is already in use.",
+                field="shared_code",
+                code=ErrorCode.CODE_TAKEN,
             )
         offer_id = storage.insert_offer(db, {**values, "created_at": now, "updated_at": now})
         storage.set_offer_locations(db, offer_id, location_codes)
@@ -153,7 +158,7 @@ def update(db: Database, offer_id: int, payload: dict) -> dict:
             check.add(
                 f"'{key}' cannot be changed; updatable fields: {', '.join(sorted(_PATCH_FIELDS))}.",
                 field=key,
-                code="not_updatable" if key in _CREATE_FIELDS else "unknown_field",
+                code=ErrorCode.NOT_UPDATABLE if key in _CREATE_FIELDS else ErrorCode.UNKNOWN_FIELD,
             )
     values: dict = {}
     if "title" in payload:
@@ -183,7 +188,7 @@ def update(db: Database, offer_id: int, payload: dict) -> dict:
 def get(db: Database, offer_id: int) -> dict:
     row = storage.get_offer(db, offer_id)
     if row is None:
-        raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
+        raise NotFound(f"No offer with id {offer_id}.", code=ErrorCode.OFFER_NOT_FOUND)
     row["location_codes"] = storage.offer_location_codes(db, offer_id)
     row["shared_code"] = storage.shared_code_of(db, offer_id) if row["kind"] == "shared" else None
     return row
@@ -193,7 +198,7 @@ def summary(db: Database, offer_id: int) -> dict:
     """The offer with its shared code, locations, and codes issued, claimed and redeemed."""
     row = storage.offer_summary(db, offer_id)
     if row is None:
-        raise NotFound(f"No offer with id {offer_id}.", code="offer_not_found")
+        raise NotFound(f"No offer with id {offer_id}.", code=ErrorCode.OFFER_NOT_FOUND)
     return row
 
 
@@ -291,7 +296,7 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
         raise ValidationError(
             "A shared offer has one public code; batches are for unique offers.",
             field="count",
-            code="shared_offer",
+            code=ErrorCode.SHARED_OFFER,
         )
     link_id = validation.integer(payload, "recipients_link_id")
     count = validation.integer(payload, "count", required=link_id is None)
@@ -302,7 +307,9 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
         if link_id is not None:
             if storage.get_link(db, link_id) is None:
                 raise ValidationError(
-                    f"No link with id {link_id}.", field="recipients_link_id", code="unknown_link"
+                    f"No link with id {link_id}.",
+                    field="recipients_link_id",
+                    code=ErrorCode.UNKNOWN_LINK,
                 )
             owners = [
                 (lead, recipient)
@@ -327,7 +334,7 @@ def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:
     """One batch of this offer (a batch of another offer is not found)."""
     batch = storage.get_batch(db, batch_id)
     if batch is None or batch["offer_id"] != offer_id:
-        raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code="batch_not_found")
+        raise NotFound(f"No batch {batch_id} for offer {offer_id}.", code=ErrorCode.BATCH_NOT_FOUND)
     return batch
 
 
@@ -341,7 +348,7 @@ def batch_page(db: Database, offer: dict, batch_id: int, page: int, per_page: in
     if not 1 <= page <= pages:
         raise NotFound(
             f"Batch {batch_id} has {pages} page{'s' if pages > 1 else ''} of codes.",
-            code="page_not_found",
+            code=ErrorCode.PAGE_NOT_FOUND,
         )
     offset = (page - 1) * per_page
     raw = storage.batch_codes(db, offer["id"], batch_id, per_page, offset)

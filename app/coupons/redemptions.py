@@ -14,6 +14,7 @@ from app import storage
 from app.access import throttle
 from app.core import clock, money, validation
 from app.core import db as dbmod
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, Forbidden, Gone, NotFound, RateLimited, ValidationError
 from app.coupons import codes, offers
 
@@ -45,18 +46,18 @@ class Actor:
 def resolve_location(db: Database, actor: Actor, requested: str | None) -> dict:
     """The location to act at: the staff key's own, or the one an admin names."""
     if requested is None and actor.location_code is None:
-        raise ValidationError("Location is required.", field="location", code="required")
+        raise ValidationError("Location is required.", field="location", code=ErrorCode.REQUIRED)
     code = requested or actor.location_code
     if actor.location_code is not None and code != actor.location_code:
         raise Forbidden(
             f"This staff key works at '{actor.location_code}' only.",
             field="location",
-            code="location_not_allowed",
+            code=ErrorCode.LOCATION_NOT_ALLOWED,
         )
     location = storage.get_location(db, code)
     if location is None:
         raise ValidationError(
-            f"No location with code '{code}'.", field="location", code="unknown_location"
+            f"No location with code '{code}'.", field="location", code=ErrorCode.UNKNOWN_LOCATION
         )
     return location
 
@@ -136,10 +137,10 @@ def find_code(db: Database, actor: Actor, text: str, limit: int) -> dict:
                 "The check character does not match: a character was mistyped. Please retype "
                 "the code.",
                 field="code",
-                code="check_character_mismatch",
+                code=ErrorCode.CHECK_CHARACTER_MISMATCH,
             )
         count_failed_lookup(db, actor, limit, text)
-        raise NotFound("No such code.", field="code", code="unknown_code")
+        raise NotFound("No such code.", field="code", code=ErrorCode.UNKNOWN_CODE)
     return row
 
 
@@ -263,7 +264,7 @@ def redeem(
         raise ValidationError(
             "This Idempotency-Key (or transaction_id) was used for a different redemption.",
             field="transaction_id",
-            code="idempotency_key_reused",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
 
     row = find_code(db, actor, text, limit)
@@ -279,7 +280,7 @@ def redeem(
                 raise ValidationError(
                     "This Idempotency-Key (or transaction_id) was used for a different redemption.",
                     field="transaction_id",
-                    code="idempotency_key_reused",
+                    code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
                 )
             return seen["status"], json.loads(seen["body"])
         state = offers.validity(offer, now)
@@ -287,21 +288,21 @@ def redeem(
             raise Gone(
                 f"This offer starts {offer['starts_at']}.",
                 field="code",
-                code="not_yet_valid",
+                code=ErrorCode.NOT_YET_VALID,
                 extra={"starts_at": offer["starts_at"]},
             )
         if state == "expired":
             raise Gone(
                 f"This offer ended {offer['ends_at']}.",
                 field="code",
-                code="expired",
+                code=ErrorCode.EXPIRED,
                 extra={"ends_at": offer["ends_at"]},
             )
         if not offers.valid_at(offer, location["code"]):
             raise Forbidden(
                 f"This offer is not valid at {location['name']}.",
                 field="location",
-                code="wrong_location",
+                code=ErrorCode.WRONG_LOCATION,
                 extra={"valid_at": offer["location_codes"]},
             )
         if not storage.take_redemption(db, code):
@@ -310,7 +311,7 @@ def redeem(
             raise Conflict(
                 f"Already redeemed{where}.",
                 field="code",
-                code="already_redeemed",
+                code=ErrorCode.ALREADY_REDEEMED,
                 extra={
                     "redeemed_at": last["redeemed_at"] if last else None,
                     "location": last["location_code"] if last else None,
@@ -382,11 +383,11 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
     reason = validation.text(payload, "reason", required=True, max_len=500)
     row = storage.get_redemption(db, redemption_id)
     if row is None or (actor.location_code and row["location_code"] != actor.location_code):
-        raise NotFound(f"No redemption {redemption_id} here.", code="redemption_not_found")
+        raise NotFound(f"No redemption {redemption_id} here.", code=ErrorCode.REDEMPTION_NOT_FOUND)
     now = clock.now_iso()
     with dbmod.immediate(db):
         if not storage.void_redemption(db, redemption_id, now, reason):
-            raise Conflict("This redemption is already voided.", code="already_voided")
+            raise Conflict("This redemption is already voided.", code=ErrorCode.ALREADY_VOIDED)
         storage.give_back_redemption(db, row["code"])
         storage.insert_event_row(
             db,

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
 from app.people import leads
 
@@ -55,7 +56,7 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         raise ValidationError(
             "Name who converted: one of 'click_id', 'visitor_id', 'lead_id' or 'email'.",
             field="click_id",
-            code="identifier_required",
+            code=ErrorCode.IDENTIFIER_REQUIRED,
         )
 
     click = None
@@ -63,13 +64,15 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         click = storage.get_event(db, click_id)
         if click is None:
             raise ValidationError(
-                f"No click with id '{click_id}'.", field="click_id", code="unknown_click"
+                f"No click with id '{click_id}'.", field="click_id", code=ErrorCode.UNKNOWN_CLICK
             )
     if visitor_id is not None:
         visitor_id = visitor_id.lower()
         if not _UUID_RE.match(visitor_id) or storage.visitor_first_seen(db, visitor_id) is None:
             raise ValidationError(
-                f"No visitor with id '{visitor_id}'.", field="visitor_id", code="unknown_visitor"
+                f"No visitor with id '{visitor_id}'.",
+                field="visitor_id",
+                code=ErrorCode.UNKNOWN_VISITOR,
             )
     if lead_id is not None:
         lead_id = leads.existing_id(db, lead_id)
@@ -82,14 +85,14 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
             "'occurred_at' is more than 5 minutes in the future; send the time it happened "
             "(with its UTC offset).",
             field="occurred_at",
-            code="in_future",
+            code=ErrorCode.IN_FUTURE,
         )
     occurred_text = clock.to_iso(occurred)
     if click is not None and occurred_text < click["at"]:
         raise ValidationError(
             f"'occurred_at' ({occurred_text}) is before the click it names ({click['at']}).",
             field="occurred_at",
-            code="before_click",
+            code=ErrorCode.BEFORE_CLICK,
         )
 
     currency = validation.currency(payload)
@@ -146,7 +149,9 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
 def get(db: Database, conversion_id: int) -> dict:
     row = storage.get_conversion(db, conversion_id)
     if row is None:
-        raise NotFound(f"No conversion with id {conversion_id}.", code="conversion_not_found")
+        raise NotFound(
+            f"No conversion with id {conversion_id}.", code=ErrorCode.CONVERSION_NOT_FOUND
+        )
     return row
 
 

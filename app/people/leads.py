@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
 
 _ATOM = r"[^@\s\"<>(),;:\\\[\]]"
@@ -42,7 +43,7 @@ def get(db: Database, lead_id: str) -> dict:
     lead_id = lead_id.strip().lower() if isinstance(lead_id, str) else lead_id
     row = storage.get_lead(db, lead_id) if _is_guid(lead_id) else None
     if row is None:
-        raise NotFound(f"No lead with id {lead_id}.", code="lead_not_found")
+        raise NotFound(f"No lead with id {lead_id}.", code=ErrorCode.LEAD_NOT_FOUND)
     return row
 
 
@@ -51,7 +52,7 @@ def badge_subject(db: Database, lead_id: str) -> dict:
     one (a badge would hand out a code that still names a person who asked to be forgotten)."""
     row = get(db, lead_id)
     if row["erased_at"] is not None:
-        raise NotFound(f"No lead with id {row['id']}.", code="lead_not_found")
+        raise NotFound(f"No lead with id {row['id']}.", code=ErrorCode.LEAD_NOT_FOUND)
     return row
 
 
@@ -61,7 +62,7 @@ def existing_id(db: Database, lead_id: str, field: str = "lead_id") -> str:
         return get(db, lead_id)["id"]
     except NotFound:
         raise ValidationError(
-            f"No lead with id '{lead_id}'.", field=field, code="unknown_lead"
+            f"No lead with id '{lead_id}'.", field=field, code=ErrorCode.UNKNOWN_LEAD
         ) from None
 
 
@@ -76,7 +77,7 @@ def find_by_email(db: Database, email: str) -> dict | None:
     normalized = normalize_email(email)
     if normalized is None:
         raise ValidationError(
-            "'email' is not a valid email address.", field="email", code="invalid_email"
+            "'email' is not a valid email address.", field="email", code=ErrorCode.INVALID_EMAIL
         )
     return storage.find_lead_by_email_key(db, email_key(normalized))
 
@@ -85,7 +86,7 @@ def find_or_create_by_email(db: Database, email: str, field: str = "email") -> d
     normalized = normalize_email(email)
     if normalized is None:
         raise ValidationError(
-            f"'{field}' is not a valid email address.", field=field, code="invalid_email"
+            f"'{field}' is not a valid email address.", field=field, code=ErrorCode.INVALID_EMAIL
         )
     return storage.insert_lead_if_new(
         db,

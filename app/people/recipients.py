@@ -26,6 +26,7 @@ from app.clicks.link_tokens import LinkTokens
 from app.core import clock
 from app.core import db as dbmod
 from app.core.csv_cells import inert
+from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError
 from app.people import leads
 
@@ -113,7 +114,7 @@ class Imported:
 class InvalidRows(ValidationError):
     """Bad rows refuse the whole upload: 422 `invalid_rows`, listing every one."""
 
-    code = "invalid_rows"
+    code = ErrorCode.INVALID_ROWS
 
     def __init__(self, parsed: Parsed) -> None:
         super().__init__(
@@ -157,7 +158,7 @@ def _decoded_lines(
                 raise ValidationError(
                     "The file is UTF-16; save it as 'CSV UTF-8' and upload again.",
                     field="file",
-                    code="invalid_encoding",
+                    code=ErrorCode.INVALID_ENCODING,
                 )
             if raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
@@ -181,7 +182,7 @@ def _classify(columns: list[str]) -> tuple[int, int | None, int | None]:
         raise ValidationError(
             "The file has no 'email' column (the first line must be a header naming it).",
             field="email",
-            code="missing_email_column",
+            code=ErrorCode.MISSING_EMAIL_COLUMN,
         )
     name = next((i for i, k in enumerate(keys) if k in _NAME_HEADERS), None)
     external = next((i for i, k in enumerate(keys) if k in _EXTERNAL_HEADERS), None)
@@ -209,12 +210,12 @@ def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) 
         header_line = next(lines, None)
         header_at += 1
     if header_line is None:
-        raise ValidationError("The file is empty.", field="file", code="empty_file")
+        raise ValidationError("The file is empty.", field="file", code=ErrorCode.EMPTY_FILE)
     if bad_lines:
         raise ValidationError(
             "The header line is not UTF-8; save the file as 'CSV UTF-8'.",
             field="file",
-            code="invalid_encoding",
+            code=ErrorCode.INVALID_ENCODING,
         )
     delimiter = _sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
@@ -255,7 +256,7 @@ def parse_json(records: object) -> Parsed:
                     columns.append(key)
     if "email" not in seen:
         raise ValidationError(
-            "Every recipient needs an 'email'.", field="email", code="missing_email_column"
+            "Every recipient needs an 'email'.", field="email", code=ErrorCode.MISSING_EMAIL_COLUMN
         )
     email_at = columns.index("email")
     parsed = Parsed(columns=columns, delimiter=",")
@@ -470,6 +471,6 @@ def json_records(payload: dict) -> Iterable:
     """The list inside `{"recipients": [...]}`."""
     if not isinstance(payload, dict) or "recipients" not in payload:
         raise ValidationError(
-            'Send {"recipients": [...]} or a CSV file.', field="recipients", code="required"
+            'Send {"recipients": [...]} or a CSV file.', field="recipients", code=ErrorCode.REQUIRED
         )
     return payload["recipients"]

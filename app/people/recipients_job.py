@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError
 from app.people import recipients
 from app.server import jobs
@@ -29,7 +30,7 @@ _READING_SHARE = 0.1
 
 class PayloadTooLarge(TouchpointError):
     status = 413
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 def too_large(limit: int) -> PayloadTooLarge:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from app.core import clock, money
+from app.core.error_codes import ErrorCode
 from app.core.errors import ValidationError
 
 from .params import Period
@@ -92,7 +93,7 @@ def report_currency(
             f"Values and costs in this report are in {', '.join(found)}; choose one "
             "with 'currency' (the others are then left out).",
             field="currency",
-            code="mixed_currencies",
+            code=ErrorCode.MIXED_CURRENCIES,
             extra={"currencies": found},
         )
     return next(iter(seen)) if seen else default_currency

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money, validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import ValidationError
 from app.reports import attribution
 from app.reports.attribution import Model
@@ -92,7 +93,7 @@ def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], defaul
         raise ValidationError(
             f"{LABELS[name]} must be one of: {', '.join(choices)}.",
             field=name,
-            code="invalid_choice",
+            code=ErrorCode.INVALID_CHOICE,
         )
     return value
 
@@ -134,7 +135,7 @@ def _campaign_id(db: Database, args: Mapping[str, str]) -> int | None:
     )
     if storage.get_campaign(db, campaign_id) is None:
         raise ValidationError(
-            f"No campaign with id {value}.", field="campaign_id", code="unknown_campaign"
+            f"No campaign with id {value}.", field="campaign_id", code=ErrorCode.UNKNOWN_CAMPAIGN
         )
     return campaign_id
 
@@ -183,7 +184,7 @@ def _reject_unknown(args: Mapping[str, str], allowed: set[str]) -> None:
             check.add(
                 f"Unknown parameter '{name}'; known: {', '.join(sorted(allowed))}.",
                 field=name,
-                code="unknown_parameter",
+                code=ErrorCode.UNKNOWN_PARAMETER,
             )
         elif isinstance(args[name], str) and not args[name].strip():
             name_said = LABELS.get(name) or validation.label(name)
@@ -263,7 +264,9 @@ def funnel_params(db: Database, args: Mapping[str, str], now: datetime) -> Param
     check = validation.Collector()
     group_by = args.get("group_by") or None
     if group_by is not None and group_by != "location":
-        check.add("Grouping can only be location here.", field="group_by", code="invalid_choice")
+        check.add(
+            "Grouping can only be location here.", field="group_by", code=ErrorCode.INVALID_CHOICE
+        )
     period = check(_period, args, now)
     campaign_id = check(_campaign_id, db, args)
     currency = check(_currency, args)

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 from app import storage
 from app.core import clock
 from app.core import db as dbmod
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, TouchpointError
 
 STATUSES = ("queued", "running", "done", "failed")
@@ -124,7 +125,7 @@ def enqueue(db: Database, kind: str, params: dict, *, created_by: str | None = N
 def get(db: Database, job_id: int) -> dict:
     row = storage.get_job(db, job_id)
     if row is None:
-        raise NotFound(f"No job with id {job_id}.", code="job_not_found")
+        raise NotFound(f"No job with id {job_id}.", code=ErrorCode.JOB_NOT_FOUND)
     return row
 
 

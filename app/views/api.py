@@ -12,6 +12,7 @@ from app import storage
 from app.access import api_tokens
 from app.clicks import campaigns, links
 from app.core import validation
+from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, Forbidden, TouchpointError, ValidationError
 from app.coupons import booth_scans, locations, offers
 from app.people import conversions, leads, recipients
@@ -56,10 +57,10 @@ def authenticate() -> None:
     if authenticate_request().staff_key_id is not None:
         raise Forbidden(
             "Staff keys can only validate, redeem, void and scan at their own location.",
-            code="staff_key_not_allowed",
+            code=ErrorCode.STAFF_KEY_NOT_ALLOWED,
         )
     if request.endpoint in ADMIN_ONLY and g.api_token["role"] != "admin":
-        raise Forbidden("This needs an admin token.", code="admin_only")
+        raise Forbidden("This needs an admin token.", code=ErrorCode.ADMIN_ONLY)
 
 
 @bp.after_request
@@ -116,7 +117,7 @@ def list_campaigns() -> Response:
         raise ValidationError(
             f"'channel' must be one of: {', '.join(campaigns.CHANNELS)}.",
             field="channel",
-            code="invalid_choice",
+            code=ErrorCode.INVALID_CHOICE,
         )
     rows = campaigns.list_page(runtime().db(), after_id=after, limit=limit + 1, channel=channel)
     return listing([campaigns.to_json(r) for r in rows[:limit]], rows, limit)
@@ -202,7 +203,7 @@ def _wants_csv() -> bool:
     if fmt is not None:
         if fmt not in ("csv", "json"):
             raise ValidationError(
-                "'format' must be csv or json.", field="format", code="invalid_choice"
+                "'format' must be csv or json.", field="format", code=ErrorCode.INVALID_CHOICE
             )
         return fmt == "csv"
     best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
@@ -235,7 +236,7 @@ def _import_recipients(link_id: int, as_csv: bool) -> Response:
         upload = request.files.get("file")
         if upload is None:
             raise ValidationError(
-                "Attach the CSV as the form field 'file'.", field="file", code="required"
+                "Attach the CSV as the form field 'file'.", field="file", code=ErrorCode.REQUIRED
             )
         stream = upload.stream
     elif request.mimetype in recipients.CSV_TYPES:
@@ -288,7 +289,9 @@ def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) 
 def find_leads() -> Response:
     email = request.args.get("email")
     if not email:
-        raise ValidationError("Give '?email=' to find a lead.", field="email", code="required")
+        raise ValidationError(
+            "Give '?email=' to find a lead.", field="email", code=ErrorCode.REQUIRED
+        )
     db = runtime().db()
     row = leads.find_by_email(db, email)
     return jsonify({"items": [leads.to_json(row, db)] if row else [], "next_cursor": None})
@@ -344,7 +347,9 @@ def create_location() -> Response:
 def list_locations() -> Response:
     kind = request.args.get("kind")
     if kind is not None and kind not in locations.KINDS:
-        raise ValidationError("'kind' must be store or booth.", field="kind", code="invalid_choice")
+        raise ValidationError(
+            "'kind' must be store or booth.", field="kind", code=ErrorCode.INVALID_CHOICE
+        )
     rt = runtime()
     default = rt.config["DEFAULT_CURRENCY"]
     items = [locations.to_json(row, default) for row in locations.list_all(rt.db(), kind)]

@@ -13,6 +13,7 @@ from app.access import api_tokens
 from app.clicks import visits
 from app.core import settings, validation
 from app.core.csv_cells import inert_values
+from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, Unauthorized, ValidationError
 from app.core.runtime import Runtime
 from app.coupons import locations
@@ -134,20 +135,24 @@ def json_body() -> dict:
     """The request's JSON object. Content-Type is not insisted on (curl -d sends form type)."""
     raw = request.get_data(cache=True)
     if not raw.strip():
-        raise BadRequest("The request body is empty; send a JSON object.", code="invalid_json")
+        raise BadRequest(
+            "The request body is empty; send a JSON object.", code=ErrorCode.INVALID_JSON
+        )
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(
-            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+            f"The request body is not valid JSON: {exc}.", code=ErrorCode.INVALID_JSON
         ) from None
     except RecursionError:
         # json.loads recurses once per nesting level: 100,000 '[' used to answer 500.
         raise BadRequest(
-            "The request body is nested too deeply to be read.", code="invalid_json"
+            "The request body is nested too deeply to be read.", code=ErrorCode.INVALID_JSON
         ) from None
     if not isinstance(payload, dict):
-        raise ValidationError("The request body must be a JSON object.", code="invalid_body")
+        raise ValidationError(
+            "The request body must be a JSON object.", code=ErrorCode.INVALID_BODY
+        )
     return payload
 
 
@@ -164,18 +169,18 @@ def authenticate_request() -> Actor:
     scheme, _, presented = header.partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.", code=ErrorCode.MISSING_TOKEN)
     rt = runtime()
     db = rt.db()
     if presented.startswith(locations.STAFF_PREFIX):
         key = locations.authenticate_staff(db, presented)
         if key is None:
-            raise Unauthorized("The staff key is unknown or revoked.", code="invalid_token")
+            raise Unauthorized("The staff key is unknown or revoked.", code=ErrorCode.INVALID_TOKEN)
         g.actor = Actor(key["location_code"], key["id"], client_address(rt))
         return g.actor
     token = api_tokens.authenticate(db, presented)
     if token is None:
-        raise Unauthorized("The token is unknown or revoked.", code="invalid_token")
+        raise Unauthorized("The token is unknown or revoked.", code=ErrorCode.INVALID_TOKEN)
     g.api_token = token
     g.actor = Actor(None, None, client_address(rt))
     return g.actor

@@ -13,6 +13,7 @@ import secrets
 from flask import current_app, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest
 
 
@@ -42,5 +43,5 @@ def check_csrf() -> None:
         raise BadRequest(
             "This form is out of date or did not come from this page. Reload the page and "
             "try again.",
-            code="csrf_failed",
+            code=ErrorCode.CSRF_FAILED,
         )

@@ -11,21 +11,17 @@ import sqlite3
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError
 from app.views import pages
 
+# The errors the web framework raises itself under /api/ (routing, body size, form parsing);
+# any other status gets the generic `http_error` (a 416 for a Range past a file's end).
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 _HTTP_MESSAGES = {
     404: "No such resource or route.",
@@ -67,7 +63,7 @@ def _storage_unavailable() -> Response:
     if _wants_json():
         body = {
             "error": {
-                "code": "storage_unavailable",
+                "code": ErrorCode.STORAGE_UNAVAILABLE,
                 "message": "The database cannot take writes right now; try again later.",
             }
         }
@@ -102,10 +98,11 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         headers = {}
-        if status == 405 and getattr(exc, "valid_methods", None):
-            headers["Allow"] = ", ".join(exc.valid_methods)
+        allowed = getattr(exc, "valid_methods", None)  # only MethodNotAllowed has them
+        if status == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
         if _wants_json():
-            code = _HTTP_CODES.get(status, "http_error")
+            code = _HTTP_CODES.get(status, ErrorCode.HTTP_ERROR)
             message = _HTTP_MESSAGES.get(status) or exc.description or exc.name
             return _json_error(status, {"error": {"code": code, "message": message}}, headers)
         if status == 404:
@@ -123,7 +120,7 @@ def register(app: Flask) -> None:
                 500,
                 {
                     "error": {
-                        "code": "internal_error",
+                        "code": ErrorCode.INTERNAL_ERROR,
                         "message": "Something went wrong on our side; it has been logged.",
                     }
                 },

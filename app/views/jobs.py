@@ -8,6 +8,7 @@ from typing import IO
 
 from flask import Blueprint, Response, g, jsonify, send_file
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict
 from app.people import recipients_job
 from app.server import jobs
@@ -77,7 +78,7 @@ def result_file(row: dict) -> Response:
     if path is None:
         raise Conflict(
             f"Job {row['id']} is {row['status']}; its file is ready when it is done.",
-            code="job_not_finished",
+            code=ErrorCode.JOB_NOT_FINISHED,
         )
     body = jobs.to_json(row)
     failed = row["status"] == "failed"

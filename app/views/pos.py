@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import Forbidden, ValidationError
 from app.coupons import booth_scans, redemptions
 
@@ -23,7 +24,7 @@ def authenticate() -> None:
         # Redeeming moves money at a till: staff keys (scoped to a location) or an admin.
         raise Forbidden(
             "Redeeming, voiding and booth scans need a staff key or an admin token.",
-            code="admin_only",
+            code=ErrorCode.ADMIN_ONLY,
         )
 
 

@@ -16,6 +16,7 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
 from qrcode.exceptions import DataOverflowError
 
+from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest
 
 _ECC = {"L": ERROR_CORRECT_L, "M": ERROR_CORRECT_M, "Q": ERROR_CORRECT_Q, "H": ERROR_CORRECT_H}
@@ -57,11 +58,13 @@ def _int(args: Mapping[str, str], name: str, low: int, high: int) -> int | None:
         value = int(raw)
     except ValueError:
         raise BadRequest(
-            f"'{name}' must be a whole number.", field=name, code="invalid_qr_option"
+            f"'{name}' must be a whole number.", field=name, code=ErrorCode.INVALID_QR_OPTION
         ) from None
     if not low <= value <= high:
         raise BadRequest(
-            f"'{name}' must be between {low} and {high}.", field=name, code="invalid_qr_option"
+            f"'{name}' must be between {low} and {high}.",
+            field=name,
+            code=ErrorCode.INVALID_QR_OPTION,
         )
     return value
 
@@ -77,7 +80,7 @@ def _colour(args: Mapping[str, str], name: str, default: str) -> str:
         raise BadRequest(
             f"'{name}' must be a hex colour such as 1a2b3c or #fff.",
             field=name,
-            code="invalid_qr_option",
+            code=ErrorCode.INVALID_QR_OPTION,
         )
     return value
 
@@ -104,19 +107,21 @@ def parse_options(args: Mapping[str, str]) -> Options:
     size = _int(args, "size", 21, MAX_PIXELS)
     if scale is not None and size is not None:
         raise BadRequest(
-            "Give 'scale' or 'size', not both.", field="size", code="invalid_qr_option"
+            "Give 'scale' or 'size', not both.", field="size", code=ErrorCode.INVALID_QR_OPTION
         )
     border = _int(args, "border", 0, 20)
     ecc = (args.get("ecc") or "M").strip().upper()
     if ecc not in _ECC:
-        raise BadRequest("'ecc' must be one of L, M, Q, H.", field="ecc", code="invalid_qr_option")
+        raise BadRequest(
+            "'ecc' must be one of L, M, Q, H.", field="ecc", code=ErrorCode.INVALID_QR_OPTION
+        )
     fg = _colour(args, "fg", "000000")
     bg = _colour(args, "bg", "ffffff")
     if _luminance(fg) >= _luminance(bg):
         raise BadRequest(
             "'fg' must be darker than 'bg': many scanners cannot read light-on-dark codes.",
             field="fg",
-            code="low_contrast",
+            code=ErrorCode.LOW_CONTRAST,
         )
     ratio = contrast_ratio(fg, bg)
     if ratio < MIN_CONTRAST:
@@ -124,7 +129,7 @@ def parse_options(args: Mapping[str, str]) -> Options:
             f"'fg' and 'bg' contrast is {ratio:.1f}:1; scanners need at least "
             f"{MIN_CONTRAST:.0f}:1.",
             field="fg",
-            code="low_contrast",
+            code=ErrorCode.LOW_CONTRAST,
         )
     return Options(
         scale=scale, size=size, border=4 if border is None else border, ecc=ecc, fg=fg, bg=bg
@@ -162,7 +167,7 @@ def _scale_for(modules: int, options: Options, default_scale: int) -> int:
             raise BadRequest(
                 f"'size' must be at least {total} pixels for this code.",
                 field="size",
-                code="invalid_qr_option",
+                code=ErrorCode.INVALID_QR_OPTION,
             )
         return scale
     scale = options.scale or default_scale
@@ -170,7 +175,7 @@ def _scale_for(modules: int, options: Options, default_scale: int) -> int:
         raise BadRequest(
             f"The image would exceed {MAX_PIXELS} pixels; lower 'scale'.",
             field="scale",
-            code="invalid_qr_option",
+            code=ErrorCode.INVALID_QR_OPTION,
         )
     return scale
 

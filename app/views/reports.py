@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from app import reports
 from app.core import clock
+from app.core.error_codes import ErrorCode
 from app.core.errors import Forbidden
 
 from .common import authenticate_request, funnel_stages, revenue_types, runtime
@@ -22,7 +23,7 @@ def authenticate() -> None:
     if g.actor.staff_key_id is not None:
         raise Forbidden(
             "Staff keys can only validate, redeem, void and scan at their own location.",
-            code="staff_key_not_allowed",
+            code=ErrorCode.STAFF_KEY_NOT_ALLOWED,
         )
 
 

@@ -36,6 +36,7 @@ from app.access import throttle
 from app.access.throttle import Backoff
 from app.clicks import campaigns
 from app.core import clock
+from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, TouchpointError, Unauthorized
 from app.coupons import booth_scans, locations, redemptions
 from app.coupons.redemptions import Actor
@@ -127,7 +128,9 @@ def _authenticate() -> Response | None:
     g.staff = _signed_in_staff()
     if g.staff is None and request.endpoint not in _OPEN_ENDPOINTS:
         if _is_api():
-            raise Unauthorized("Signed out: sign in again on this device.", code="signed_out")
+            raise Unauthorized(
+                "Signed out: sign in again on this device.", code=ErrorCode.SIGNED_OUT
+            )
         reason = "revoked" if g.revoked else "required"
         return redirect(url_for("staff.signin", signed_out=reason), 303)
     if request.method == "POST":
@@ -331,14 +334,14 @@ def _redeemed_result(db, staff: Staff, body: dict, replayed: bool) -> dict:
 
 # What staff read for each refusal: (tone, icon, word).
 _REFUSALS = {
-    "already_redeemed": ("bad", "✕", "ALREADY REDEEMED"),
-    "wrong_location": ("bad", "✕", "WRONG STORE"),
-    "expired": ("bad", "✕", "EXPIRED"),
-    "not_yet_valid": ("bad", "✕", "NOT YET VALID"),
-    "check_character_mismatch": ("warn", "!", "TYPO — RETYPE"),
-    "unknown_code": ("bad", "?", "UNKNOWN CODE"),
-    "rate_limited": ("warn", "⏸", "TOO MANY TRIES"),
-    "idempotency_key_reused": ("warn", "!", "FORM ALREADY USED — SCAN AGAIN"),
+    ErrorCode.ALREADY_REDEEMED: ("bad", "✕", "ALREADY REDEEMED"),
+    ErrorCode.WRONG_LOCATION: ("bad", "✕", "WRONG STORE"),
+    ErrorCode.EXPIRED: ("bad", "✕", "EXPIRED"),
+    ErrorCode.NOT_YET_VALID: ("bad", "✕", "NOT YET VALID"),
+    ErrorCode.CHECK_CHARACTER_MISMATCH: ("warn", "!", "TYPO — RETYPE"),
+    ErrorCode.UNKNOWN_CODE: ("bad", "?", "UNKNOWN CODE"),
+    ErrorCode.RATE_LIMITED: ("warn", "⏸", "TOO MANY TRIES"),
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: ("warn", "!", "FORM ALREADY USED — SCAN AGAIN"),
 }
 
 
@@ -349,7 +352,7 @@ def _field_errors(exc: TouchpointError) -> dict[str, str]:
     for error in exc.errors:
         field = error.field if error.field in _FORM_FIELDS else "code"
         message = error.message
-        if error.field == "code" and error.code == "required":
+        if error.field == "code" and error.code == ErrorCode.REQUIRED:
             message = "Scan or type a code."
         errors.setdefault(field, message)
     return errors
@@ -368,7 +371,7 @@ def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) ->
     tone, icon, word = _REFUSALS[exc.code]
     facts: list[tuple[str, str]] = [("Code", form["code"])]
     message = exc.message
-    if exc.code == "already_redeemed":
+    if exc.code == ErrorCode.ALREADY_REDEEMED:
         where = exc.extra.get("location")
         place = storage.get_location(db, where) if where else None
         if place:
@@ -378,24 +381,24 @@ def _refused(staff: Staff, exc: TouchpointError, form: dict, submission: str) ->
             ("Where", where or "unknown"),
         ]
         message = "Do not give the discount again."
-    elif exc.code == "rate_limited":
+    elif exc.code == ErrorCode.RATE_LIMITED:
         word = f"TOO MANY TRIES — WAIT {exc.extra['retry_after']} S"
         message = (
             "Too many unknown codes from this till in the last minute. "
             f"Wait {exc.extra['retry_after']} seconds, then scan again."
         )
-    elif exc.code == "idempotency_key_reused":
+    elif exc.code == ErrorCode.IDEMPOTENCY_KEY_REUSED:
         message = "This form was already sent with another code or amount. Scan the code again."
-    elif exc.code == "expired":
+    elif exc.code == ErrorCode.EXPIRED:
         facts.append(("Ended", _local_time(exc.extra.get("ends_at"), staff.location) or "?"))
-    elif exc.code == "not_yet_valid":
+    elif exc.code == ErrorCode.NOT_YET_VALID:
         facts.append(("Starts", _local_time(exc.extra.get("starts_at"), staff.location) or "?"))
-    elif exc.code == "wrong_location":
+    elif exc.code == ErrorCode.WRONG_LOCATION:
         valid_at = exc.extra.get("valid_at") or []
         facts.append(("Valid at", ", ".join(valid_at) or "other stores"))
     result = {"tone": tone, "icon": icon, "word": word, "message": message, "facts": facts}
     context = _redeem_context(staff, result=result)
-    if exc.code == "check_character_mismatch":
+    if exc.code == ErrorCode.CHECK_CHARACTER_MISMATCH:
         # The same customer, one character wrong: keep the code (and the rest) to fix it.
         context.update(form=form, submission=submission)
     response = _page("staff/redeem.html", exc.status, **context)

@@ -30,6 +30,7 @@ from flask import (
 
 from app.access import users
 from app.core import money
+from app.core.error_codes import ErrorCode
 from app.core.errors import Forbidden, TouchpointError
 from app.views import sessions
 
@@ -134,7 +135,7 @@ def upload_limit(setting: str):
 
 def require_admin() -> None:
     if g.user["role"] != "admin":
-        raise Forbidden("Only an admin can do this.", code="admin_only")
+        raise Forbidden("Only an admin can do this.", code=ErrorCode.ADMIN_ONLY)
 
 
 @bp.after_request

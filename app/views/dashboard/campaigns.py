@@ -13,6 +13,7 @@ from app import storage
 from app.clicks import campaigns, links
 from app.core import clock
 from app.core.csv_cells import inert, inert_row
+from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError
 from app.people import recipients
 from app.views import charts, qr
@@ -374,7 +375,7 @@ def link_recipients(link_id: int) -> Response:
             db, link_id, parsed, rt.link_tokens, base_url(rt), skip_invalid=skip_invalid
         )
     except TouchpointError as exc:
-        if exc.code != "invalid_rows":
+        if exc.code != ErrorCode.INVALID_ROWS:
             return page(
                 "dashboard/link.html", exc.status, **{**context, "errors": field_errors(exc)}
             )
