@@ -98,6 +98,7 @@ def create_app(
         errors,
         health,
         jobs,
+        permissions,
         pos,
         redirect,
         reports,
@@ -117,6 +118,7 @@ def create_app(
     app.register_blueprint(health.bp)
     dashboard.register(app)
     errors.register(app)
+    permissions.check_declared(app)
     app.wsgi_app = redirect.HotPath(app, app.wsgi_app)
     return app
 

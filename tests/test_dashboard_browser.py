@@ -177,11 +177,12 @@ def test_offer_claimed_online_redeemed_in_store_and_attributed(browser, page, li
     and the report credits the redemption to the campaign."""
     from playwright.sync_api import expect
 
+    from app.access import staff_keys
     from app.coupons import locations
 
     db = live.app.extensions["touchpoint"].db()
     locations.create(db, {"code": "BER", "name": "Berlin", "kind": "store", "timezone": "UTC"})
-    staff_key, _ = locations.create_staff_key(db, "BER", {"label": "till"})
+    staff_key, _ = staff_keys.create(db, "BER", {"label": "till"})
 
     sign_in(page, live)
     page.get_by_role("link", name="New campaign").click()

@@ -14,7 +14,7 @@ from app.clicks import campaigns, links
 from app.core.error_codes import EXTRA_KEYS, ErrorCode, api_codes
 from app.people import conversions
 from app.views import api as api_views
-from app.views import qr
+from app.views import permissions, qr
 
 DOC_PATH = Path(api_views.OPENAPI_PATH)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -27,7 +27,6 @@ FORMAT_TEMPLATES = {
 CONCRETE_FORMATS = {path: tpl for tpl, paths in FORMAT_TEMPLATES.items() for path in paths}
 # Blueprints serving /api/: `api` and `reports` take admin tokens only, `pos` staff keys too.
 API_BLUEPRINTS = ("api.", "jobs.", "pos.", "reports.")
-STAFF_KEY_BLUEPRINT = "pos."
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 
@@ -206,28 +205,29 @@ def test_every_ref_resolves(doc):
         resolve(doc, ref)
 
 
-def test_security_is_bearer_except_for_public_endpoints(app, doc):
+def test_security_follows_each_operations_declaration(app, doc):
+    """The document's security for an operation says what its @allow says (permissions.py)."""
     schemes = doc["components"]["securitySchemes"]
     for name in ("bearerAuth", "staffKey"):
         assert (schemes[name]["type"], schemes[name]["scheme"]) == ("http", "bearer"), name
     assert doc["security"] == [{"bearerAuth": []}]
-    public_paths = set()
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint in api_views.PUBLIC_ENDPOINTS:
-            public_paths.add(openapi_path(rule.rule))
     adapter = app.url_map.bind("localhost")
     for path, method, op in operations(doc):
-        if path.startswith("/api/") and path not in public_paths:
-            endpoint, _ = adapter.match(_TEMPLATE.sub("1", path), method=method.upper())
-            if endpoint.startswith(STAFF_KEY_BLUEPRINT):
-                # Admin tokens or a staff key: both alternatives are declared.
-                expected = [{"bearerAuth": []}, {"staffKey": []}]
-                assert op.get("security") == expected, f"{method.upper()} {path} takes staff keys"
-            else:
-                assert "security" not in op, f"{method.upper()} {path} must use the global security"
-            assert "401" in op["responses"], f"{method.upper()} {path} does not document 401"
-        else:
+        if not path.startswith("/api/"):
             assert op.get("security") == [], f"{method.upper()} {path} is public"
+            continue
+        endpoint, _ = adapter.match(_TEMPLATE.sub("1", path), method=method.upper())
+        who = permissions.allowed(app.view_functions[endpoint])
+        where = f"{method.upper()} {path}"
+        if permissions.PUBLIC in who:
+            assert op.get("security") == [], f"{where} is public"
+            continue
+        if permissions.STAFF in who:
+            # Admin tokens or a staff key: both alternatives are declared.
+            assert op.get("security") == [{"bearerAuth": []}, {"staffKey": []}], where
+        else:
+            assert "security" not in op, f"{where} must use the global security"
+        assert "401" in op["responses"], f"{where} does not document 401"
 
 
 def test_public_redirect_and_qr_endpoints_are_documented(doc):

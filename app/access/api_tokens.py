@@ -1,18 +1,12 @@
-"""Management API tokens: shown once, stored only as a SHA-256 hash.
-
-Tokens carry 256 random bits, so a fast hash is safe (there is nothing to brute-force) and
-keeps every API call cheap. The `tpa_` prefix lets secret scanners and people recognise them.
-"""
+"""Marketer API tokens (`tpa_`): admin or marketer role, shown once, stored as a hash
+(secret_hashes.py says why a fast hash is right)."""
 
 from __future__ import annotations
-
-import hashlib
-import secrets
-from datetime import timedelta
 
 from sqlite_utils import Database
 
 from app import storage
+from app.access import secret_hashes
 from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
@@ -20,15 +14,11 @@ from app.core.errors import NotFound, ValidationError
 PREFIX = "tpa_"
 # admin: everything. marketer: campaigns, links, recipients, offers, codes, conversions,
 # leads (read), scans and reports, but not tokens, locations and staff keys, the security
-# log or erasing leads (see ADMIN_ONLY in app/views/api.py).
+# log or erasing leads (the views marked @allow(ADMIN) in app/views/api.py).
 ROLES = ("admin", "marketer")
 # What a token gets when nobody says: the narrowest role. Earlier versions made admin
 # tokens, so `{"role": null}` minted credentials nobody meant to (issue 12).
 LEAST_PRIVILEGE = "marketer"
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def create(db: Database, name: str, role: str, user_id: int | None = None) -> tuple[str, dict]:
@@ -40,13 +30,13 @@ def create(db: Database, name: str, role: str, user_id: int | None = None) -> tu
     name = validation.text({"name": name}, "name", required=True)
     if role not in ROLES:
         raise ValidationError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
-    secret = PREFIX + secrets.token_urlsafe(32)
+    secret = secret_hashes.new_secret(PREFIX)
     token_id = storage.insert_api_token(
         db,
         {
             "name": name,
             "prefix": secret[:8],
-            "token_hash": _hash(secret),
+            "token_hash": secret_hashes.digest(secret),
             "role": role,
             "user_id": user_id,
             "created_at": clock.now_iso(),
@@ -68,15 +58,9 @@ def role_of(payload: dict) -> str:
 
 def authenticate(db: Database, presented: str) -> dict | None:
     """The active token row for a presented secret, or None."""
-    if not presented.startswith(PREFIX) or len(presented) > 200:
-        return None
-    row = storage.find_api_token(db, _hash(presented))
-    if row is not None:
-        now = clock.utcnow()
-        storage.touch_api_token(
-            db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
-        )
-    return row
+    return secret_hashes.authenticate(
+        db, presented, PREFIX, storage.find_api_token, storage.touch_api_token
+    )
 
 
 def list_all(db: Database) -> list[dict]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
@@ -15,7 +12,6 @@ from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 
 KINDS = ("store", "booth")
-STAFF_PREFIX = "tps_"
 _CREATE_FIELDS = {"code", "name", "kind", "timezone", "address", "currency"}
 _PATCH_FIELDS = {"name", "kind", "timezone", "address", "currency"}
 
@@ -106,56 +102,3 @@ def get(db: Database, code: str) -> dict:
 
 def list_all(db: Database, kind: str | None = None) -> list[dict]:
     return storage.list_locations(db, kind)
-
-
-# Staff keys --------------------------------------------------------------------------------
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def create_staff_key(db: Database, code: str, payload: dict) -> tuple[str, dict]:
-    """A key for one location; returns (the secret, shown once, and its stored row)."""
-    get(db, code)
-    validation.require_object(payload)
-    validation.reject_unknown(payload, {"label"})
-    label = validation.text(payload, "label", required=True)
-    secret = STAFF_PREFIX + secrets.token_urlsafe(32)
-    key_id = storage.insert_staff_key(
-        db,
-        {
-            "location_code": code,
-            "label": label,
-            "prefix": secret[:8],
-            "key_hash": _hash(secret),
-            "created_at": clock.now_iso(),
-        },
-    )
-    row = next(k for k in storage.list_staff_keys(db, code) if k["id"] == key_id)
-    return secret, row
-
-
-def staff_keys(db: Database, code: str) -> list[dict]:
-    get(db, code)
-    return storage.list_staff_keys(db, code)
-
-
-def revoke_staff_key(db: Database, code: str, key_id: int) -> None:
-    if not storage.revoke_staff_key(db, code, key_id, clock.now_iso()):
-        raise NotFound(
-            f"No active staff key {key_id} at '{code}'.", code=ErrorCode.STAFF_KEY_NOT_FOUND
-        )
-
-
-def authenticate_staff(db: Database, presented: str) -> dict | None:
-    """The active staff key row (with its location_code) for a presented secret."""
-    if not presented.startswith(STAFF_PREFIX) or len(presented) > 200:
-        return None
-    row = storage.find_staff_key(db, _hash(presented))
-    if row is not None:
-        now = clock.utcnow()
-        storage.touch_staff_key(
-            db, row["id"], clock.to_iso(now), clock.to_iso(now - timedelta(minutes=1))
-        )
-    return row

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from app.access import staff_keys
 from app.clicks import visits
 from app.core import clock
 from app.core.runtime import Runtime
-from app.coupons import booth_scans, claims, codes, locations, offers, redemptions
+from app.coupons import booth_scans, claims, codes, offers, redemptions
 from app.people import conversions
 
 from . import plan
@@ -68,7 +69,7 @@ class Outcomes:
     def _actor(self, code: str) -> redemptions.Actor:
         key_id, secret = self.rng.choice(self.shop.staff[code])
         # Signing in as the till does keeps the staff key's "last used" true.
-        locations.authenticate_staff(self.db, secret)
+        staff_keys.authenticate(self.db, secret)
         return redemptions.Actor(code, key_id, self._till_addresses[code])
 
     # Coupons -----------------------------------------------------------------------------

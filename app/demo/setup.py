@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from app.access import staff_keys
 from app.clicks import campaigns, links
 from app.core import money
 from app.core.runtime import Runtime
@@ -80,7 +81,7 @@ def set_up(
         shop.staff[spec.code] = [
             (row["id"], secret)
             for secret, row in (
-                locations.create_staff_key(db, spec.code, {"label": label}) for label in spec.staff
+                staff_keys.create(db, spec.code, {"label": label}) for label in spec.staff
             )
         ]
     for spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):

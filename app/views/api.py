@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import storage
-from app.access import api_tokens
+from app.access import api_tokens, staff_keys
 from app.clicks import campaigns, links
 from app.core import validation
 from app.core.error_codes import ErrorCode
-from app.core.errors import BadRequest, Forbidden, TouchpointError, ValidationError
+from app.core.errors import BadRequest, TouchpointError, ValidationError
 from app.coupons import booth_scans, locations, offers
 from app.people import conversions, leads, recipients
 from app.views import qr
 
 from .common import (
-    authenticate_request,
     base_url,
     csv_download,
     id_arg,
@@ -27,40 +26,14 @@ from .common import (
     qr_response,
     runtime,
 )
+from .permissions import ADMIN, ANY_TOKEN, PUBLIC, allow, guard
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
-PUBLIC_ENDPOINTS = {"api.openapi"}
-
-
-# What a marketer's token may not do (least privilege: it cannot mint credentials, see who
-# was locked out, or erase people). Admin tokens and the first token from bootstrap can.
-ADMIN_ONLY = {
-    "api.list_tokens",
-    "api.create_token",
-    "api.revoke_token",
-    "api.create_location",
-    "api.update_location",
-    "api.create_staff_key",
-    "api.list_staff_keys",
-    "api.revoke_staff_key",
-    "api.security_log",
-    "api.erase_lead",
-}
-
-
-@bp.before_request
-def authenticate() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    if authenticate_request().staff_key_id is not None:
-        raise Forbidden(
-            "Staff keys can only validate, redeem, void and scan at their own location.",
-            code=ErrorCode.STAFF_KEY_NOT_ALLOWED,
-        )
-    if request.endpoint in ADMIN_ONLY and g.api_token["role"] != "admin":
-        raise Forbidden("This needs an admin token.", code=ErrorCode.ADMIN_ONLY)
+# Who may call each view is declared on it with @allow (permissions.py); a view that says
+# nothing stops the app from starting.
+bp.before_request(guard)
 
 
 @bp.after_request
@@ -103,6 +76,7 @@ def created(body: dict, location: str) -> Response:
 
 
 @bp.post("/campaigns")
+@allow(*ANY_TOKEN)
 def create_campaign() -> Response:
     rt = runtime()
     row = campaigns.create(rt.db(), json_body(), default_currency=rt.config["DEFAULT_CURRENCY"])
@@ -110,6 +84,7 @@ def create_campaign() -> Response:
 
 
 @bp.get("/campaigns")
+@allow(*ANY_TOKEN)
 def list_campaigns() -> Response:
     after, limit = page_args()
     channel = request.args.get("channel")
@@ -124,11 +99,13 @@ def list_campaigns() -> Response:
 
 
 @bp.get("/campaigns/<id:campaign_id>")
+@allow(*ANY_TOKEN)
 def get_campaign(campaign_id: int) -> Response:
     return jsonify(campaigns.to_json(campaigns.get(runtime().db(), campaign_id)))
 
 
 @bp.patch("/campaigns/<id:campaign_id>")
+@allow(*ANY_TOKEN)
 def update_campaign(campaign_id: int) -> Response:
     rt = runtime()
     row = campaigns.update(
@@ -147,12 +124,14 @@ def _link_json(row: dict) -> dict:
 
 
 @bp.post("/links")
+@allow(*ANY_TOKEN)
 def create_link() -> Response:
     row = links.create(runtime().db(), json_body())
     return created(_link_json(row), f"/api/v1/links/{row['id']}")
 
 
 @bp.get("/links")
+@allow(*ANY_TOKEN)
 def list_links() -> Response:
     after, limit = page_args()
     campaign_id = id_arg("campaign_id")
@@ -161,21 +140,25 @@ def list_links() -> Response:
 
 
 @bp.get("/links/<id:link_id>")
+@allow(*ANY_TOKEN)
 def get_link(link_id: int) -> Response:
     return jsonify(_link_json(links.get(runtime().db(), link_id)))
 
 
 @bp.patch("/links/<id:link_id>")
+@allow(*ANY_TOKEN)
 def update_link(link_id: int) -> Response:
     return jsonify(_link_json(links.update(runtime().db(), link_id, json_body())))
 
 
 @bp.get("/links/<id:link_id>/stats")
+@allow(*ANY_TOKEN)
 def link_stats(link_id: int) -> Response:
     return jsonify(links.stats(runtime().db(), link_id))
 
 
 @bp.get("/links/<id:link_id>/qr.<fmt>")
+@allow(*ANY_TOKEN)
 def link_qr(link_id: int, fmt: str) -> Response:
     if fmt not in qr.FORMATS:
         raise BadRequest(f"Unknown image format '{fmt}'; use qr.svg or qr.png.", field="format")
@@ -214,6 +197,7 @@ def _wants_csv() -> bool:
 
 
 @bp.post("/links/<id:link_id>/recipients")
+@allow(*ANY_TOKEN)
 def upload_recipients(link_id: int) -> Response:
     """CSV body, multipart file or JSON in; every row with lead_id and tracked_url out."""
     as_csv = _wants_csv()
@@ -286,6 +270,7 @@ def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) 
 
 
 @bp.get("/leads")
+@allow(*ANY_TOKEN)
 def find_leads() -> Response:
     email = request.args.get("email")
     if not email:
@@ -298,6 +283,7 @@ def find_leads() -> Response:
 
 
 @bp.get("/leads/<lead_id>")
+@allow(*ANY_TOKEN)
 def get_lead(lead_id: str) -> Response:
     rt = runtime()
     db = rt.db()
@@ -307,6 +293,7 @@ def get_lead(lead_id: str) -> Response:
 
 
 @bp.delete("/leads/<lead_id>")
+@allow(ADMIN)
 def erase_lead(lead_id: str) -> Response:
     db = runtime().db()
     return jsonify({"lead": leads.to_json(leads.erase(db, lead_id), db)})
@@ -316,6 +303,7 @@ def erase_lead(lead_id: str) -> Response:
 
 
 @bp.post("/conversions")
+@allow(*ANY_TOKEN)
 def create_conversion() -> Response:
     rt = runtime()
     row, is_new = conversions.record(
@@ -327,6 +315,7 @@ def create_conversion() -> Response:
 
 
 @bp.get("/conversions/<id:conversion_id>")
+@allow(*ANY_TOKEN)
 def get_conversion(conversion_id: int) -> Response:
     return jsonify(conversions.to_json(conversions.get(runtime().db(), conversion_id)))
 
@@ -335,6 +324,7 @@ def get_conversion(conversion_id: int) -> Response:
 
 
 @bp.post("/locations")
+@allow(ADMIN)
 def create_location() -> Response:
     rt = runtime()
     row = locations.create(rt.db(), json_body())
@@ -344,6 +334,7 @@ def create_location() -> Response:
 
 
 @bp.get("/locations")
+@allow(*ANY_TOKEN)
 def list_locations() -> Response:
     kind = request.args.get("kind")
     if kind is not None and kind not in locations.KINDS:
@@ -357,12 +348,14 @@ def list_locations() -> Response:
 
 
 @bp.get("/locations/<code>")
+@allow(*ANY_TOKEN)
 def get_location(code: str) -> Response:
     rt = runtime()
     return jsonify(locations.to_json(locations.get(rt.db(), code), rt.config["DEFAULT_CURRENCY"]))
 
 
 @bp.patch("/locations/<code>")
+@allow(ADMIN)
 def update_location(code: str) -> Response:
     rt = runtime()
     row = locations.update(rt.db(), code, json_body())
@@ -370,21 +363,26 @@ def update_location(code: str) -> Response:
 
 
 @bp.post("/locations/<code>/staff-keys")
+@allow(ADMIN)
 def create_staff_key(code: str) -> Response:
-    secret, row = locations.create_staff_key(runtime().db(), code, json_body())
+    secret, row = staff_keys.create(runtime().db(), code, json_body())
     response = jsonify({**row, "key": secret})
     response.status_code = 201
     return response
 
 
 @bp.get("/locations/<code>/staff-keys")
+@allow(ADMIN)
 def list_staff_keys(code: str) -> Response:
-    return jsonify({"items": locations.staff_keys(runtime().db(), code), "next_cursor": None})
+    return jsonify(
+        {"items": staff_keys.list_for_location(runtime().db(), code), "next_cursor": None}
+    )
 
 
 @bp.delete("/locations/<code>/staff-keys/<id:key_id>")
+@allow(ADMIN)
 def revoke_staff_key(code: str, key_id: int) -> Response:
-    locations.revoke_staff_key(runtime().db(), code, key_id)
+    staff_keys.revoke(runtime().db(), code, key_id)
     return Response(status=204)
 
 
@@ -392,12 +390,14 @@ def revoke_staff_key(code: str, key_id: int) -> Response:
 
 
 @bp.post("/offers")
+@allow(*ANY_TOKEN)
 def create_offer() -> Response:
     row = offers.create(runtime().db(), json_body())
     return created(offers.to_json(row), f"/api/v1/offers/{row['id']}")
 
 
 @bp.get("/offers")
+@allow(*ANY_TOKEN)
 def list_offers() -> Response:
     after, limit = page_args()
     campaign_id = id_arg("campaign_id")
@@ -408,16 +408,19 @@ def list_offers() -> Response:
 
 
 @bp.get("/offers/<id:offer_id>")
+@allow(*ANY_TOKEN)
 def get_offer(offer_id: int) -> Response:
     return jsonify(offers.to_json(offers.get(runtime().db(), offer_id)))
 
 
 @bp.patch("/offers/<id:offer_id>")
+@allow(*ANY_TOKEN)
 def update_offer(offer_id: int) -> Response:
     return jsonify(offers.to_json(offers.update(runtime().db(), offer_id, json_body())))
 
 
 @bp.post("/offers/<id:offer_id>/codes")
+@allow(*ANY_TOKEN)
 def generate_codes(offer_id: int) -> Response:
     batch = offers.generate_batch(runtime().db(), offer_id, json_body())
     body = {
@@ -431,6 +434,7 @@ def generate_codes(offer_id: int) -> Response:
 
 
 @bp.get("/offers/<id:offer_id>/batches")
+@allow(*ANY_TOKEN)
 def list_batches(offer_id: int) -> Response:
     db = runtime().db()
     offers.get(db, offer_id)
@@ -438,6 +442,7 @@ def list_batches(offer_id: int) -> Response:
 
 
 @bp.get("/offers/<id:offer_id>/codes")
+@allow(*ANY_TOKEN)
 def export_codes(offer_id: int) -> Response:
     """Every code of an offer (or of one batch), streamed as CSV or JSON."""
     batch_id = id_arg("batch_id")
@@ -468,6 +473,7 @@ def _json_stream(first, rows):
 
 
 @bp.get("/scans")
+@allow(*ANY_TOKEN)
 def list_booth_scans() -> Response:
     location = request.args.get("location") or None
     unmatched = _flag("unmatched")
@@ -476,11 +482,13 @@ def list_booth_scans() -> Response:
 
 
 @bp.patch("/scans/<scan_id>")
+@allow(*ANY_TOKEN)
 def match_booth_scan(scan_id: str) -> Response:
     return jsonify(booth_scans.to_json(booth_scans.assign(runtime().db(), scan_id, json_body())))
 
 
 @bp.get("/leads/<lead_id>/badge.<fmt>")
+@allow(*ANY_TOKEN)
 def lead_badge(lead_id: str, fmt: str) -> Response:
     """A lead's personal QR code for invitations and badges; booth scans of it name the lead."""
     if fmt not in qr.FORMATS:
@@ -494,6 +502,7 @@ def lead_badge(lead_id: str, fmt: str) -> Response:
 
 
 @bp.get("/security-log")
+@allow(ADMIN)
 def security_log() -> Response:
     """Lockouts after repeated unknown codes, newest first."""
     return jsonify({"items": storage.security_log(runtime().db()), "next_cursor": None})
@@ -503,11 +512,13 @@ def security_log() -> Response:
 
 
 @bp.get("/tokens")
+@allow(ADMIN)
 def list_tokens() -> Response:
     return jsonify({"items": api_tokens.list_all(runtime().db()), "next_cursor": None})
 
 
 @bp.post("/tokens")
+@allow(ADMIN)
 def create_token() -> Response:
     payload = json_body()
     validation.reject_unknown(payload, {"name", "role"})
@@ -520,6 +531,7 @@ def create_token() -> Response:
 
 
 @bp.delete("/tokens/<id:token_id>")
+@allow(ADMIN)
 def revoke_token(token_id: int) -> Response:
     api_tokens.revoke(runtime().db(), token_id)
     return Response(status=204)
@@ -529,5 +541,6 @@ def revoke_token(token_id: int) -> Response:
 
 
 @bp.get("/openapi.json")
+@allow(PUBLIC)
 def openapi() -> Response:
     return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
 
-from app.access import api_tokens
+from app.access import api_tokens, staff_keys
 from app.clicks import visits
 from app.core import settings, validation
 from app.core.csv_cells import inert_values
 from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, Unauthorized, ValidationError
 from app.core.runtime import Runtime
-from app.coupons import locations
 from app.coupons.redemptions import Actor
 from app.views import qr
 
@@ -172,8 +171,8 @@ def authenticate_request() -> Actor:
         raise Unauthorized("Send 'Authorization: Bearer <token>'.", code=ErrorCode.MISSING_TOKEN)
     rt = runtime()
     db = rt.db()
-    if presented.startswith(locations.STAFF_PREFIX):
-        key = locations.authenticate_staff(db, presented)
+    if presented.startswith(staff_keys.PREFIX):
+        key = staff_keys.authenticate(db, presented)
         if key is None:
             raise Unauthorized("The staff key is unknown or revoked.", code=ErrorCode.INVALID_TOKEN)
         g.actor = Actor(key["location_code"], key["id"], client_address(rt))

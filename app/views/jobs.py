@@ -13,13 +13,12 @@ from app.core.errors import Conflict
 from app.people import recipients_job
 from app.server import jobs
 
-from .api import authenticate as api_authenticate
 from .api import no_store
 from .common import runtime
+from .permissions import ANY_TOKEN, allow, guard
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1")
-# Same credentials as the recipients upload: any API token (admin or marketer), no staff key.
-bp.before_request(api_authenticate)
+bp.before_request(guard)
 bp.after_request(no_store)
 
 
@@ -63,11 +62,13 @@ def accepted(job: dict) -> Response:
 
 
 @bp.get("/jobs/<id:job_id>")
+@allow(*ANY_TOKEN)
 def get_job(job_id: int) -> Response:
     return jsonify(jobs.to_json(jobs.get(runtime().db(), job_id)))
 
 
 @bp.get("/jobs/<id:job_id>/result")
+@allow(*ANY_TOKEN)
 def job_result(job_id: int) -> Response:
     """The merge CSV of a finished import (or the error report of a failed one)."""
     return result_file(jobs.get(runtime().db(), job_id))

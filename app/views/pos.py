@@ -7,25 +7,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.core.error_codes import ErrorCode
-from app.core.errors import Forbidden, ValidationError
+from app.core.errors import ValidationError
 from app.coupons import booth_scans, redemptions
 
-from .common import authenticate_request, json_body, runtime
+from .common import json_body, runtime
+from .permissions import TILL, allow, guard
 
 bp = Blueprint("pos", __name__, url_prefix="/api/v1")
 
 
-@bp.before_request
-def authenticate() -> None:
-    authenticate_request()
-    token = g.get("api_token")
-    if token is not None and token["role"] != "admin":
-        # Redeeming moves money at a till: staff keys (scoped to a location) or an admin.
-        raise Forbidden(
-            "Redeeming, voiding and booth scans need a staff key or an admin token.",
-            code=ErrorCode.ADMIN_ONLY,
-        )
+bp.before_request(guard)
 
 
 @bp.after_request
@@ -35,6 +26,7 @@ def no_store(response: Response) -> Response:
 
 
 @bp.get("/codes/<path:code>")
+@allow(*TILL)
 def check_code(code: str) -> Response:
     """Validate without redeeming: status, offer, valid here or not."""
     rt = runtime()
@@ -50,6 +42,7 @@ def check_code(code: str) -> Response:
 
 
 @bp.post("/redemptions")
+@allow(*TILL)
 def redeem() -> Response:
     rt = runtime()
     status, body = redemptions.redeem(
@@ -66,6 +59,7 @@ def redeem() -> Response:
 
 
 @bp.get("/redemptions")
+@allow(*TILL)
 def recent_redemptions() -> Response:
     """The latest redemptions at a location (the till's list, with void buttons)."""
     rt = runtime()
@@ -81,11 +75,13 @@ def recent_redemptions() -> Response:
 
 
 @bp.post("/redemptions/<id:redemption_id>/void")
+@allow(*TILL)
 def void(redemption_id: int) -> Response:
     return jsonify(redemptions.void(runtime().db(), g.actor, redemption_id, json_body()))
 
 
 @bp.post("/scans")
+@allow(*TILL)
 def booth_scan() -> Response:
     rt = runtime()
     row, created = booth_scans.record(

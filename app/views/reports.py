@@ -5,26 +5,18 @@ Admin and marketer tokens; every parameter is checked by app.reports, which name
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app import reports
 from app.core import clock
-from app.core.error_codes import ErrorCode
-from app.core.errors import Forbidden
 
-from .common import authenticate_request, funnel_stages, revenue_types, runtime
+from .common import funnel_stages, revenue_types, runtime
+from .permissions import ANY_TOKEN, allow, guard
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
 
-@bp.before_request
-def authenticate() -> None:
-    authenticate_request()
-    if g.actor.staff_key_id is not None:
-        raise Forbidden(
-            "Staff keys can only validate, redeem, void and scan at their own location.",
-            code=ErrorCode.STAFF_KEY_NOT_ALLOWED,
-        )
+bp.before_request(guard)
 
 
 @bp.after_request
@@ -34,6 +26,7 @@ def no_store(response: Response) -> Response:
 
 
 @bp.get("/attribution")
+@allow(*ANY_TOKEN)
 def attribution() -> Response:
     rt = runtime()
     db = rt.db()
@@ -53,6 +46,7 @@ def attribution() -> Response:
 
 
 @bp.get("/funnel")
+@allow(*ANY_TOKEN)
 def funnel() -> Response:
     rt = runtime()
     db = rt.db()
@@ -68,6 +62,7 @@ def funnel() -> Response:
 
 
 @bp.get("/time-to-convert")
+@allow(*ANY_TOKEN)
 def time_to_convert() -> Response:
     rt = runtime()
     db = rt.db()

@@ -32,7 +32,7 @@ from flask import (
 )
 
 from app import storage
-from app.access import throttle
+from app.access import staff_keys, throttle
 from app.access.throttle import Backoff
 from app.clicks import campaigns
 from app.core import clock
@@ -90,7 +90,7 @@ class Staff:
 def _active_key(db, key_id: int, location_code: str) -> dict | None:
     # The session holds the key's id, not the secret, so look it up among its location's keys.
     try:
-        keys = locations.staff_keys(db, location_code)
+        keys = staff_keys.list_for_location(db, location_code)
     except NotFound:
         return None
     return next((k for k in keys if k["id"] == key_id and k["revoked_at"] is None), None)
@@ -216,7 +216,7 @@ def signin() -> Response:
     presented = request.form.get("key", "").strip()
     if not presented:
         return _page("staff/signin.html", 422, error="Enter or scan your staff key.")
-    key = locations.authenticate_staff(db, presented)
+    key = staff_keys.authenticate(db, presented)
     if key is None:
         KEY_DELAYS.attempt(db, address)  # 429 while this address must wait
         KEY_DELAYS.failed(db, address)

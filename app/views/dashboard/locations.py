@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, redirect, request, url_for
 
+from app.access import staff_keys
 from app.core.errors import TouchpointError
 from app.coupons import locations, redemptions
 
@@ -44,7 +45,7 @@ def _location_page(code: str, status: int = 200, **extra) -> Response:
         "location": locations.to_json(row, rt.config["DEFAULT_CURRENCY"]),
         "follows_default": row["currency"] is None,
         "default_currency": rt.config["DEFAULT_CURRENCY"],
-        "keys": locations.staff_keys(db, code),
+        "keys": staff_keys.list_for_location(db, code),
         "recent": redemptions.recent(db, code, 10),
         "form": {},
         "errors": {},
@@ -78,7 +79,7 @@ def location_edit(code: str) -> Response:
 def staff_key_new(code: str) -> Response:
     require_admin()
     try:
-        secret, row = locations.create_staff_key(runtime().db(), code, form_values("label"))
+        secret, row = staff_keys.create(runtime().db(), code, form_values("label"))
     except TouchpointError as exc:
         return _location_page(code, exc.status, key_form=request.form, key_errors=field_errors(exc))
     return _location_page(code, new_key={"secret": secret, **row})
@@ -87,5 +88,5 @@ def staff_key_new(code: str) -> Response:
 @bp.post("/locations/<code>/keys/<id:key_id>/revoke")
 def staff_key_revoke(code: str, key_id: int) -> Response:
     require_admin()
-    locations.revoke_staff_key(runtime().db(), code, key_id)
+    staff_keys.revoke(runtime().db(), code, key_id)
     return _location_page(code, notice=f"Key {key_id} revoked: devices using it are signed out.")
