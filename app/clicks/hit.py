@@ -6,9 +6,8 @@ the domain sees it, as Shlink's Visitor is; app/clicks/tracking.py decides what 
 A `Hit`'s fields are the events columns a click or scan writes: app/storage/core.py builds
 its one INSERT from them, and the spool keeps them by name.
 
-Both are NamedTuples: immutable, built by name, and cheap on the hot path (bench/redirect).
-A frozen dataclass sets each field through object.__setattr__, several times the cost, and
-SQLite binds a Hit as it is, without a copy per click.
+Both are NamedTuples: immutable, built by name, and cheap on the hot path (bench/redirect):
+a frozen dataclass sets each field through object.__setattr__, several times the cost.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ request, because the hot path answers outside Flask's routing and response machi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlite_utils import Database
 
@@ -23,11 +23,10 @@ from app.core.runtime import Runtime
 MAX_PATH = 512  # of an unknown path, kept for the orphan-hit log
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """What the visitor gets: redirect (to `location`), landing (an offer's page), gone, or
     not_found. `visitor` is the cookie's visitor id to (re)send; None for GPC/DNT visitors and
-    for hits that were not a valid link."""
+    for hits that were not a valid link. (A NamedTuple, as the values of hit.py are.)"""
 
     outcome: str
     location: str | None = None
