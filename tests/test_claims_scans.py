@@ -158,6 +158,24 @@ def test_ended_offer_shows_a_notice_and_refuses_claims(app, api):
     assert codes_count(app) == 0
 
 
+def test_a_page_left_open_on_a_link_switched_off_claims_nothing(app, api):
+    """The button of a page opened before the link was deactivated goes where the link now
+    sends everyone: its fallback page, or "gone"."""
+    _, link = offer_link(api)
+    browser = app.test_client()
+    page = browser.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
+    token = form_token(page.get_data(as_text=True))
+    api.patch(f"/api/v1/links/{link['id']}", json={"active": False})
+    assert browser.post(f"/r/{link['token']}", data={"csrf_token": token}).status_code == 410
+    api.patch(f"/api/v1/links/{link['id']}", json={"fallback_url": "https://shop.example.com/"})
+    late = browser.post(f"/r/{link['token']}", data={"csrf_token": token})
+    assert late.status_code == 302 and late.headers["Location"] == "https://shop.example.com/"
+    assert codes_count(app) == 0
+    # A link to a plain destination has no claim button at all.
+    plain = api.link()
+    assert browser.post(f"/r/{plain['token']}", data={"csrf_token": token}).status_code == 404
+
+
 def test_claimed_code_redeems_with_claim_time_and_campaign(app, api):
     location(api)
     created, link = offer_link(api)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import storage
-from app.clicks import hit_log
+from app.clicks import hit
 
 from .conftest import events
 
@@ -14,12 +14,12 @@ def test_long_user_agent_and_referrer_are_cut_before_storing(client, api, app):
     response = client.get(f"/r/{link['token']}", headers={"User-Agent": agent, "Referer": referrer})
     assert response.status_code == 302
     (event,) = events(app)
-    assert event["user_agent"] == agent[: hit_log.MAX_USER_AGENT]
-    assert event["referrer"] == referrer[: hit_log.MAX_REFERRER]
+    assert event["user_agent"] == agent[: hit.MAX_USER_AGENT]
+    assert event["referrer"] == referrer[: hit.MAX_REFERRER]
 
     assert client.get("/r/nope", headers={"User-Agent": agent}).status_code == 404
     (orphan,) = app.extensions["touchpoint"].db().query("SELECT * FROM orphan_hits")
-    assert len(orphan["user_agent"]) == hit_log.MAX_USER_AGENT
+    assert len(orphan["user_agent"]) == hit.MAX_USER_AGENT
 
 
 def test_orphan_flood_from_one_address_is_counted_not_kept(client, app):

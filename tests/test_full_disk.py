@@ -181,3 +181,77 @@ def test_a_spooled_recipient_click_is_stitched_when_replayed(app, api, client):
         "SELECT lead_id FROM lead_visitors WHERE visitor_id = ?", (event["visitor_id"],)
     ).fetchone()
     assert stitched == (event["lead_id"],)
+
+
+def _recipient_url(api, link: dict) -> str:
+    body = {"recipients": [{"email": "ann@example.com"}]}
+    response = api.post(f"/api/v1/links/{link['id']}/recipients", json=body)
+    return response.get_json()["recipients"][0]["tracked_url"].replace("http://localhost", "")
+
+
+def test_spooled_recipient_clicks_are_judged_as_scanners_when_replayed(app, api):
+    """A gateway's two fetches from two networks, spooled while the database refused: the
+    replay flags both, as it would have live."""
+    from .conftest import BROWSER_UA
+
+    url = _recipient_url(api, api.link())
+    rt = app.extensions["touchpoint"]
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 1")
+    browser = app.test_client()
+    for address in ("52.100.1.1", "104.47.2.2"):
+        response = browser.get(
+            url, headers={"User-Agent": BROWSER_UA}, environ_base={"REMOTE_ADDR": address}
+        )
+        assert response.status_code == 302
+    for db in (rt.db(), rt.hot_db()):
+        db.execute("PRAGMA query_only = 0")
+    maintenance.tick(rt.db(), rt.config, time.time())
+    flags = rt.db().execute("SELECT is_bot, bot_reason FROM events ORDER BY at").fetchall()
+    assert flags == [(1, "scanner:multi_network")] * 2
+
+
+def test_a_spool_file_of_the_previous_version_still_replays(app, api):
+    """Spool lines written before hits had field names (the events columns as a list, and
+    for a recipient's hit the scanner windows as computed then) still go in, once."""
+    from app.core import clock
+
+    link = api.link()
+    _recipient_url(api, link)
+    rt = app.extensions["touchpoint"]
+    db = rt.db()
+    recipient, lead = db.execute("SELECT id, lead_id FROM recipients").fetchone()
+    at = clock.now_iso()
+    later = clock.shift_iso(at, 0.4)
+    plain = ["e-plain", "click", at, link["id"], link["campaign_id"], None, "v-1"]
+    plain += ["198.51.100.0", "Firefox", None, 0, None, "redirect", None, None]
+    lines = [{"op": "event", "args": plain}]
+    for n, (when, address) in enumerate(((at, "52.100.1.0"), (later, "104.47.2.0"))):
+        args = [f"e-gw{n}", "click", when, link["id"], link["campaign_id"], None, f"gw-{n}"]
+        args += [address, "Chrome", None, 0, None, "redirect", recipient, lead]
+        kw = {
+            "lead_id": lead,
+            "visitor_id": f"gw-{n}",
+            "is_human": True,
+            "burst_since": clock.shift_iso(when, -10),
+            "burst_links": 2,
+            "repeat_since": clock.shift_iso(when, -5),
+        }
+        lines.append({"op": "recipient", "args": args, "kw": kw})
+    lines.append({"op": "orphan", "args": [at, "/r/nope", "198.51.100.0", "curl/8", None]})
+    spool_dir = rt.config["SPOOL_DIR"]
+    os.makedirs(spool_dir, exist_ok=True)
+    with open(os.path.join(spool_dir, "hits-1.jsonl"), "w") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    for _ in range(2):  # the second tick finds nothing left
+        maintenance.tick(db, rt.config, time.time())
+    rows = db.execute("SELECT id, is_bot, bot_reason, lead_id FROM events ORDER BY id").fetchall()
+    assert rows == [
+        ("e-gw0", 1, "scanner:multi_network", lead),
+        ("e-gw1", 1, "scanner:multi_network", lead),
+        ("e-plain", 0, None, None),
+    ]
+    stitched = db.execute("SELECT visitor_id FROM lead_visitors ORDER BY visitor_id").fetchall()
+    assert stitched == [("gw-0",), ("gw-1",)]
+    assert db.execute("SELECT count(*) FROM orphan_hits").fetchone()[0] == 1
+    assert not os.listdir(spool_dir)

@@ -6,15 +6,16 @@ import time
 
 from app import storage
 from app.cli import cli
+from app.clicks.hit import Hit
 from app.core import clock
 from app.server import maintenance
 
 DAY = 86400
 
 
-def _event(n: int, link: dict, days_ago: float, is_bot: int) -> tuple:
+def _event(n: int, link: dict, days_ago: float, is_bot: int) -> Hit:
     at = clock.to_iso(clock.utcnow()) if days_ago == 0 else _ago(days_ago)
-    return (
+    return Hit(
         f"e{n:04d}",
         "click",
         at,
@@ -41,7 +42,7 @@ def _seed(app, api) -> None:
     db = app.extensions["touchpoint"].db()
     link = api.link()
     for n, (days_ago, is_bot) in enumerate([(200, 0), (200, 1), (100, 1), (10, 1), (1, 0)]):
-        storage.insert_event(db, _event(n, link, days_ago, is_bot))
+        storage.insert_hit(db, _event(n, link, days_ago, is_bot))
     for days_ago in (60, 40, 5):
         storage.record_orphan_hit(db, _ago(days_ago), "/r/x", "198.51.100.0", "ua", None, 50)
 
@@ -82,7 +83,7 @@ def test_tick_prunes_once_a_day_across_processes(app, api):
     maintenance.tick(db, rt.config, now)
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3
     link = api.link()
-    storage.insert_event(db, _event(99, link, 300, 1))
+    storage.insert_hit(db, _event(99, link, 300, 1))
     # Another process's tick the same day: the day is claimed in the database already.
     from app.core import db as dbmod
 

@@ -88,3 +88,23 @@ def test_other_recipients_are_not_touched_by_a_burst(app, api, fake_clock):
     click(app, ann[0], "40.94.0.1")
     click(app, ann[1], "40.94.0.1")
     assert flags(app) == [(0, None), (1, "scanner:burst"), (1, "scanner:burst")]
+
+
+def test_a_private_browser_on_a_recipient_link_is_logged_anonymously(app, api, fake_clock):
+    """Sec-GPC on a personal link: the hit keeps no recipient or lead, so it is never tied
+    to the person nor judged with their other hits."""
+    [url] = recipient_urls(api, [api.link()])
+    client = app.test_client()
+    for ip in ("52.100.1.1", "104.47.2.2"):
+        response = client.get(
+            url,
+            headers={"User-Agent": BROWSER_UA, "Sec-GPC": "1"},
+            environ_base={"REMOTE_ADDR": ip},
+        )
+        assert response.status_code == 302 and "Set-Cookie" not in response.headers
+        fake_clock.advance(milliseconds=400)
+    rows = [(e["recipient_id"], e["lead_id"], e["visitor_id"]) for e in events(app)]
+    assert rows == [(None, None, None)] * 2
+    assert flags(app) == [(0, None), (0, None)]
+    db = app.extensions["touchpoint"].db()
+    assert db.execute("SELECT count(*) FROM lead_visitors").fetchone()[0] == 0

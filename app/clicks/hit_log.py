@@ -1,5 +1,5 @@
-"""Writing a hit so that a valid link always redirects: bounded values, the database first,
-the spool (app/clicks/spool.py) when the database refuses, and a drain once it accepts again."""
+"""Writing a hit so that a valid link always redirects: the database first, the spool
+(app/clicks/spool.py) when the database refuses, and a drain once it accepts again."""
 
 from __future__ import annotations
 
@@ -10,23 +10,23 @@ import time
 from sqlite_utils import Database
 
 from app import storage
-from app.clicks import spool
-from app.core.runtime import Runtime
+from app.clicks import scanners, spool
+from app.clicks.hit import Hit
+from app.core.runtime import Runtime, ScannerRules
 
-# Stored per hit at most (characters). Real browsers send user agents of 100-300 characters
-# and referrers are page URLs; 8 KB headers are a flood filling the disk (issue 12), and
-# bot classification only needs the start of a user agent.
-MAX_USER_AGENT = 512
-MAX_REFERRER = 1024
 DRAIN_EVERY_S = 5.0  # a worker looks for spooled hits at most this often after a write
 
 log = logging.getLogger(__name__)
 _next_look = 0.0
 
 
-def cut(value: str | None, limit: int) -> str | None:
-    """`value` shortened to `limit` characters (None stays None)."""
-    return value if value is None or len(value) <= limit else value[:limit]
+def save(db: Database, hit: Hit, rules: ScannerRules) -> None:
+    """Store a hit: one INSERT, or for a recipient's hit the INSERT and its scanner
+    consequences in one transaction (app/clicks/scanners.py)."""
+    if hit.of_recipient:
+        scanners.record(db, hit, rules)
+    else:
+        storage.insert_hit(db, hit)
 
 
 def _refused(exc: sqlite3.DatabaseError) -> bool:
@@ -35,26 +35,16 @@ def _refused(exc: sqlite3.DatabaseError) -> bool:
     return not isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError)
 
 
-def record_event(rt: Runtime, db: Database, event: tuple) -> None:
-    """Store one click or scan, or spool it when the database cannot take it."""
+def write(rt: Runtime, db: Database, hit: Hit) -> None:
+    """`save`, or spool the hit (with the scanner rules it is to be judged by) when the
+    database cannot take it."""
+    rules = rt.scanner_rules
     try:
-        storage.insert_event(db, event)
+        save(db, hit, rules)
     except sqlite3.DatabaseError as exc:
         if not _refused(exc):
             raise
-        _spool(rt, "event", event, None, exc)
-        return
-    _after_write(rt)
-
-
-def record_recipient_hit(rt: Runtime, db: Database, event: tuple, **kw: object) -> None:
-    """storage.record_recipient_hit, spooled (with its consequences) when the database refuses."""
-    try:
-        storage.record_recipient_hit(db, event, **kw)
-    except sqlite3.DatabaseError as exc:
-        if not _refused(exc):
-            raise
-        _spool(rt, "recipient", event, kw, exc)
+        _spooled(rt, spool.keep_hit(rt.config["SPOOL_DIR"], hit, rules), exc)
         return
     _after_write(rt)
 
@@ -68,20 +58,21 @@ def record_orphan(
     user_agent: str | None,
     referrer: str | None,
 ) -> None:
-    """Store (or only count, past the per-address threshold) a hit on an unknown token."""
-    args = (at, path, ip, cut(user_agent, MAX_USER_AGENT), cut(referrer, MAX_REFERRER))
+    """Store (or only count, past the per-address threshold) a hit on an unknown token.
+
+    The values are bounded already (app/clicks/hit.py Visitor)."""
+    args = (at, path, ip, user_agent, referrer)
     try:
         storage.record_orphan_hit(db, *args, rt.config["ORPHAN_HITS_PER_HOUR"])
     except sqlite3.DatabaseError as exc:
         if not _refused(exc):
             raise
-        _spool(rt, "orphan", args, None, exc)
+        _spooled(rt, spool.keep_orphan(rt.config["SPOOL_DIR"], args), exc)
         return
     _after_write(rt)
 
 
-def _spool(rt: Runtime, op: str, args: tuple, kw: dict | None, exc: Exception) -> None:
-    where = spool.keep(rt.config["SPOOL_DIR"], op, args, kw)
+def _spooled(rt: Runtime, where: str, exc: Exception) -> None:
     log.warning("database refused a hit (%s); kept in %s", exc, where)
 
 

@@ -251,7 +251,9 @@ class Target:
 
 
 def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: str) -> Target | None:
-    """Decide where a hit on `link_id` goes at time `now`; None when the link does not exist."""
+    """Decide where a hit on `link_id` goes at time `now`; None when the link does not exist.
+
+    The one liveness rule of a link (active, not expired), for hits and for claims alike."""
     row = storage.link_for_redirect(db, link_id)
     if row is None:
         return None
@@ -270,9 +272,10 @@ def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: st
         offer_id,
     ) = row
     if not active or (expires_at is not None and expires_at <= now):
+        # offer_id is kept: a claim on a dead offer link (views/coupon.py) is told so.
         if fallback_url:
-            return Target("fallback", to_uri(fallback_url), campaign_id, store_code)
-        return Target("gone", None, campaign_id, store_code)
+            return Target("fallback", to_uri(fallback_url), campaign_id, store_code, offer_id)
+        return Target("gone", None, campaign_id, store_code, offer_id)
     if offer_id is not None:
         return Target("landing", None, campaign_id, store_code, offer_id)
     pairs = tuple(

@@ -2,7 +2,8 @@
 
 A printed link must redirect whatever the database says (issue 12), so a hit whose INSERT
 fails is appended as one JSON line to a file of this process in the spool directory (another
-path than the database, ideally another filesystem), flushed and fsync'd before the answer.
+path than the database, ideally another filesystem), flushed and fsync'd before the answer:
+a click or scan by its field names (app/clicks/hit.py), an orphan hit as its arguments.
 If the file cannot be written either, the hit waits in this process's memory (bounded); past
 that it is lost and counted. `drain` writes everything back in one transaction per file and
 deletes a file only after its rows committed; events carry their id (the primary key), so a
@@ -15,6 +16,7 @@ Within a process a lock around both keeps greenlets from waiting on each other's
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -26,6 +28,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from app import storage
+from app.clicks import scanners
+from app.clicks.hit import Hit
+from app.core import clock
+from app.core.db import immediate
+from app.core.runtime import ScannerRules
 
 MEMORY_LIMIT = 10_000  # hits per process kept in memory when the spool file fails too
 PREFIX = "hits-"
@@ -43,12 +50,23 @@ def directory(config: dict) -> str:
     return str(Path(__file__).resolve().parent.parent / "instance" / "spool")
 
 
-def keep(spool_dir: str, op: str, args: tuple | list, kw: dict | None = None) -> str:
-    """Keep one hit that the database refused: 'file', 'memory' or 'lost'."""
+def keep_hit(spool_dir: str, hit: Hit, rules: ScannerRules) -> str:
+    """Keep a click or scan the database refused, by field name; a recipient's hit keeps the
+    scanner rules it is to be judged by too. Returns 'file', 'memory' or 'lost'."""
+    entry: dict[str, Any] = {"op": "hit", "hit": hit.to_dict()}
+    if hit.of_recipient:
+        entry["rules"] = dataclasses.asdict(rules)
+    return _keep(spool_dir, entry)
+
+
+def keep_orphan(spool_dir: str, args: tuple) -> str:
+    """Keep a hit on an unknown token: storage.record_orphan_hit's (at, path, ip, user_agent,
+    referrer)."""
+    return _keep(spool_dir, {"op": "orphan", "args": list(args)})
+
+
+def _keep(spool_dir: str, entry: dict[str, Any]) -> str:
     global _lost
-    entry: dict[str, Any] = {"op": op, "args": list(args)}
-    if kw:
-        entry["kw"] = kw
     line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     with _lock:
         try:
@@ -117,7 +135,7 @@ def drain(db: Database, spool_dir: str, detail_per_hour: int = 50) -> int:
     with _lock:
         if _memory:
             entries = list(_memory)
-            added += storage.replay_hits(db, entries, detail_per_hour)
+            added += _replay(db, entries, detail_per_hour)
             del _memory[: len(entries)]
         for path in _files(spool_dir):
             try:
@@ -133,11 +151,51 @@ def drain(db: Database, spool_dir: str, detail_per_hour: int = 50) -> int:
                     continue
                 entries = _parse(path, _read(fd))
                 if entries:
-                    added += storage.replay_hits(db, entries, detail_per_hour)
+                    added += _replay(db, entries, detail_per_hour)
                 os.unlink(path)  # only now: its rows are committed
             finally:
                 os.close(fd)
     return added
+
+
+def _replay(db: Database, entries: list[dict], detail_per_hour: int) -> int:
+    """Write spooled hits in one transaction; returns how many were new.
+
+    Events carry their id (the primary key), so a spool replayed twice adds nothing twice.
+    """
+    added = 0
+    with immediate(db):
+        for entry in entries:
+            if entry["op"] == "orphan":
+                storage.add_orphan_hit(db, *entry["args"], detail_per_hour)
+                added += 1
+                continue
+            hit, rules = _spooled_hit(entry)
+            if not storage.insert_hit_once(db, hit):
+                continue  # replayed before: the event id is already there
+            added += 1
+            if rules is not None:
+                scanners.apply(db, hit, rules)
+    return added
+
+
+def _spooled_hit(entry: dict) -> tuple[Hit, ScannerRules | None]:
+    """The hit of a spool entry and, for a recipient's hit, the scanner rules to apply."""
+    if entry["op"] == "hit":
+        rules = entry.get("rules")
+        return Hit(**entry["hit"]), None if rules is None else ScannerRules(**rules)
+    # Written before the hit had names (op 'event' or 'recipient'): the events columns in
+    # order, and for a recipient's hit the rules' windows as computed then.
+    hit = Hit(*entry["args"])
+    if entry["op"] == "event":
+        return hit, None
+    kw, at = entry["kw"], clock.from_iso(hit.at)
+    rules = ScannerRules(
+        burst_seconds=(at - clock.from_iso(kw["burst_since"])).total_seconds(),
+        burst_links=kw["burst_links"],
+        repeat_seconds=(at - clock.from_iso(kw["repeat_since"])).total_seconds(),
+    )
+    return hit, rules
 
 
 def _read(fd: int) -> bytes:

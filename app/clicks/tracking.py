@@ -1,28 +1,32 @@
 """A click (/r/) or QR scan (/q/) as one domain operation: check the token, decide where the hit
-goes, log it, and say what the visitor should get.
+goes and what it records, log it, and say what the visitor should get.
 
-It works on the WSGI environ, not on Flask's request, because the hot path answers outside
-Flask's routing and response machinery (views/redirect.py says why). Every hit is one event
-row, committed before the answer is built.
+`decide` is the decision, shared with the demo's replay (app/demo/replay.py): where the link
+sends this visitor now, whether it is a bot, whose recipient link it is, and the Hit to store.
+`record` is the live operation around it. It works on the WSGI environ, not on Flask's
+request, because the hot path answers outside Flask's routing and response machinery
+(views/redirect.py says why). Every hit is one event row, committed before the answer is built.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from sqlite_utils import Database
 
 from app import storage
 from app.clicks import bots, hit_log, links, visits
+from app.clicks.hit import Hit, Visitor
 from app.core import clock
 from app.core.runtime import Runtime
 
 MAX_PATH = 512  # of an unknown path, kept for the orphan-hit log
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """The outcome of a hit: redirect (to `location`), landing (an offer's page), gone, or
+class Answer(NamedTuple):
+    """What the visitor gets: redirect (to `location`), landing (an offer's page), gone, or
     not_found. `visitor` is the cookie's visitor id to (re)send; None for GPC/DNT visitors and
-    for hits that were not a valid link."""
+    for hits that were not a valid link. (A NamedTuple, as the values of hit.py are.)"""
 
     outcome: str
     location: str | None = None
@@ -32,7 +36,7 @@ class Hit:
     offer_id: int | None = None
 
 
-NOT_FOUND = Hit("not_found")
+NOT_FOUND = Answer("not_found")
 
 
 def request_path(environ: dict) -> str:
@@ -50,82 +54,81 @@ def client_ip(rt: Runtime, environ: dict) -> str | None:
     )
 
 
-def _cookie(environ: dict, name: str) -> str | None:
-    header = environ.get("HTTP_COOKIE", "")
-    # Most hits are first visits without our cookie: parse only when it is there.
-    if name not in header:
+def decide(
+    db: Database,
+    visitor: Visitor,
+    kind: str,
+    link_id: int,
+    recipient_id: int | None,
+    *,
+    at: str,
+    click_id: str,
+    click_param: str,
+) -> tuple[links.Target, Hit] | None:
+    """Where a hit of `kind` ('click' or 'scan') on a link goes at `at`, and the Hit it
+    records; None when the link does not exist or the recipient is not one of the link's.
+
+    A visitor asking for privacy (no visitor id) is logged anonymously: not even the
+    recipient is kept, so no scanner rule or stitching applies to the hit.
+    """
+    target = links.resolve(db, link_id, at, click_id, click_param)
+    if target is None:
         return None
-    from werkzeug.http import parse_cookie
+    lead_id = None
+    if recipient_id is not None:
+        lead_id = storage.recipient_lead(db, recipient_id, link_id)
+        if lead_id is None:
+            return None
+    reason = bots.classify(visitor.method, visitor.user_agent, visitor.referrer)
+    private = visitor.visitor_id is None
+    hit = Hit(
+        id=click_id,
+        type=kind,
+        at=at,
+        link_id=link_id,
+        campaign_id=target.campaign_id,
+        store_code=target.store_code,
+        visitor_id=visitor.visitor_id,
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+        referrer=visitor.referrer,
+        is_bot=0 if reason is None else 1,
+        bot_reason=reason,
+        outcome=target.outcome,
+        recipient_id=None if private else recipient_id,
+        lead_id=None if private else lead_id,
+    )
+    return target, hit
 
-    return parse_cookie(header).get(name)
 
-
-def record(rt: Runtime, environ: dict, token: str, kind: str) -> Hit:
+def record(rt: Runtime, environ: dict, token: str, kind: str) -> Answer:
     """Log one hit of `kind` ('click' or 'scan') on `token` and decide what the visitor gets."""
     db = rt.hot_db()
     now = clock.now_iso()
-    user_agent = hit_log.cut(environ.get("HTTP_USER_AGENT"), hit_log.MAX_USER_AGENT)
-    referrer = hit_log.cut(environ.get("HTTP_REFERER"), hit_log.MAX_REFERRER)
-    ip = client_ip(rt, environ)
-
+    visitor = Visitor.from_environ(rt, environ)
     ref = rt.link_tokens.verify(token)
     click_id = clock.new_event_id()
-    target = None
+    decided = None
     if ref is not None:
-        target = links.resolve(db, ref.link_id, now, click_id, rt.config["CLICK_ID_PARAM"])
-    if target is None:
-        hit_log.record_orphan(
-            rt, db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer
-        )
-        return NOT_FOUND
-
-    visitor = None
-    private = visits.wants_privacy(environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"))
-    if not private:
-        visitor, _ = visits.visitor_id(_cookie(environ, rt.config["VISITOR_COOKIE"]))
-    reason = bots.classify(environ["REQUEST_METHOD"], user_agent, referrer)
-    lead_id = None
-    if ref.recipient_id is not None:
-        lead_id = storage.recipient_lead(db, ref.recipient_id, ref.link_id)
-        if lead_id is None:
-            hit_log.record_orphan(
-                rt, db, now, request_path(environ)[:MAX_PATH], ip, user_agent, referrer
-            )
-            return NOT_FOUND
-    # GPC/DNT: logged anonymously, so not even the recipient is kept.
-    event = (
-        click_id,
-        kind,
-        now,
-        ref.link_id,
-        target.campaign_id,
-        target.store_code,
-        visitor,
-        ip,
-        user_agent,
-        referrer,
-        0 if reason is None else 1,
-        reason,
-        target.outcome,
-        None if private else ref.recipient_id,
-        None if private else lead_id,
-    )
-    if lead_id is None or private:
-        hit_log.record_event(rt, db, event)
-    else:
-        rules = rt.scanner_rules
-        hit_log.record_recipient_hit(
-            rt,
+        decided = decide(
             db,
-            event,
-            lead_id=lead_id,
-            visitor_id=visitor,
-            is_human=reason is None,
-            burst_since=clock.shift_iso(now, -rules.burst_seconds),
-            burst_links=rules.burst_links,
-            repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
+            visitor,
+            kind,
+            ref.link_id,
+            ref.recipient_id,
+            at=now,
+            click_id=click_id,
+            click_param=rt.config["CLICK_ID_PARAM"],
         )
+    if decided is None:
+        path = request_path(environ)[:MAX_PATH]
+        hit_log.record_orphan(rt, db, now, path, visitor.ip, visitor.user_agent, visitor.referrer)
+        return NOT_FOUND
+    target, hit = decided
+    hit_log.write(rt, db, hit)
     outcome = target.outcome
     if target.location is not None:
         outcome = "redirect"  # a fallback URL is a redirect too
-    return Hit(outcome, target.location, visitor, click_id, ref.link_id, target.offer_id)
+    return Answer(
+        outcome, target.location, visitor.visitor_id, click_id, hit.link_id, target.offer_id
+    )

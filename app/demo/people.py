@@ -81,7 +81,7 @@ BOTS: dict[str, tuple[tuple[str, str | None, str | None], ...]] = {
     ),
 }
 # Email security gateways that say who they are; others look like browsers and are only
-# caught by behaviour (app/storage/core.py record_recipient_hit).
+# caught by behaviour (app/clicks/scanners.py).
 GATEWAY_AGENTS = (
     "Mozilla/5.0 (compatible; Barracuda Sentinel URL Check)",
     "Mozilla/5.0 (compatible; Mimecast URL Protect)",

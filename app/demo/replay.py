@@ -6,9 +6,11 @@ fake_clock does: the clock reads the moment being replayed and ids come from the
 seed gives the same database every time. Only a replay in a CLI process or a test does this;
 a server never imports this module.
 
-Hits (clicks and scans) are the bulk: they are written in batches through
-storage.insert_events with exactly the row the redirect view would have written, and flushed
-before any other action so that a conversion naming a click finds it.
+Hits (clicks and scans) are the bulk: each is decided by the redirect's own
+app/clicks/tracking.py `decide`, so it is exactly the row a live request would have written;
+plain hits are written in batches (storage.insert_hits), flushed before any other action so
+that a conversion naming a click finds it, and a recipient's hit is saved at once with its
+scanner rules (hit_log.save), as a live request would.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from app import storage
-from app.clicks import bots, links, visits
+from app.clicks import hit_log, tracking
+from app.clicks.hit import Hit, Visitor
 from app.core import clock
 from app.core.runtime import ScannerRules
 from app.coupons import codes
@@ -36,8 +39,8 @@ FLUSH_AT = 5000
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One request to /r/ (click) or /q/ (scan), as the redirect view would see it."""
+class Request:
+    """One request to /r/ (click) or /q/ (scan): what a live token and request would say."""
 
     kind: str
     link_id: int
@@ -47,7 +50,6 @@ class Hit:
     referrer: str | None = None
     method: str = "GET"
     recipient_id: int | None = None
-    lead_id: str | None = None
 
 
 class Replay:
@@ -64,7 +66,7 @@ class Replay:
         self.click_param = click_param
         self._queue: list[tuple] = []
         self._order = itertools.count()
-        self._hits: list[tuple] = []
+        self._hits: list[Hit] = []
 
     # Ids ---------------------------------------------------------------------------------
 
@@ -113,10 +115,10 @@ class Replay:
         heapq.heappush(self._queue, (at_ms, next(self._order), action, args))
         return True
 
-    def hit(self, at_ms: int, hit: Hit) -> str | None:
+    def hit(self, at_ms: int, request: Request) -> str | None:
         """Queue a hit; returns its click id (None when it falls after the end)."""
         click_id = self.event_id(at_ms)
-        return click_id if self.at(at_ms, self._record_hit, hit, click_id) else None
+        return click_id if self.at(at_ms, self._record_hit, request, click_id) else None
 
     def run(self) -> None:
         while self._queue:
@@ -129,46 +131,31 @@ class Replay:
 
     def flush(self) -> None:
         if self._hits:
-            storage.insert_events(self.db, self._hits)
+            storage.insert_hits(self.db, self._hits)
             self._hits = []
 
-    def _record_hit(self, hit: Hit, click_id: str) -> None:
-        """What app/views/redirect.py `_hit` writes for this request at this time."""
-        now = clock.to_iso(self.now)
-        target = links.resolve(self.db, hit.link_id, now, click_id, self.click_param)
-        reason = bots.classify(hit.method, hit.agent, hit.referrer)
-        private = hit.visitor is None
-        row = (
-            click_id,
-            hit.kind,
-            now,
-            hit.link_id,
-            target.campaign_id,
-            target.store_code,
-            hit.visitor,
-            visits.anonymize_ip(hit.address),
-            hit.agent,
-            hit.referrer,
-            0 if reason is None else 1,
-            reason,
-            target.outcome,
-            None if private else hit.recipient_id,
-            None if private else hit.lead_id,
+    def _record_hit(self, request: Request, click_id: str) -> None:
+        """What the redirect records for this request at this time (app/clicks/tracking.py)."""
+        visitor = Visitor.of(
+            request.method, request.address, request.agent, request.referrer, request.visitor
         )
-        if hit.lead_id is None or private:
-            self._hits.append(row)
-            if len(self._hits) >= FLUSH_AT:
-                self.flush()
-            return
-        self.flush()
-        rules = self.rules
-        storage.record_recipient_hit(
+        decided = tracking.decide(
             self.db,
-            row,
-            lead_id=hit.lead_id,
-            visitor_id=hit.visitor,
-            is_human=reason is None,
-            burst_since=clock.shift_iso(now, -rules.burst_seconds),
-            burst_links=rules.burst_links,
-            repeat_since=clock.shift_iso(now, -rules.repeat_seconds),
+            visitor,
+            request.kind,
+            request.link_id,
+            request.recipient_id,
+            at=clock.to_iso(self.now),
+            click_id=click_id,
+            click_param=self.click_param,
         )
+        if decided is None:
+            raise ValueError(f"request on link {request.link_id}: no such link or recipient")
+        _, hit = decided
+        if hit.of_recipient:
+            self.flush()  # its scanner rules read the hits before it
+            hit_log.save(self.db, hit, self.rules)
+            return
+        self._hits.append(hit)
+        if len(self._hits) >= FLUSH_AT:
+            self.flush()

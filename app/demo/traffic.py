@@ -23,7 +23,7 @@ from app.core.runtime import Runtime
 from . import plan
 from .outcomes import Outcomes, lognormal
 from .people import IN_APP_AGENT, PHONE_AGENTS, Crowd, Device, Person, address
-from .replay import Hit, Replay
+from .replay import Replay, Request
 from .setup import Shop, import_list
 
 DAY = timedelta(days=1)
@@ -164,7 +164,7 @@ class Traffic:
         if spec.channel == "social" and device.phone and rng.random() < 0.6:
             agent = IN_APP_AGENT
         recipient = person.recipient.get(link["id"])
-        hit = Hit(
+        request = Request(
             kind,
             link["id"],
             device.visitor,
@@ -172,9 +172,8 @@ class Traffic:
             agent,
             None if kind == "scan" or recipient else spec.referrer,
             recipient_id=recipient,
-            lead_id=person.lead if recipient else None,
         )
-        click = self.replay.hit(at_ms, hit)
+        click = self.replay.hit(at_ms, request)
         if click is not None and link["offer_id"] is not None and rng.random() < 0.45:
             later = at_ms + rng.randrange(15_000, 180_000)
             self.replay.at(later, self.outcomes.claim, person, device, spec.key, link, click, agent)
@@ -217,8 +216,8 @@ class Traffic:
         link_spec, link = self._pick(spec)
         visitor = self.replay.guid()  # bots keep no cookie: a new visitor every time
         kind = link_spec.hit or spec.hit
-        hit = Hit(kind, link["id"], visitor, address(self.rng), agent, referrer, method)
-        self.replay.hit(at_ms, hit)
+        request = Request(kind, link["id"], visitor, address(self.rng), agent, referrer, method)
+        self.replay.hit(at_ms, request)
 
     def _codes_at_tills(self, spec: plan.CampaignSpec) -> None:
         """Codes nobody claimed online: printed on the flyer, or the shared code of a post."""
@@ -285,7 +284,7 @@ class Traffic:
             at_ms += self.rng.randrange(150, 1500)
             recipient = person.recipient[link["id"]]
             for network in gateway.addresses[: 2 if gateway.style == "networks" else 1]:
-                hit = Hit(
+                request = Request(
                     "click",
                     link["id"],
                     self.replay.guid(),
@@ -293,9 +292,8 @@ class Traffic:
                     gateway.agent,
                     gateway.referrer,
                     recipient_id=recipient,
-                    lead_id=person.lead,
                 )
-                self.replay.hit(at_ms, hit)
+                self.replay.hit(at_ms, request)
                 at_ms += self.rng.randrange(50, 400)
 
     # The trade show ----------------------------------------------------------------------

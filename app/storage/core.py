@@ -1,12 +1,14 @@
-"""Storage for campaigns, links, events, orphan hits and API tokens."""
+"""Storage for campaigns, links, hits (click and scan events), orphan hits and API tokens."""
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlite_utils import Database
 
+from app.clicks import hit as _hit
 from app.core.db import immediate, retry_locked
 
 CAMPAIGN_COLUMNS = (
@@ -135,27 +137,55 @@ def link_for_redirect(db: Database, link_id: int) -> tuple | None:
     return retry_locked(db, lambda: db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone())
 
 
-# Events ------------------------------------------------------------------------------------
+# Hits (clicks and scans) -------------------------------------------------------------------
 
-_EVENT_SQL = (
-    "INSERT INTO events (id, type, at, link_id, campaign_id, store_code, visitor_id, ip, "
-    "user_agent, referrer, is_bot, bot_reason, outcome, recipient_id, lead_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The one statement a hit is written with: its columns are the fields of the Hit value, so a
+# new column is a new field there (and its value in app/clicks/tracking.py), nothing here. A
+# Hit is a NamedTuple of exactly those fields in that order; tuple(hit) binds it (sqlite3
+# binds an exact tuple faster than a subclass of one, by more than the copy costs).
+_HIT_SQL = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(_hit.FIELDS), ", ".join("?" for _ in _hit.FIELDS)
 )
+_REPLAY_HIT_SQL = _HIT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 
 
-def insert_event(db: Database, row: tuple) -> None:
-    """Record one click or scan; autocommit makes it durable before the caller answers."""
-    retry_locked(db, lambda: db.conn.execute(_EVENT_SQL, row))
+def insert_hit(db: Database, hit: _hit.Hit) -> None:
+    """Record one click or scan; autocommit makes it durable before the caller answers (inside
+    a hit_transaction, its COMMIT does)."""
+    retry_locked(db, lambda: db.conn.execute(_HIT_SQL, tuple(hit)))
 
 
-def insert_events(db: Database, rows: list[tuple]) -> None:
-    """Many hits at once, each row exactly as insert_event takes it, in one transaction.
+def insert_hits(db: Database, hits: Iterable[_hit.Hit]) -> None:
+    """Many hits at once, in one transaction.
 
     For replaying history in bulk (`touchpoint demo`); the live path commits every click alone.
     """
     with immediate(db):
-        db.conn.executemany(_EVENT_SQL, rows)
+        db.conn.executemany(_HIT_SQL, map(tuple, hits))
+
+
+def insert_hit_once(db: Database, hit: _hit.Hit) -> bool:
+    """Insert a hit unless its id is there already (a spooled hit replayed twice); inside the
+    caller's transaction. Returns whether it was new."""
+    return db.conn.execute(_REPLAY_HIT_SQL, tuple(hit)).rowcount == 1
+
+
+@contextlib.contextmanager
+def hit_transaction(db: Database) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT for a hit and its consequences, on the hot connection.
+
+    Only taking the write lock can be "locked" (it is retried without SQLite's busy handler);
+    once held, the rest runs without waiting. Any error rolls everything back.
+    """
+    conn = db.conn
+    retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
+    try:
+        yield
+        conn.execute("COMMIT")  # may fail too (a full disk): then roll back as well
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def recipient_lead(db: Database, recipient_id: int, link_id: int) -> str | None:
@@ -169,89 +199,50 @@ def recipient_lead(db: Database, recipient_id: int, link_id: int) -> str | None:
     return row[0] if row else None
 
 
-def record_recipient_hit(
-    db: Database,
-    event: tuple,
-    *,
-    lead_id: str,
-    visitor_id: str | None,
-    is_human: bool,
-    burst_since: str,
-    burst_links: int,
-    repeat_since: str,
-) -> None:
-    """Insert a per-recipient hit, stitch its visitor, and flag email-scanner patterns.
-
-    One IMMEDIATE transaction: the hit and its consequences land together. Scanner rules
-    (email security gateways fetch every link of a message seconds after delivery, from
-    their own networks): several distinct links of one campaign clicked by one
-    recipient since `burst_since`, or hits from more than one network since `repeat_since`,
-    re-flag every such hit as a scanner, the earlier ones included. Rows are never deleted.
-    """
-    conn = db.conn
-    # Only taking the write lock can be "locked"; once held, the rest runs without waiting.
-    retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
-    try:
-        conn.execute(_EVENT_SQL, event)
-        recipient_hit_consequences(
-            conn,
-            event,
-            lead_id=lead_id,
-            visitor_id=visitor_id,
-            is_human=is_human,
-            burst_since=burst_since,
-            burst_links=burst_links,
-            repeat_since=repeat_since,
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+# What app/clicks/scanners.py asks about a lead's recent hits, and the flags it sets. All run
+# inside the caller's hit_transaction (or the spool replay's transaction).
 
 
-def recipient_hit_consequences(
-    conn: sqlite3.Connection,
-    event: tuple,
-    *,
-    lead_id: str,
-    visitor_id: str | None,
-    is_human: bool,
-    burst_since: str,
-    burst_links: int,
-    repeat_since: str,
-) -> None:
-    """What record_recipient_hit does after its INSERT, inside the caller's transaction (a
-    spooled hit replayed later does the same: app/clicks/spool.py)."""
-    at, campaign_id = event[2], event[4]
-    if is_human:
-        conn.execute("UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id))
-        if visitor_id is not None:
-            conn.execute(
-                "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source)"
-                " VALUES (?, ?, ?, 'recipient_click')",
-                (visitor_id, lead_id, at),
-            )
-    distinct_links = conn.execute(
+def lead_seen(db: Database, lead_id: str, at: str) -> None:
+    """A person (not a bot) of this lead was here at `at`."""
+    db.conn.execute("UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id))
+
+
+def lead_campaign_links(
+    db: Database, lead_id: str, campaign_id: int, since: str, until: str
+) -> int:
+    """How many distinct links of one campaign a lead's hits in [since, until] went to."""
+    return db.conn.execute(
         "SELECT count(DISTINCT link_id) FROM events "
         "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ?",
-        (lead_id, campaign_id, burst_since, at),
+        (lead_id, campaign_id, since, until),
     ).fetchone()[0]
-    if distinct_links >= burst_links:
-        conn.execute(
-            "UPDATE events SET is_bot = 1, bot_reason = 'scanner:burst' "
-            "WHERE lead_id = ? AND campaign_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
-            (lead_id, campaign_id, burst_since, at),
-        )
-    networks = conn.execute(
+
+
+def lead_networks(db: Database, lead_id: str, since: str, until: str) -> int:
+    """How many distinct (anonymised) addresses a lead's hits in [since, until] came from."""
+    return db.conn.execute(
         "SELECT count(DISTINCT ip) FROM events WHERE lead_id = ? AND at >= ? AND at <= ?",
-        (lead_id, repeat_since, at),
+        (lead_id, since, until),
     ).fetchone()[0]
-    if networks > 1:
-        conn.execute(
-            "UPDATE events SET is_bot = 1, bot_reason = 'scanner:multi_network' "
-            "WHERE lead_id = ? AND at >= ? AND at <= ? AND is_bot = 0",
-            (lead_id, repeat_since, at),
-        )
+
+
+def flag_lead_hits(
+    db: Database,
+    reason: str,
+    lead_id: str,
+    since: str,
+    until: str,
+    campaign_id: int | None = None,
+) -> None:
+    """Mark a lead's human hits in [since, until] (of one campaign, when given) as bots for
+    `reason`, the earlier ones included. Rows are never deleted."""
+    sql = "UPDATE events SET is_bot = 1, bot_reason = ? WHERE lead_id = ? "
+    params: list[Any] = [reason, lead_id]
+    if campaign_id is not None:
+        sql += "AND campaign_id = ? "
+        params.append(campaign_id)
+    db.conn.execute(sql + "AND at >= ? AND at <= ? AND is_bot = 0", [*params, since, until])
 
 
 def insert_orphan_hit(

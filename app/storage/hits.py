@@ -1,25 +1,23 @@
-"""Storage for what keeps hits bounded and kept: orphan-hit aggregation, spooled-hit replay,
-retention (prune), the maintenance state and the health probe."""
+"""Storage for what keeps hits bounded and kept: orphan-hit aggregation, retention (prune),
+the maintenance state and the health probe."""
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 
-from app.core.db import immediate, retry_locked
+from app.core.db import immediate
 
-from .core import _EVENT_SQL, recipient_hit_consequences
+from .core import hit_transaction
 
 __all__ = [
+    "add_orphan_hit",
     "health_probe",
     "maintenance_claim",
     "orphan_counts",
     "prune_bot_events",
     "prune_orphans",
     "record_orphan_hit",
-    "replay_hits",
 ]
-
-_REPLAY_EVENT_SQL = _EVENT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 
 
 def record_orphan_hit(
@@ -37,26 +35,32 @@ def record_orphan_hit(
     One client sending unknown tokens in a loop would otherwise add a row per request
     (issue 12: 155 MiB in 10 s); the count still shows the flood.
     """
+    with hit_transaction(db):
+        return add_orphan_hit(db, at, path, ip, user_agent, referrer, detail_per_hour)
+
+
+def add_orphan_hit(
+    db: Database,
+    at: str,
+    path: str,
+    ip: str | None,
+    user_agent: str | None,
+    referrer: str | None,
+    detail_per_hour: int,
+) -> bool:
+    """record_orphan_hit inside the caller's transaction (the spool's replay)."""
     conn = db.conn
-    retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
-    try:
-        hits = conn.execute(
-            "INSERT INTO orphan_counts (hour, ip, hits) VALUES (?, ?, 1) "
-            "ON CONFLICT (hour, ip) DO UPDATE SET hits = orphan_counts.hits + 1 RETURNING hits",
-            (at[:13], ip or ""),
-        ).fetchone()[0]
-        kept = hits <= detail_per_hour
-        if kept:
-            conn.execute(
-                "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (at, path, ip, user_agent, referrer),
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    hits = conn.execute(
+        "INSERT INTO orphan_counts (hour, ip, hits) VALUES (?, ?, 1) "
+        "ON CONFLICT (hour, ip) DO UPDATE SET hits = orphan_counts.hits + 1 RETURNING hits",
+        (at[:13], ip or ""),
+    ).fetchone()[0]
+    kept = hits <= detail_per_hour
+    if kept:
+        conn.execute(
+            "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) VALUES (?, ?, ?, ?, ?)",
+            (at, path, ip, user_agent, referrer),
+        )
     return kept
 
 
@@ -64,39 +68,6 @@ def orphan_counts(db: Database) -> list[dict]:
     """Orphan hits per UTC hour (YYYY-MM-DDTHH) and anonymised address, busiest first."""
     cursor = db.execute("SELECT hour, ip, hits FROM orphan_counts ORDER BY hits DESC, hour, ip")
     return [{"hour": h, "ip": ip or None, "hits": n} for h, ip, n in cursor.fetchall()]
-
-
-def replay_hits(db: Database, entries: list[dict], detail_per_hour: int) -> int:
-    """Write spooled hits (app/clicks/spool.py) in one transaction; returns how many were new.
-
-    Events carry their id (the primary key), so a spool replayed twice adds nothing twice.
-    """
-    added = 0
-    with immediate(db) as tx:
-        conn = tx.conn
-        for entry in entries:
-            kind, args = entry["op"], entry["args"]
-            if kind == "orphan":
-                hits = conn.execute(
-                    "INSERT INTO orphan_counts (hour, ip, hits) VALUES (?, ?, 1) "
-                    "ON CONFLICT (hour, ip) DO UPDATE SET hits = orphan_counts.hits + 1 "
-                    "RETURNING hits",
-                    (args[0][:13], args[2] or ""),
-                ).fetchone()[0]
-                if hits <= detail_per_hour:
-                    conn.execute(
-                        "INSERT INTO orphan_hits (at, path, ip, user_agent, referrer) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        args,
-                    )
-                added += 1
-                continue
-            if conn.execute(_REPLAY_EVENT_SQL, args).rowcount == 0:
-                continue  # replayed before: the event id is already there
-            added += 1
-            if kind == "recipient":
-                recipient_hit_consequences(conn, tuple(args), **entry["kw"])
-    return added
 
 
 def prune_orphans(db: Database, before: str) -> tuple[int, int]:

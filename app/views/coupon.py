@@ -8,7 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from app import storage
-from app.clicks import links, visits
+from app.clicks import links, tracking
 from app.core import clock, local_time
 from app.core.errors import Gone
 from app.core.runtime import Runtime
@@ -89,8 +89,10 @@ def claim(token: str) -> Response:
     rt = runtime()
     db = rt.db()
     ref = rt.link_tokens.verify(token)
-    link = storage.get_link(db, ref.link_id) if ref else None
-    if link is None or link["offer_id"] is None:
+    # The link decides as for a GET of the same URL: a dead link's claim goes where its page
+    # would (fallback or gone); only a live link shows, and so claims, its offer.
+    target = links.resolve(db, ref.link_id, clock.now_iso(), "", "") if ref else None
+    if target is None or target.offer_id is None:
         return _html(pages.NOT_FOUND_HTML, 404)
     try:
         link_id, visitor_key, click_id = _form_signer(rt).loads(
@@ -106,23 +108,19 @@ def claim(token: str) -> Response:
             400,
         )
     cookie = request.cookies.get(rt.config["VISITOR_COOKIE"])
-    if link_id != link["id"] or (
+    if link_id != ref.link_id or (
         cookie and not visitor_key.startswith("pageview:") and cookie != visitor_key
     ):
         return _html(
             pages.page("Please try again", "Reload the offer page and press the button again."), 400
         )
-    if not link["active"] or (link["expires_at"] and link["expires_at"] <= clock.now_iso()):
-        if link["fallback_url"]:
-            return redirect(links.to_uri(link["fallback_url"]), 302)
+    if target.outcome != "landing":
+        if target.location is not None:
+            return redirect(target.location, 302)
         return _html(pages.GONE_HTML, 410)
-    offer = offers.get(db, link["offer_id"])
+    offer = offers.get(db, target.offer_id)
     lead_id = (
         storage.recipient_lead(db, ref.recipient_id, ref.link_id) if ref.recipient_id else None
-    )
-    environ = request.environ
-    address = visits.client_address(
-        environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), rt.trusted_proxies
     )
     try:
         row, created = claims.claim(
@@ -130,10 +128,10 @@ def claim(token: str) -> Response:
             offer,
             visitor_id=visitor_key,
             lead_id=lead_id,
-            link_id=link["id"],
-            campaign_id=link["campaign_id"],
+            link_id=ref.link_id,
+            campaign_id=target.campaign_id,
             click_id=click_id,
-            ip=visits.anonymize_ip(address),
+            ip=tracking.client_ip(rt, request.environ),
             user_agent=request.headers.get("User-Agent"),
         )
     except Gone as exc:

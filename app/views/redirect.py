@@ -27,7 +27,7 @@ bp = Blueprint("redirect", __name__)
 ONE_YEAR = 365 * 24 * 3600
 _NO_STORE = "no-store"
 _REFERRER_POLICY = "strict-origin-when-cross-origin"
-_HIT_KEY = "touchpoint.hit"  # environ key: a hit HotPath logged, for Flask to render
+_ANSWER_KEY = "touchpoint.answer"  # environ key: a hit HotPath logged, for Flask to render
 _KINDS = {"/r/": "click", "/q/": "scan"}
 _HTML_HEADERS = [
     ("Content-Type", "text/html; charset=utf-8"),
@@ -51,12 +51,12 @@ def _visitor_cookie(name: str, visitor: str, secure: bool) -> str:
     )
 
 
-def _cookie_for(rt: Runtime, hit: tracking.Hit, environ: dict) -> str | None:
+def _cookie_for(rt: Runtime, answer: tracking.Answer, environ: dict) -> str | None:
     # Re-sent on every visit so the one-year lifetime rolls forward.
-    if hit.visitor is None:
+    if answer.visitor is None:
         return None
     secure = visits.request_scheme(environ, rt.trusted_proxies) == "https"
-    return _visitor_cookie(rt.config["VISITOR_COOKIE"], hit.visitor, secure)
+    return _visitor_cookie(rt.config["VISITOR_COOKIE"], answer.visitor, secure)
 
 
 class HotPath:
@@ -78,19 +78,19 @@ class HotPath:
         ):
             return self._flask(environ, start_response)
         try:
-            hit = tracking.record(self.rt, environ, path[3:], kind)
+            answer = tracking.record(self.rt, environ, path[3:], kind)
         except Exception:
             dbmod.release_connections()
             self.app.logger.exception("hit on %s failed", path[:80])
             return self._answer(environ, start_response, "500 Internal Server Error", _ERROR_PAGE)
-        if hit.outcome == "landing":
-            environ[_HIT_KEY] = hit
+        if answer.outcome == "landing":
+            environ[_ANSWER_KEY] = answer
             return self._flask(environ, start_response)
         dbmod.release_connections()
-        cookie = _cookie_for(self.rt, hit, environ)
-        if hit.location is not None:
+        cookie = _cookie_for(self.rt, answer, environ)
+        if answer.location is not None:
             headers = [
-                ("Location", hit.location),
+                ("Location", answer.location),
                 ("Cache-Control", _NO_STORE),
                 ("Referrer-Policy", _REFERRER_POLICY),
                 ("Content-Length", "0"),
@@ -99,7 +99,7 @@ class HotPath:
                 headers.append(("Set-Cookie", cookie))
             start_response("302 Found", headers)
             return ()
-        status, body = _PAGES[hit.outcome]
+        status, body = _PAGES[answer.outcome]
         return self._answer(environ, start_response, status, body, cookie)
 
     def _flask(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -148,16 +148,18 @@ def _html(status: int, body: str) -> Response:
 
 def _hit(token: str, kind: str) -> Response:
     rt = runtime()
-    hit = request.environ.get(_HIT_KEY) or tracking.record(rt, request.environ, token, kind)
-    cookie = _cookie_for(rt, hit, request.environ)
-    if hit.location is not None:
-        response = Response(status=302, headers={"Location": hit.location})
+    answer = request.environ.get(_ANSWER_KEY) or tracking.record(rt, request.environ, token, kind)
+    cookie = _cookie_for(rt, answer, request.environ)
+    if answer.location is not None:
+        response = Response(status=302, headers={"Location": answer.location})
         response.autocorrect_location_header = False
         response.headers["Cache-Control"] = _NO_STORE
         response.headers["Referrer-Policy"] = _REFERRER_POLICY
-    elif hit.outcome == "landing":
-        response = coupon.landing(rt, token, hit.link_id, hit.offer_id, hit.visitor, hit.click_id)
-    elif hit.outcome == "gone":
+    elif answer.outcome == "landing":
+        response = coupon.landing(
+            rt, token, answer.link_id, answer.offer_id, answer.visitor, answer.click_id
+        )
+    elif answer.outcome == "gone":
         response = _html(410, pages.GONE_HTML)
     else:
         response = _html(404, pages.NOT_FOUND_HTML)
