@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -91,7 +92,7 @@ def create(db: Database, payload: dict) -> dict:
             f"No campaign with id {campaign_id}.", field="campaign_id", code="unknown_campaign"
         )
     kind = check(validation.choice, payload, "kind", KINDS, default="unique")
-    values = {
+    values: dict[str, Any] = {
         "campaign_id": campaign_id,
         "title": check(validation.text, payload, "title", required=True),
         "terms": check(validation.text, payload, "terms", max_len=5000, multiline=True),
@@ -278,8 +279,15 @@ def _mint(db: Database, offer_id: int, batch_id: int | None, owners: list[tuple]
         pending = [
             owner
             for row, owner in zip(rows, pending, strict=True)
-            if storage.get_code(db, row[0])["batch_id"] != batch_id
+            if _batch_of(db, row[0]) != batch_id
         ]
+
+
+def _batch_of(db: Database, code: str) -> int | None:
+    """The batch of a code that exists (an insert just collided with it)."""
+    row = storage.get_code(db, code)
+    assert row is not None
+    return row["batch_id"]
 
 
 def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
@@ -309,6 +317,7 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
                 for recipient, lead in storage.recipients_without_code(db, link_id, offer_id)
             ]
         else:
+            assert count is not None  # required without recipients_link_id
             owners = [(None, None)] * count
         batch_id = storage.insert_batch(
             db,
@@ -320,7 +329,9 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
             },
         )
         _mint(db, offer_id, batch_id, owners, now)
-    return storage.get_batch(db, batch_id)
+    batch = storage.get_batch(db, batch_id)
+    assert batch is not None
+    return batch
 
 
 def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:

@@ -65,22 +65,23 @@ def set_up(
     currency = rt.config["DEFAULT_CURRENCY"]
     shop = Shop(season, currency, base_url, {spec.key: spec for spec in plan.CAMPAIGNS})
     replay.set_time(season.start - 40 * DAY + timedelta(hours=15))
-    for spec in plan.LOCATIONS:
+    for place in plan.LOCATIONS:
         locations.create(
             db,
             {
-                "code": spec.code,
-                "name": spec.name,
-                "kind": spec.kind,
-                "timezone": spec.timezone,
-                "address": spec.address,
+                "code": place.code,
+                "name": place.name,
+                "kind": place.kind,
+                "timezone": place.timezone,
+                "address": place.address,
             },
         )
         # Secrets stay in memory for the replayed tills; they are never printed.
-        shop.staff[spec.code] = [
+        shop.staff[place.code] = [
             (row["id"], secret)
             for secret, row in (
-                locations.create_staff_key(db, spec.code, {"label": label}) for label in spec.staff
+                locations.create_staff_key(db, place.code, {"label": label})
+                for label in place.staff
             )
         ]
     for spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):
@@ -144,6 +145,7 @@ def _offer(
     ends: datetime,
 ) -> dict:
     offer = spec.offer
+    assert offer is not None  # called for campaigns with an offer
     ends_at = ends + (shop.season.end - shop.season.start) * offer.ends_after
     created = offers.create(
         db,
@@ -227,6 +229,8 @@ def import_list(
         for line, _, lead_id, url, _ in batch:
             person = people[line - 1]
             person.lead = lead_id
-            person.recipient[link["id"]] = rt.link_tokens.verify(url.rsplit("/", 1)[1]).recipient_id
+            ref = rt.link_tokens.verify(url.rsplit("/", 1)[1])
+            assert ref is not None  # minted just now
+            person.recipient[link["id"]] = ref.recipient_id
             urls.append(url)
     return urls
