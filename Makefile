@@ -31,11 +31,21 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/touchpoint demo $(DEMO_ARGS)
 
+# The edit-test loop: no real browser, no real servers, no slow end-to-end runs (markers in
+# pyproject.toml). `make test` before pushing.
+.PHONY: test-fast
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
+
+# Everything, as CI runs it (.ci/run).
 test: $(VENV)/.installed-test
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
+	$(BIN)/mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -47,4 +57,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/redirect
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
