@@ -121,7 +121,7 @@ def create_app(
     app.register_blueprint(health.bp)
     dashboard.register(app)
     errors.register(app)
-    app.wsgi_app = redirect.HotPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = redirect.HotPath(app, app.wsgi_app)
     return app
 
 

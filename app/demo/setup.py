@@ -65,31 +65,30 @@ def set_up(
     currency = rt.config["DEFAULT_CURRENCY"]
     shop = Shop(season, currency, base_url, {spec.key: spec for spec in plan.CAMPAIGNS})
     replay.set_time(season.start - 40 * DAY + timedelta(hours=15))
-    for place in plan.LOCATIONS:
+    for spec in plan.LOCATIONS:
         locations.create(
             db,
             {
-                "code": place.code,
-                "name": place.name,
-                "kind": place.kind,
-                "timezone": place.timezone,
-                "address": place.address,
+                "code": spec.code,
+                "name": spec.name,
+                "kind": spec.kind,
+                "timezone": spec.timezone,
+                "address": spec.address,
             },
         )
         # Secrets stay in memory for the replayed tills; they are never printed.
-        shop.staff[place.code] = [
+        shop.staff[spec.code] = [
             (row["id"], secret)
             for secret, row in (
-                locations.create_staff_key(db, place.code, {"label": label})
-                for label in place.staff
+                locations.create_staff_key(db, spec.code, {"label": label}) for label in spec.staff
             )
         ]
-    for spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):
-        _campaign(db, replay, shop, spec)
-    for spec in plan.CAMPAIGNS:
-        lists = {link.recipients for link in spec.links if link.recipients}
+    for campaign_spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):
+        _campaign(db, replay, shop, campaign_spec)
+    for campaign_spec in plan.CAMPAIGNS:
+        lists = {link.recipients for link in campaign_spec.links if link.recipients}
         for name in sorted(lists - {plan.BOOTH_LEADS}):
-            _mailing_list(db, replay, crowd, rt, shop, spec, name, base_url)
+            _mailing_list(db, replay, crowd, rt, shop, campaign_spec, name, base_url)
     return shop
 
 
