@@ -31,12 +31,22 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/touchpoint demo $(DEMO_ARGS)
 
+# The edit-test loop: no real browser, no real servers, no slow end-to-end runs (markers in
+# pyproject.toml). `make test` before pushing.
+.PHONY: test-fast
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
+
+# Everything, as CI runs it (.ci/run).
 test: $(VENV)/.installed-test
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/ruff check .
 	$(BIN)/cog --check --check-fail-msg 'run make docs' README.md
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
+	$(BIN)/mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -53,4 +63,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/redirect
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from app.clicks import visits
@@ -74,9 +75,12 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
     )
-    app.json.sort_keys = False
+    json_provider = app.json
+    # sort_keys and ensure_ascii are options of Flask's default provider, the one in use.
+    assert isinstance(json_provider, DefaultJSONProvider)
+    json_provider.sort_keys = False
     sessions.install(app)
-    app.json.ensure_ascii = False
+    json_provider.ensure_ascii = False
     app.extensions["touchpoint"] = Runtime(
         config=config,
         database_path=database_path,

@@ -15,6 +15,15 @@ BROWSER_UA = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the real Chromium of tests/browser.py is a browser test even where
+    its module forgot the marker, so `make test-fast` never starts one."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 def make_app(tmp_path: Path, **overrides):
     # A cheap password hash keeps sign-in tests fast; one test checks the real default.
     settings = {

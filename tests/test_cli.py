@@ -21,6 +21,8 @@ from app.storage import migrations
 
 from .conftest import BROWSER_UA, api_for, make_app
 
+pytestmark = pytest.mark.slow
+
 TOUCHPOINT = str(Path(sys.executable).parent / "touchpoint")
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cli-test-secret-key-0123456789-abcdef"

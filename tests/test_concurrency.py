@@ -6,10 +6,14 @@ import http.client
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from app.clicks import campaigns, links
 
 from .conftest import BROWSER_UA, make_app
 from .live import gunicorn
+
+pytestmark = pytest.mark.slow
 
 SECRET = "concurrency-test-secret-key-0123456789"
 

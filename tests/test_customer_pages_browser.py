@@ -13,6 +13,8 @@ from .conftest import BROWSER_UA, Api, api_for
 from .coupon_helpers import location, offer
 from .live import served_app
 
+pytestmark = pytest.mark.browser
+
 SECRET = "customer-browser-test-secret-0123456789abcdef"
 # The narrowest phone in use (iPhone SE 1st generation, small Androids).
 SMALL_PHONE = {

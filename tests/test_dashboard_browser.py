@@ -22,6 +22,8 @@ from .dashboard_helpers import PASSWORD, create_user
 from .live import gunicorn
 from .test_qr import decode_png
 
+pytestmark = pytest.mark.browser
+
 SECRET = "dashboard-browser-test-secret-0123456789abcdef"
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -21,6 +21,8 @@ from .dashboard_helpers import create_user
 from .live import served_app
 from .test_dashboard_browser import OVERFLOW, PHONE, sign_in
 
+pytestmark = pytest.mark.browser
+
 SECRET = "dashboard-demo-browser-test-secret-0123456789abcdef"
 PX_PER_MM = 96 / 25.4
 PT_PER_MM = 72 / 25.4

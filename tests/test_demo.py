@@ -26,6 +26,8 @@ from .live import gunicorn
 from .test_dashboard_browser import Live, sign_in
 from .test_reports import check_exact, iso
 
+pytestmark = pytest.mark.slow
+
 SECRET = "demo-test-secret-key-0123456789-abcdef"
 CHANNELS = {"email", "search", "social", "display", "print", "in_store", "trade_show", "referral"}
 STAGES = ("lead", "mql", "sql", "opportunity", "sale")
@@ -217,6 +219,7 @@ def test_attribution_by_default_has_channels_revenue_and_roi(api):
     assert totals["redemptions"] > 0 and totals["claims"] > 0
 
 
+@pytest.mark.browser
 def test_the_overview_and_the_report_page_show_the_same_revenue(season, api, browser):
     """The figure a marketer shows the CFO: the same on both pages, in a real browser, and
     it is money received (the API's default), not pipeline values."""

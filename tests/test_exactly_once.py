@@ -6,9 +6,13 @@ import http.client
 import json
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from .conftest import api_for, make_app
 from .coupon_helpers import codes_for, location, offer, staff
 from .live import gunicorn
+
+pytestmark = pytest.mark.slow
 
 SECRET = "exactly-once-test-secret-key-0123456789"
 

@@ -66,6 +66,7 @@ def click_id(headers: dict) -> str:
     return parse_qs(urlsplit(headers["Location"]).query)["tp_cid"][0]
 
 
+@pytest.mark.slow
 def test_clicks_survive_a_full_disk_and_land_once(small_disk, tmp_path):
     spool_dir = tmp_path / "spool"  # another filesystem than the database
     app = make_app(small_disk, SPOOL_DIR=str(spool_dir))

@@ -152,6 +152,7 @@ def test_the_staff_till_page_stops_a_shared_code_guesser_too(tmp_path):
     assert "TOO MANY TRIES" in staff_pages.text(response)
 
 
+@pytest.mark.slow
 def test_a_script_against_the_served_app_is_stopped_across_workers(tmp_path, monkeypatch):
     monkeypatch.undo()  # the server's clock is its own; the guesses take well under a minute
     with served_app(tmp_path, "guessing-test-secret") as (app, base):

@@ -27,6 +27,8 @@ from app.server import jobs
 from .conftest import api_for, make_app
 from .live import ROOT, gunicorn
 
+pytestmark = pytest.mark.slow
+
 SECRET = "jobs-test-secret-key-0123456789abcdef"
 BASE = "https://go.example.com"
 THRESHOLD = 50

@@ -237,6 +237,7 @@ def test_guesses_from_many_addresses_slow_unknown_browsers_but_not_the_owners_de
     assert browser(app).sign_in("mark@example.com", PASSWORD, environ_base=fresh).status_code == 303
 
 
+@pytest.mark.slow
 def test_concurrent_guesses_cannot_share_the_free_tries_across_workers(tmp_path):
     """Tries are counted before the password is checked, in one write transaction: twenty
     wrong passwords sent at once to four gunicorn workers get the five free answers (a sixth

@@ -33,6 +33,8 @@ from app.core import settings
 from .conftest import api_for, make_app
 from .live import free_port, gunicorn
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "deploy" / "nginx" / "touchpoint.conf"
 README = ROOT / "README.md"

@@ -109,6 +109,7 @@ def _gunicorn(folder: Path, trusted: str):
     return live.gunicorn(env, workers=1, forwarded_allow_ips=visits.forwarded_allow_ips(trusted))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trusted", "scheme"), [("", "http"), ("127.0.0.1", "https")])
 def test_gunicorn_and_the_app_believe_the_same_proxies(tmp_path, trusted, scheme):
     app = make_app(tmp_path, SECRET_KEY="s" * 32)

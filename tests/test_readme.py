@@ -30,7 +30,10 @@ BIN = Path(sys.executable).parent
 README_BASE = "http://127.0.0.1:8000"
 SECRET = "readme-test-secret-key-0123456789-abcdef"
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl"),
+]
 
 
 def sh_blocks(heading: str) -> list[str]:

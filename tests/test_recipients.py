@@ -284,6 +284,7 @@ def test_recipient_token_moved_to_another_link_is_404(app, api):
     assert app.test_client().get(f"/r/{forged}").status_code == 404
 
 
+@pytest.mark.slow
 def test_cli_import_writes_the_merge_file(tmp_path):
     app = make_app(tmp_path, SECRET_KEY="cli-recipients-secret-key-0123456789")
     link = api_for(app).link()

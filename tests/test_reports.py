@@ -940,6 +940,7 @@ def cli_env(app) -> tuple[str, dict]:
     return str(Path(sys.executable).parent / "touchpoint"), env
 
 
+@pytest.mark.slow
 def test_cli_writes_the_same_table(app, api, fake_clock, worked_example):
     command, env = cli_env(app)
     period = around(fake_clock)

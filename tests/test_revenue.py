@@ -126,6 +126,7 @@ def test_the_overview_and_the_report_page_agree(app, api, fake_clock, one_buyer)
     assert "every conversion type (lead, mql, opportunity, sale, sql)" in every
 
 
+@pytest.mark.slow
 def test_the_cli_counts_money_by_default(app, fake_clock, one_buyer):
     command, env = cli_env(app)
     period = around(fake_clock)

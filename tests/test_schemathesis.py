@@ -28,6 +28,8 @@ from . import coupon_helpers
 from .conftest import Api
 from .live import served_app
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 SECRET = "schemathesis-secret-key-of-enough-length"

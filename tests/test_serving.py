@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from app.server import serving
 
 from .conftest import api_for, make_app
@@ -37,6 +39,7 @@ def test_the_command_line_is_gevent_with_an_access_log_and_no_trusted_proxy_by_d
     assert argv[-1] == "wsgi:app"
 
 
+@pytest.mark.slow
 def test_serve_answers_clicks_and_stops_on_sigterm(tmp_path):
     app = make_app(tmp_path)
     rt = app.extensions["touchpoint"]

@@ -21,6 +21,8 @@ from .conftest import Api, api_for, make_app
 from .live import gunicorn
 from .test_staff_pages import mistype
 
+pytestmark = pytest.mark.browser
+
 SECRET = "staff-browser-test-secret-0123456789abcdef"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 

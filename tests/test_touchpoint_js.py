@@ -23,6 +23,8 @@ from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa
 from .conftest import BROWSER_UA, api_for, events, make_app
 from .live import gunicorn
 
+pytestmark = pytest.mark.browser
+
 SECRET = "touchpoint-js-browser-test-secret-0123456789"
 SHOP_HOST = "127.0.0.2"  # all of 127.0.0.0/8 is loopback on Linux
 CLICK = "AbCdEfGh0123-_xyz"  # the shape Touchpoint mints: URL-safe base64, 8 to 64 chars

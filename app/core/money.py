@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import overload
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _ZERO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
@@ -55,6 +56,10 @@ def to_minor(value: object, currency: str, *, example: str = "49.99") -> int:
     return int(minor)
 
 
+@overload
+def to_decimal_string(minor: int, currency: str | None) -> str: ...
+@overload
+def to_decimal_string(minor: None, currency: str | None) -> None: ...
 def to_decimal_string(minor: int | None, currency: str | None) -> str | None:
     """4999 -> "49.99"; None stays None."""
     if minor is None:
@@ -63,6 +68,10 @@ def to_decimal_string(minor: int | None, currency: str | None) -> str | None:
     return str(Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))
 
 
+@overload
+def grouped(text: str) -> str: ...
+@overload
+def grouped(text: None) -> None: ...
 def grouped(text: str | None) -> str | None:
     """A decimal string with thousands separators for people: "1234567.50" -> "1,234,567.50".
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import runpy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ def _coerce(setting: Setting, value: Any) -> Any:
     return value
 
 
-def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def load(instance_path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return every setting's value, following defaults -> instance/config.py -> environment."""
     environ = os.environ if environ is None else environ
     values = {s.name: s.default for s in SETTINGS}

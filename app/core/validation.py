@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 from app.core import clock, money
@@ -96,7 +96,8 @@ class Collector:
         try:
             return parse(*args, **kwargs)
         except ValidationError as exc:
-            self.found.extend(exc.errors)
+            # A ValidationError's errors are field errors: itself, or each of ValidationErrors.
+            self.found.extend(cast(list[ValidationError], exc.errors))
             return None
         except TouchpointError:
             self.done()
@@ -133,6 +134,26 @@ def reject_unknown(payload: dict, allowed: set[str]) -> None:
     check.done()
 
 
+@overload
+def text(
+    payload: dict,
+    field: str,
+    *,
+    required: Literal[True],
+    max_len: int = ...,
+    default: Any = ...,
+    multiline: bool = ...,
+) -> str: ...
+@overload
+def text(
+    payload: dict,
+    field: str,
+    *,
+    required: bool = ...,
+    max_len: int = ...,
+    default: Any = ...,
+    multiline: bool = ...,
+) -> str | None: ...
 def text(
     payload: dict,
     field: str,
@@ -284,6 +305,14 @@ def integer(
     return _in_range(value, field, minimum, maximum)
 
 
+@overload
+def integer_text(
+    raw: str, field: str, *, minimum: int = ..., maximum: int = ..., message: str | None = ...
+) -> int: ...
+@overload
+def integer_text(
+    raw: None, field: str, *, minimum: int = ..., maximum: int = ..., message: str | None = ...
+) -> None: ...
 def integer_text(
     raw: str | None,
     field: str,

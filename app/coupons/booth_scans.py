@@ -66,6 +66,7 @@ def record(
     scan_id = check(_scan_id, payload)
     requested = check(validation.text, payload, "location", max_len=64)
     check.done()  # a scan already stored is answered before its other fields are read
+    assert scan_id is not None  # None means refused, and check.done() raised for it
     location = resolve_location(db, actor, requested)
     existing = storage.get_booth_scan(db, scan_id)
     if existing is not None:
@@ -89,6 +90,7 @@ def record(
         check.add("Rating is 1 to 5.", field="rating")
     note = check(validation.text, payload, "note", max_len=2000, multiline=True)
     check.done()
+    assert text is not None and scanned_at is not None  # as scan_id above
     lead_id, campaign_id = match(db, text, link_tokens, badges)
     now = clock.now_iso()
     event_id = clock.new_event_id()
@@ -123,7 +125,9 @@ def record(
         )
         if lead_id:
             storage.touch_lead(db, lead_id, scanned_at)
-    return storage.get_booth_scan(db, scan_id), created
+    row = storage.get_booth_scan(db, scan_id)
+    assert row is not None  # inserted now or before
+    return row, created
 
 
 def assign(db: Database, scan_id: str, payload: dict) -> dict:
@@ -145,7 +149,9 @@ def assign(db: Database, scan_id: str, payload: dict) -> dict:
         )
     storage.match_booth_scan(db, scan_id, lead_id)
     storage.touch_lead(db, lead_id, row["scanned_at"])
-    return storage.get_booth_scan(db, scan_id)
+    matched = storage.get_booth_scan(db, scan_id)
+    assert matched is not None
+    return matched
 
 
 def to_json(row: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -94,7 +95,7 @@ def create(db: Database, payload: dict) -> dict:
             code=ErrorCode.UNKNOWN_CAMPAIGN,
         )
     kind = check(validation.choice, payload, "kind", KINDS, default="unique")
-    values = {
+    values: dict[str, Any] = {
         "campaign_id": campaign_id,
         "title": check(validation.text, payload, "title", required=True),
         "terms": check(validation.text, payload, "terms", max_len=5000, multiline=True),
@@ -283,8 +284,15 @@ def _mint(db: Database, offer_id: int, batch_id: int | None, owners: list[tuple]
         pending = [
             owner
             for row, owner in zip(rows, pending, strict=True)
-            if storage.get_code(db, row[0])["batch_id"] != batch_id
+            if _batch_of(db, row[0]) != batch_id
         ]
+
+
+def _batch_of(db: Database, code: str) -> int | None:
+    """The batch of a code that exists (an insert just collided with it)."""
+    row = storage.get_code(db, code)
+    assert row is not None
+    return row["batch_id"]
 
 
 def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
@@ -316,6 +324,7 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
                 for recipient, lead in storage.recipients_without_code(db, link_id, offer_id)
             ]
         else:
+            assert count is not None  # required without recipients_link_id
             owners = [(None, None)] * count
         batch_id = storage.insert_batch(
             db,
@@ -327,7 +336,9 @@ def generate_batch(db: Database, offer_id: int, payload: dict) -> dict:
             },
         )
         _mint(db, offer_id, batch_id, owners, now)
-    return storage.get_batch(db, batch_id)
+    batch = storage.get_batch(db, batch_id)
+    assert batch is not None
+    return batch
 
 
 def get_batch(db: Database, offer_id: int, batch_id: int) -> dict:

@@ -54,7 +54,7 @@ def resolve_location(db: Database, actor: Actor, requested: str | None) -> dict:
             field="location",
             code=ErrorCode.LOCATION_NOT_ALLOWED,
         )
-    location = storage.get_location(db, code)
+    location = storage.get_location(db, code) if code is not None else None
     if location is None:
         raise ValidationError(
             f"No location with code '{code}'.", field="location", code=ErrorCode.UNKNOWN_LOCATION
@@ -232,13 +232,15 @@ def redeem(
     transaction_id = check(validation.text, payload, "transaction_id", required=True, max_len=100)
     currency = check(validation.currency, payload)
     amount = None
-    if check.ok("currency", "location"):
+    if location is not None and check.ok("currency", "location"):
         # The till's own currency unless it says otherwise (a Berlin store on a USD install).
         till_currency = currency or location.get("currency") or default_currency
         amount = check(validation.amount, payload, "amount", till_currency)
         if amount is not None:
             currency = till_currency
     check.done()
+    # None means refused, and check.done() raised for it.
+    assert text is not None and location is not None and transaction_id is not None
     # Without a header, the receipt and the code together are the key: a retry is the same
     # pair, while a second coupon on the same receipt is a new redemption.
     reading = codes.read(text)
@@ -254,7 +256,7 @@ def redeem(
         check_not_locked(db, actor, limit)
     seen = storage.find_idempotent(db, location["code"], key)
     if seen is not None:
-        candidates = {reading.shared, reading.unique} - {None}
+        candidates = {c for c in (reading.shared, reading.unique) if c is not None}
         if any(
             _request_hash(c, location["code"], transaction_id, amount, currency)
             == seen["request_hash"]
@@ -353,11 +355,11 @@ def redeem(
         )
         if lead_id:
             storage.touch_lead(db, lead_id, now)
+        redemption = storage.get_redemption(db, redemption_id)
+        assert redemption is not None
         body = {
             "status": "redeemed",
-            "redemption": _redemption_json(
-                storage.get_redemption(db, redemption_id), _shown(row, offer)
-            ),
+            "redemption": _redemption_json(redemption, _shown(row, offer)),
             "offer": _offer_summary(offer),
             "claimed_at": claim["claimed_at"] if claim else None,
             "campaign_id": offer["campaign_id"],
@@ -403,8 +405,11 @@ def void(db: Database, actor: Actor, redemption_id: int, payload: dict) -> dict:
             },
         )
     code_row = storage.get_code(db, row["code"])
+    assert code_row is not None
     shown = _shown(code_row, offers.get(db, row["offer_id"]))
-    return _redemption_json(storage.get_redemption(db, redemption_id), shown)
+    voided = storage.get_redemption(db, redemption_id)
+    assert voided is not None
+    return _redemption_json(voided, shown)
 
 
 def recent(db: Database, location_code: str, limit: int = 20) -> list[dict]:

@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -96,7 +97,9 @@ class Outcomes:
         if created and self.rng.random() < 0.6:
             day = self.replay.now + timedelta(days=self.rng.choice((0, 1, 1, 2, 3, 5, 7, 10, 13)))
             code = link["store_code"] or person.home
-            minimum = self.shop.specs[key].offer.min_basket
+            offer_spec = self.shop.specs[key].offer
+            assert offer_spec is not None  # a claim is for an offer
+            minimum = offer_spec.min_basket
             shown = codes.display(row["code"], offer["code_prefix"])
             self.redeem_before_end(key, shown, code, day, basket_at_least=minimum)
 
@@ -174,7 +177,7 @@ class Outcomes:
         if person.number in self._in_crm:
             return
         self._in_crm.add(person.number)
-        payload = {
+        payload: dict[str, Any] = {
             "type": "lead",
             "external_id": f"crm-{person.number}-lead",
             "properties": {"team": person.team, "source": source},
@@ -195,6 +198,7 @@ class Outcomes:
         if STAGES[index] == "opportunity":
             value = round(lognormal(rng, 3200, 0.6, 900, 15_000), -1)
         elif STAGES[index] == "sale":
+            assert value is not None  # the opportunity stage before it set one
             value = round(value * rng.uniform(0.8, 1.0), -1)
         if index >= 3 and rng.random() < 0.6:  # a look at the catalogue before a meeting
             self.nurture(person, at_ms - rng.randrange(3_600_000, 3 * 86_400_000))

@@ -84,12 +84,12 @@ def set_up(
                 staff_keys.create(db, spec.code, {"label": label}) for label in spec.staff
             )
         ]
-    for spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):
-        _campaign(db, replay, shop, spec)
-    for spec in plan.CAMPAIGNS:
-        lists = {link.recipients for link in spec.links if link.recipients}
+    for campaign_spec in sorted(plan.CAMPAIGNS, key=lambda s: s.window[0]):
+        _campaign(db, replay, shop, campaign_spec)
+    for campaign_spec in plan.CAMPAIGNS:
+        lists = {link.recipients for link in campaign_spec.links if link.recipients}
         for name in sorted(lists - {plan.BOOTH_LEADS}):
-            _mailing_list(db, replay, crowd, rt, shop, spec, name, base_url)
+            _mailing_list(db, replay, crowd, rt, shop, campaign_spec, name, base_url)
     return shop
 
 
@@ -145,6 +145,7 @@ def _offer(
     ends: datetime,
 ) -> dict:
     offer = spec.offer
+    assert offer is not None  # called for campaigns with an offer
     ends_at = ends + (shop.season.end - shop.season.start) * offer.ends_after
     created = offers.create(
         db,
@@ -228,6 +229,8 @@ def import_list(
         for line, _, lead_id, url, _ in batch:
             person = people[line - 1]
             person.lead = lead_id
-            person.recipient[link["id"]] = rt.link_tokens.verify(url.rsplit("/", 1)[1]).recipient_id
+            ref = rt.link_tokens.verify(url.rsplit("/", 1)[1])
+            assert ref is not None  # minted just now
+            person.recipient[link["id"]] = ref.recipient_id
             urls.append(url)
     return urls

@@ -221,6 +221,7 @@ class Traffic:
 
     def _codes_at_tills(self, spec: plan.CampaignSpec) -> None:
         """Codes nobody claimed online: printed on the flyer, or the shared code of a post."""
+        assert spec.offer is not None  # run() calls this for campaigns with an offer
         rng = self.rng
         season = self.shop.season
         starts, _ = self.shop.window(spec.key)
@@ -279,6 +280,7 @@ class Traffic:
 
     def _gateway(self, person: Person, personal: list, at_ms: int) -> None:
         gateway = person.gateway
+        assert gateway is not None  # only people behind a gateway get here
         targets = personal[:1] if gateway.style == "networks" else personal
         for _, link in targets:
             at_ms += self.rng.randrange(150, 1500)
@@ -299,6 +301,7 @@ class Traffic:
     # The trade show ----------------------------------------------------------------------
 
     def _show(self, spec: plan.CampaignSpec) -> None:
+        assert spec.show is not None  # run() calls this for campaigns with a trade show
         rng = self.rng
         season = self.shop.season
         first, last = (season.day_of(f) for f in spec.show)
@@ -309,6 +312,7 @@ class Traffic:
         for person in attending + walk_ins:
             if person in attending:
                 ticket = self.shop.tickets[person.number]
+                assert person.lead is not None  # invitees were imported as leads
                 badge = self.rt.badge_tokens.mint(person.lead)
                 text = ticket if rng.random() < 0.6 else badge
             else:

@@ -138,12 +138,17 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         },
     )
     if conversion_id is None:  # the same external_id won a race a moment ago
-        return storage.find_conversion_by_external_id(db, external_id), False
+        assert external_id is not None
+        existing = storage.find_conversion_by_external_id(db, external_id)
+        assert existing is not None
+        return existing, False
     if lead_id is not None:
         if visitor_id is not None:
             storage.link_visitor(db, visitor_id, lead_id, received, "conversion")
         storage.touch_lead(db, lead_id, occurred_text)
-    return storage.get_conversion(db, conversion_id), True
+    row = storage.get_conversion(db, conversion_id)
+    assert row is not None
+    return row, True
 
 
 def get(db: Database, conversion_id: int) -> dict:

@@ -230,7 +230,7 @@ def parse_csv(stream: IO[bytes], progress: Callable[[int], None] | None = None) 
             continue
         line = start
         if any(n in bad_lines for n in range(start, end + 1)):
-            reason = "not valid UTF-8 (save the file as 'CSV UTF-8')"
+            reason: str | None = "not valid UTF-8 (save the file as 'CSV UTF-8')"
             email = None
         elif len(values) > len(columns) and any(v.strip() for v in values[len(columns) :]):
             reason = f"{len(values)} fields but the header has {len(columns)}"

@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -78,7 +79,7 @@ class _Row:
     cost: int | None = None
 
 
-def _key_functions(group_by: str, campaigns: dict[int, tuple]):
+def _key_functions(group_by: str | None, campaigns: dict[int, tuple]):
     """(key of a touch, key of a bucket, key of a redemption) for one group_by.
 
     Touches are (at_ms, rowid, kind, campaign, link, store); buckets (day, campaign, link,
@@ -291,7 +292,7 @@ def attribute(
     }
 
 
-def _ordered(group_by: str, rows: dict[object, _Row]) -> list:
+def _ordered(group_by: str | None, rows: dict[object, _Row]) -> list:
     keys = [k for k in rows if k != UNATTRIBUTED]
     if group_by == "day":
         keys.sort()
@@ -350,17 +351,20 @@ def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], curr
 class _Labels:
     """Human names for row keys."""
 
-    def __init__(self, db: Database, group_by: str, campaigns: dict[int, tuple]) -> None:
+    def __init__(self, db: Database, group_by: str | None, campaigns: dict[int, tuple]) -> None:
         self.group_by = group_by
         self.campaigns = campaigns
-        self.links = storage.report_links(db) if group_by == "link" else {}
-        self.locations = storage.report_locations(db) if group_by == "location" else {}
+        # Keyed like the rows: any object a row key can be.
+        self.links: dict[Any, tuple] = storage.report_links(db) if group_by == "link" else {}
+        self.locations: dict[Any, Any] = (
+            storage.report_locations(db) if group_by == "location" else {}
+        )
 
     def of(self, key: object) -> str:
         if key in (UNATTRIBUTED, DIRECT):
             return key
         if key is None:
-            return NO_LABELS.get(self.group_by, "")
+            return NO_LABELS.get(self.group_by or "", "")
         if self.group_by == "campaign":
             return self.campaigns[key][0] if key in self.campaigns else f"Campaign {key}"
         if self.group_by == "link":

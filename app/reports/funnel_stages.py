@@ -52,14 +52,15 @@ def funnel(
 
     def person(number: int | None, lead: str | None) -> str | int | None:
         """A person: the lead, or else the (unstitched) visitor's number."""
-        return lead or lead_of.get(number) or number
+        stitched_to = lead_of.get(number) if number is not None else None
+        return lead or stitched_to or number
 
     used = Counter(r[3] or default_currency for r in redemptions if r[2])
     used.update(c[7] or default_currency for c in conversions if c[6])
     currency = report_currency(
         params.currency, set(used), default_currency, most_used=used if pick_currency else None
     )
-    chains = [("click", "claim", "redemption")] if with_offers else []
+    chains: list[tuple[str, ...]] = [("click", "claim", "redemption")] if with_offers else []
     chains.append(("click", *stages))
     step = {name: (c, i) for c, chain in enumerate(chains) for i, name in enumerate(chain) if i}
     furthest: list[dict] = [{} for _ in chains]  # per chain: person -> index reached

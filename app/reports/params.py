@@ -230,13 +230,13 @@ def attribution_params(
             check.add("Weights apply to the position-based model only.", field="weights")
         elif name:
             weights = check(attribution.parse_weights, args["weights"]) or weights
-    half_life = attribution.DEFAULT_HALF_LIFE_S
+    half_life: int | None = attribution.DEFAULT_HALF_LIFE_S
     if args.get("half_life"):
         if name not in (None, "time_decay"):
             check.add("Half-life applies to the time-decay model only.", field="half_life")
         elif name:
             half_life = check(attribution.parse_duration, args["half_life"], "half_life")
-    window = DEFAULT_WINDOW_S
+    window: int | None = DEFAULT_WINDOW_S
     if args.get("window"):
         window = check(attribution.parse_duration, args["window"], "window")
     period = check(_period, args, now)
@@ -246,6 +246,9 @@ def attribution_params(
     group_by = check(_choice, args, "group_by", GROUP_BYS, DEFAULT_GROUP_BY)
     format_ = check(_choice, args, "format", FORMATS, "json")
     check.done()
+    # None means refused, and check.done() raised for it.
+    assert period is not None and name is not None and format_ is not None
+    assert window is not None and half_life is not None
     return Params(
         period=period,
         campaign_id=campaign_id,
@@ -271,6 +274,7 @@ def funnel_params(db: Database, args: Mapping[str, str], now: datetime) -> Param
     campaign_id = check(_campaign_id, db, args)
     currency = check(_currency, args)
     check.done()
+    assert period is not None  # None means refused, and check.done() raised for it
     return Params(period=period, campaign_id=campaign_id, currency=currency, group_by=group_by)
 
 
@@ -288,6 +292,7 @@ def time_to_convert_params(
     campaign_id = check(_campaign_id, db, args)
     types = check(_types, args, revenue_types)
     check.done()
+    assert period is not None  # None means refused, and check.done() raised for it
     return Params(period=period, campaign_id=campaign_id, types=types)
 
 

@@ -82,7 +82,8 @@ def latest_events(
     bots: 'human' (no bots or scanners), 'bots' (only them) or 'all'.
     """
     marks = ",".join("?" * len(types))
-    where, params = [f"e.type IN ({marks})"], list(types)
+    where = [f"e.type IN ({marks})"]
+    params: list[Any] = list(types)
     if campaign_id is not None:
         where.append("e.campaign_id = ?")
         params.append(campaign_id)

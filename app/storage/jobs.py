@@ -12,7 +12,10 @@ def insert_job(db: Database, kind: str, params: str, created_by: str | None, now
         "INSERT INTO jobs (kind, params, created_by, created_at) VALUES (?, ?, ?, ?)",
         (kind, params, created_by, now),
     )
-    return get_job(db, cursor.lastrowid)
+    assert cursor.lastrowid is not None
+    job = get_job(db, cursor.lastrowid)
+    assert job is not None
+    return job
 
 
 def get_job(db: Database, job_id: int) -> dict | None:

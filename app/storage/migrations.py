@@ -327,8 +327,8 @@ def m005_links_may_point_at_an_offer(db: Database) -> None:
     db.execute("PRAGMA foreign_keys = OFF")
     try:
         with db.atomic():
-            db["links"].add_column("offer_id", int)
-            db["links"].transform(
+            db.table("links").add_column("offer_id", int)
+            db.table("links").transform(
                 not_null={"destination": False},
                 add_foreign_keys=[("offer_id", "offers", "id")],
             )

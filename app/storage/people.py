@@ -80,7 +80,9 @@ def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
         " :now) ON CONFLICT (email_key) DO NOTHING",
         values,
     )
-    return find_lead_by_email_key(db, values["email_key"])
+    lead = find_lead_by_email_key(db, values["email_key"])
+    assert lead is not None  # inserted above, or by the concurrent caller that won
+    return lead
 
 
 def link_visitor(db: Database, visitor_id: str, lead_id: str, at: str, source: str) -> None:

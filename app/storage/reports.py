@@ -388,8 +388,11 @@ def _apply_changes(db: Database, changes: list[tuple], last: int) -> None:
     _insert_touches(db, touches)
     for key in buckets:
         _recount_day(db, key, last)
-    for month, *rest in {(key[0][:7], *key[1:]) for key in buckets}:
-        _recount_month(db, (month, *rest))
+    months = {
+        (day[:7], campaign_id, link_id, store) for day, campaign_id, link_id, store in buckets
+    }
+    for month_key in months:
+        _recount_month(db, month_key)
 
 
 def _recount_day(db: Database, key: tuple[str, int, int, str], last: int) -> None:
@@ -407,7 +410,7 @@ def _recount_day(db: Database, key: tuple[str, int, int, str], last: int) -> Non
 def _recount_month(db: Database, key: tuple[str, int, int, str]) -> None:
     """A month bucket added up again from its day buckets."""
     month, *rest = key
-    total = [0, 0, 0, 0, 0, set()]
+    total: list[Any] = [0, 0, 0, 0, 0, set()]
     for *counts, visitors in db.execute(
         f"SELECT {_COUNTS} FROM report_days WHERE day >= ? AND day < ? "
         "AND campaign_id = ? AND link_id = ? AND store_code = ?",

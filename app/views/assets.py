@@ -10,6 +10,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+import werkzeug
 from flask import Blueprint, Response, current_app, request
 
 bp = Blueprint("assets", __name__)
@@ -25,7 +26,7 @@ def _icon(static_folder: str) -> tuple[bytes, str]:
 
 
 @bp.get("/favicon.ico")
-def favicon() -> Response:
+def favicon() -> werkzeug.Response:
     """The icon, cached for a year (browsers ask for it on every site they open)."""
     data, tag = _icon(current_app.static_folder)
     response = Response(data, mimetype="image/x-icon")

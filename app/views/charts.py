@@ -5,6 +5,7 @@ escaped here, for templates to insert with |safe.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from app.core import money
@@ -15,7 +16,12 @@ def _fmt(value: float) -> str:
 
 
 def sparkline(
-    values: list[float], *, label: str, width: int = 120, height: int = 28, stroke: str = "#1d4ed8"
+    values: Sequence[float],
+    *,
+    label: str,
+    width: int = 120,
+    height: int = 28,
+    stroke: str = "#1d4ed8",
 ) -> str:
     """A small trend line; the last value marked. Empty or all-zero series draw a flat line."""
     title = escape(label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import werkzeug
 from flask import Response, g, redirect, request, session, url_for
 
 from app.access import users
@@ -17,7 +18,7 @@ def _hash_method() -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def signin() -> Response:
+def signin() -> werkzeug.Response:
     next_url = request.values.get("next")
     if request.method == "GET":
         if g.user is not None:
@@ -52,8 +53,9 @@ def signin() -> Response:
         return page("dashboard/signin.html", 422, form=form, next=next_url, error=error)
     sign_in_session(result.user)
     renew_csrf()
-    response = redirect(safe_next(next_url), 303)
-    response.set_cookie(
+    assert result.device_cookie is not None  # set whenever a user signed in
+    signed_in = redirect(safe_next(next_url), 303)
+    signed_in.set_cookie(
         users.DEVICE_COOKIE,
         result.device_cookie,
         max_age=users.DEVICE_COOKIE_DAYS * 86400,
@@ -62,11 +64,11 @@ def signin() -> Response:
         samesite="Lax",
         secure=request_scheme(rt) == "https",
     )
-    return response
+    return signed_in
 
 
 @bp.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> werkzeug.Response:
     session.pop("user", None)
     renew_csrf()
     return redirect(url_for("dash.signin", m="signed_out"), 303)
@@ -120,7 +122,7 @@ def account_password() -> Response:
 
 
 @bp.post("/account/sign-out-everywhere")
-def sign_out_everywhere() -> Response:
+def sign_out_everywhere() -> werkzeug.Response:
     users.end_sessions(runtime().db(), g.user["id"])
     session.pop("user", None)
     return redirect(url_for("dash.signin", m="signed_out_everywhere"), 303)

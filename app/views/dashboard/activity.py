@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import werkzeug
 from flask import Response, redirect, render_template, request, url_for
 
 from app import storage
@@ -46,7 +49,7 @@ def events() -> Response:
     for row in rows:
         if row["type"] == "conversion":
             row["value"] = money.to_decimal_string(row.get("value_minor"), row.get("currency"))
-    context = {"rows": rows, "filters": filters}
+    context: dict[str, Any] = {"rows": rows, "filters": filters}
     if request.args.get("partial"):
         return Response(render_template("dashboard/_events_table.html", **context))
     return page(
@@ -81,7 +84,7 @@ def lead(lead_id: str) -> Response:
 
 
 @bp.post("/leads/<lead_id>/erase")
-def lead_erase(lead_id: str) -> Response:
+def lead_erase(lead_id: str) -> werkzeug.Response:
     """Erase a person's data (a data-protection request). Admins only, typed confirmation."""
     require_admin()
     db = runtime().db()

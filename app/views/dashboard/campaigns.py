@@ -6,7 +6,9 @@ import csv
 import io
 import json
 from datetime import timedelta
+from typing import Any
 
+import werkzeug
 from flask import Response, redirect, request, url_for
 
 from app import storage
@@ -132,7 +134,7 @@ def _input_time(stored: str | None) -> str:
 
 def _payload(names: tuple[str, ...], *, blank_as_null: bool) -> dict:
     """Form fields as an API payload. Editing sends blanks as null (clear the field)."""
-    values = form_values(*names)
+    values: dict[str, Any] = form_values(*names)
     if blank_as_null:
         for name in names:
             values.setdefault(name, None)
@@ -140,7 +142,7 @@ def _payload(names: tuple[str, ...], *, blank_as_null: bool) -> dict:
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
-def campaign_new() -> Response:
+def campaign_new() -> werkzeug.Response:
     rt = runtime()
     if request.method == "GET":
         form = {"currency": rt.config["DEFAULT_CURRENCY"]}
@@ -160,7 +162,7 @@ def campaign_new() -> Response:
 
 
 @bp.route("/campaigns/<id:campaign_id>/edit", methods=["GET", "POST"])
-def campaign_edit(campaign_id: int) -> Response:
+def campaign_edit(campaign_id: int) -> werkzeug.Response:
     rt = runtime()
     db = rt.db()
     campaign = campaigns.get(db, campaign_id)
@@ -230,7 +232,7 @@ def _campaign_page(
 
 
 @bp.post("/campaigns/<id:campaign_id>/links")
-def link_new(campaign_id: int) -> Response:
+def link_new(campaign_id: int) -> werkzeug.Response:
     payload = {"campaign_id": campaign_id, **_payload(LINK_FIELDS, blank_as_null=False)}
     try:
         link = links.create(runtime().db(), payload)
@@ -291,7 +293,7 @@ def link(link_id: int) -> Response:
 
 
 @bp.route("/links/<id:link_id>/edit", methods=["GET", "POST"])
-def link_edit(link_id: int) -> Response:
+def link_edit(link_id: int) -> werkzeug.Response:
     db = runtime().db()
     current = links.get(db, link_id)
     if request.method == "GET":
@@ -354,7 +356,7 @@ def link_signage(link_id: int) -> Response:
 
 @bp.post("/links/<id:link_id>/recipients")
 @upload_limit("RECIPIENTS_MAX_BYTES")
-def link_recipients(link_id: int) -> Response:
+def link_recipients(link_id: int) -> werkzeug.Response:
     """Upload a CSV of recipients: a summary of good and bad rows, then the merge file."""
     rt = runtime()
     db = rt.db()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, render_template, request
 
 from app.clicks import links
@@ -19,7 +21,7 @@ def job(job_id: int) -> Response:
     """A recipients import in the background; the status block reloads until it ends."""
     db = runtime().db()
     row = jobs.get(db, job_id)
-    context = {"job": jobs.to_json(row), "refresh": REFRESH_SECONDS}
+    context: dict[str, Any] = {"job": jobs.to_json(row), "refresh": REFRESH_SECONDS}
     if request.args.get("partial"):
         return Response(render_template("dashboard/_job_status.html", **context))
     link_id = context["job"]["link_id"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import werkzeug
 from flask import Response, redirect, request, url_for
 
 from app.access import staff_keys
@@ -28,7 +31,7 @@ def locations_page() -> Response:
 
 
 @bp.post("/locations")
-def location_new() -> Response:
+def location_new() -> werkzeug.Response:
     require_admin()
     try:
         row = locations.create(runtime().db(), form_values(*LOCATION_FIELDS))
@@ -63,7 +66,7 @@ def location(code: str) -> Response:
 @bp.post("/locations/<code>")
 def location_edit(code: str) -> Response:
     require_admin()
-    payload = form_values("name", "timezone", "address", "currency")
+    payload: dict[str, Any] = form_values("name", "timezone", "address", "currency")
     for required in ("name", "timezone"):
         payload.setdefault(required, "")  # "is required", not a silent keep
     payload.setdefault("address", None)

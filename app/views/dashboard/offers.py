@@ -5,7 +5,9 @@ page."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import werkzeug
 from flask import Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
@@ -145,7 +147,7 @@ def campaign_offers(campaign_id: int) -> list[dict]:
 
 
 @bp.route("/campaigns/<id:campaign_id>/offers/new", methods=["GET", "POST"])
-def offer_new(campaign_id: int) -> Response:
+def offer_new(campaign_id: int) -> werkzeug.Response:
     db = runtime().db()
     campaign = campaigns.get(db, campaign_id)
     if request.method == "GET":
@@ -159,7 +161,7 @@ def offer_new(campaign_id: int) -> Response:
 
 
 @bp.route("/offers/<id:offer_id>/edit", methods=["GET", "POST"])
-def offer_edit(offer_id: int) -> Response:
+def offer_edit(offer_id: int) -> werkzeug.Response:
     db = runtime().db()
     offer = offers.get(db, offer_id)
     campaign = campaigns.get(db, offer["campaign_id"])
@@ -220,7 +222,7 @@ def offer(offer_id: int) -> Response:
 
 
 @bp.post("/offers/<id:offer_id>/links")
-def offer_link_new(offer_id: int) -> Response:
+def offer_link_new(offer_id: int) -> werkzeug.Response:
     """A tracked link to the offer's landing page, where visitors claim a code."""
     db = runtime().db()
     row = offers.get(db, offer_id)
@@ -235,10 +237,11 @@ def offer_link_new(offer_id: int) -> Response:
 
 
 @bp.post("/offers/<id:offer_id>/batches")
-def offer_batch_new(offer_id: int) -> Response:
+def offer_batch_new(offer_id: int) -> werkzeug.Response:
     """A batch of codes: a number of anonymous ones, or one per recipient of a link."""
     link_choice = request.form.get("recipients_link_id", "").strip()
     count = request.form.get("count", "").strip()
+    payload: dict[str, Any]
     if link_choice:
         payload = {"recipients_link_id": _number(link_choice)}
     else:

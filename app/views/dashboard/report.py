@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, timedelta
+from typing import Any
 
 from flask import Response, request, url_for
 
@@ -71,7 +72,7 @@ def report_form(query: Mapping[str, str]) -> dict[str, str]:
     return form
 
 
-def report_query(form: dict[str, str]) -> dict[str, str]:
+def report_query(form: dict[str, str]) -> dict[str, Any]:
     """The form as the page's own query string (links to the CSV and to this page)."""
     query = {name: value for name, value in form.items() if value}
     # Weights and half-life stay on the form whatever the model (showing them needs no
@@ -296,7 +297,7 @@ def report() -> Response:
     db = rt.db()
     form = report_form(request.args)
     campaigns = storage.campaign_names(db)
-    context = {
+    context: dict[str, Any] = {
         "form": form,
         "errors": {},
         "campaigns": campaigns,
