@@ -477,6 +477,7 @@ def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: 
     try:
         links.get(db, link_id)
         size = os.fstat(file.fileno()).st_size if hasattr(file, "fileno") else 0
+        bar: Any
         with click.progressbar(
             length=size or None, label="Reading", file=sys.stderr, show_eta=True
         ) as bar:

@@ -53,7 +53,9 @@ def role_of(payload: dict) -> str:
         raise ValidationError(
             f"Role must be one of: {', '.join(ROLES)}.", field="role", code=ErrorCode.INVALID_CHOICE
         )
-    return validation.choice(payload, "role", ROLES, default=LEAST_PRIVILEGE)
+    role = validation.choice(payload, "role", ROLES, default=LEAST_PRIVILEGE)
+    assert role is not None  # it has a default
+    return role
 
 
 def authenticate(db: Database, presented: str) -> dict | None:

@@ -141,6 +141,7 @@ def create(
     name = check(_name, name)
     password = new_password() if password is None else check(check_password, password, email=email)
     check.done()
+    assert isinstance(email, str) and password is not None  # the Collector refused bad ones
     if storage.user_by_email(db, email) is not None:
         raise Conflict(f"There is already an account for {email}.", code=ErrorCode.EMAIL_TAKEN)
     now = clock.now_iso()
@@ -187,7 +188,7 @@ def authenticate(
     """
     row = storage.user_by_email(db, (email or "").strip())
     stored = storage.user_password_hash(db, row["id"]) if row else None
-    if stored is None:
+    if row is None or stored is None:
         check_password_hash(_dummy_hash(hash_method), password or "")
         return None
     if not check_password_hash(stored, password or ""):
@@ -258,7 +259,7 @@ def sign_in(
     row = storage.user_by_email(db, (email or "").strip())
     nonce = devices.nonce(device_cookie, row["id"]) if row else None
     held: list[tuple[Backoff, str]] = []
-    if nonce is not None:
+    if row is not None and nonce is not None:
         held.append((DEVICE_DELAYS, f"{row['id']}:{nonce}"))
     else:
         ADDRESS_THROTTLE.check(db, source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sqlite_utils import Database
@@ -62,7 +63,7 @@ def create(db: Database, payload: dict) -> dict:
             code=ErrorCode.UNKNOWN_CAMPAIGN,
         )
     if values["offer_id"] is not None:
-        offer = storage.get_offer(db, values["offer_id"])
+        offer = storage.get_offer(db, int(values["offer_id"]))
         if offer is None:
             check.add(
                 f"No offer with id {values['offer_id']}.",
@@ -158,7 +159,7 @@ def to_json(row: dict, tokens: LinkTokens, base_url: str, campaign: dict | None 
 
 
 def utm_pairs(campaign: dict, link: dict) -> tuple[tuple[str, str], ...]:
-    values = {
+    values: dict[str, Any] = {
         **{k: campaign.get(k) for k in UTM_KEYS[:3]},
         **{k: link.get(k) for k in UTM_KEYS[3:]},
     }

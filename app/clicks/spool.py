@@ -167,7 +167,8 @@ def _replay(db: Database, entries: list[dict], detail_per_hour: int) -> int:
     with immediate(db):
         for entry in entries:
             if entry["op"] == "orphan":
-                storage.add_orphan_hit(db, *entry["args"], detail_per_hour)
+                at, path, ip, user_agent, referrer = entry["args"]
+                storage.add_orphan_hit(db, at, path, ip, user_agent, referrer, detail_per_hour)
                 added += 1
                 continue
             hit, rules = _spooled_hit(entry)

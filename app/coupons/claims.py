@@ -97,4 +97,6 @@ def claim(
                 "claimed_at": now,
             },
         )
-    return storage.find_claim(db, offer["id"], visitor_id), True
+    row = storage.find_claim(db, offer["id"], visitor_id)
+    assert row is not None  # inserted just above, in this transaction
+    return row, True

@@ -54,6 +54,7 @@ def create(db: Database, payload: dict) -> dict:
         "currency": check(validation.currency, payload),
     }
     check.done()
+    assert code is not None  # required: the Collector refused a missing one
     if storage.get_location(db, code) is not None:
         raise Conflict(
             f"A location with code '{code}' exists.", field="code", code=ErrorCode.LOCATION_EXISTS

@@ -55,6 +55,7 @@ def _insert(db: Database, table: str, values: dict[str, Any]) -> int:
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
+    assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
 
 
@@ -293,6 +294,7 @@ def link_stats(db: Database, link_id: int) -> dict:
         """,
         (link_id,),
     )
+    assert totals is not None  # an aggregate always answers one row
     by_day = _all(
         db,
         """

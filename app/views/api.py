@@ -254,6 +254,7 @@ def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) 
     Whoever asked for CSV saves the answer as the merge file (`curl -o merge.csv`); what
     lands there then says what went wrong, and `curl --fail-with-body` exits non-zero.
     """
+    error: TouchpointError | str
     if isinstance(exc, TouchpointError):
         status, headers, error = exc.status, dict(exc.headers), exc
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import werkzeug
 from flask import Blueprint, Response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -85,14 +86,14 @@ def landing(
 
 
 @bp.post("/r/<path:token>")
-def claim(token: str) -> Response:
+def claim(token: str) -> werkzeug.Response:
     rt = runtime()
     db = rt.db()
     ref = rt.link_tokens.verify(token)
     # The link decides as for a GET of the same URL: a dead link's claim goes where its page
     # would (fallback or gone); only a live link shows, and so claims, its offer.
     target = links.resolve(db, ref.link_id, clock.now_iso(), "", "") if ref else None
-    if target is None or target.offer_id is None:
+    if ref is None or target is None or target.offer_id is None:
         return _html(pages.NOT_FOUND_HTML, 404)
     try:
         link_id, visitor_key, click_id = _form_signer(rt).loads(

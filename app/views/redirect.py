@@ -156,6 +156,8 @@ def _hit(token: str, kind: str) -> Response:
         response.headers["Cache-Control"] = _NO_STORE
         response.headers["Referrer-Policy"] = _REFERRER_POLICY
     elif answer.outcome == "landing":
+        # tracking.record sets all three for a landing
+        assert answer.link_id and answer.offer_id and answer.click_id
         response = coupon.landing(
             rt, token, answer.link_id, answer.offer_id, answer.visitor, answer.click_id
         )

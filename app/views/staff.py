@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import werkzeug
 from flask import (
     Blueprint,
     Response,
@@ -123,7 +124,7 @@ def _is_api() -> bool:
 
 
 @bp.before_request
-def _authenticate() -> Response | None:
+def _authenticate() -> werkzeug.Response | None:
     g.revoked = False
     g.staff = _signed_in_staff()
     if g.staff is None and request.endpoint not in _OPEN_ENDPOINTS:
@@ -204,7 +205,7 @@ def _home(location: dict) -> str:
 
 
 @bp.route("", methods=["GET", "POST"])
-def signin() -> Response:
+def signin() -> werkzeug.Response:
     """The sign-in form; a signed-in device goes straight to its location's page."""
     if request.method == "GET":
         if g.staff is not None:
@@ -234,7 +235,7 @@ def signin() -> Response:
 
 
 @bp.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> werkzeug.Response:
     session.pop("staff", None)
     return redirect(url_for("staff.signin", signed_out="done"), 303)
 
@@ -501,6 +502,6 @@ def api_booth_scan() -> Response:
 @bp.get("/sw.js")
 def service_worker() -> Response:
     """The booth page's service worker, served from /staff/ so its scope covers /staff/scan."""
-    response = send_from_directory(current_app.static_folder, "staff-sw.js", max_age=0)
+    response = send_from_directory(str(current_app.static_folder), "staff-sw.js", max_age=0)
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+import werkzeug
 from flask import (
     Blueprint,
     Flask,
@@ -101,7 +102,7 @@ def safe_next(target: str | None) -> str:
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith(bp.url_prefix + "/"):
+    if parts.scheme or parts.netloc or not parts.path.startswith(f"{bp.url_prefix}/"):
         return default
     if "\\" in target or target.startswith("//"):
         return default
@@ -109,14 +110,16 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.before_request
-def _authenticate() -> Response | None:
+def _authenticate() -> werkzeug.Response | None:
     g.user = _signed_in_user()
     if g.user is None and request.endpoint not in _OPEN_ENDPOINTS:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("dash.signin", next=target and target.rstrip("?")), 303)
     if request.method == "POST":
         # The CSRF check reads the form: an upload view's own limit must be set before it.
-        setting = getattr(current_app.view_functions.get(request.endpoint), "upload_limit", None)
+        setting = getattr(
+            current_app.view_functions.get(request.endpoint or ""), "upload_limit", None
+        )
         if setting:
             request.max_content_length = runtime().config[setting]
         check_csrf()
