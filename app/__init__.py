@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 from app.clicks import visits
 from app.clicks.link_tokens import BadgeTokens, LinkTokens
 from app.core import secret_key, settings
-from app.core.runtime import Runtime, ScannerRules
+from app.core.runtime import PipelineRules, Runtime, ScannerRules
 from app.views import sessions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,7 @@ def create_app(
             burst_links=config["SCANNER_BURST_LINKS"],
             repeat_seconds=config["SCANNER_REPEAT_SECONDS"],
         ),
+        pipeline_rules=PipelineRules.from_config(config),
     )
 
     from .views import (

@@ -26,6 +26,59 @@ class ScannerRules:
     repeat_seconds: float
 
 
+@dataclass(frozen=True)
+class PipelineRules:
+    """How leads move through the funnel and when Sales is late (the lead-pipeline settings).
+
+    stages: TOUCHPOINT_FUNNEL_STAGES in order. A handoff or opportunity stage that is not
+    one of them turns its rule off (no lead is ever uncontacted; no opportunity milestone).
+    """
+
+    stages: tuple[str, ...] = ("lead", "mql", "sql", "opportunity", "sale")
+    won_stages: tuple[str, ...] = ("sale",)
+    handoff_stage: str = "mql"
+    opportunity_stage: str = "opportunity"
+    pipeline_types: tuple[str, ...] = ("opportunity",)
+    lost_reasons: tuple[str, ...] = (
+        "competitor",
+        "no_budget",
+        "no_decision",
+        "no_approval",
+        "no_response",
+        "bad_fit",
+        "timing",
+        "other",
+    )
+    follow_up_s: int = 48 * 3600
+    stall_s: int = 30 * 86_400
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> PipelineRules:
+        from app.core.settings import names
+
+        return cls(
+            stages=names(config["FUNNEL_STAGES"]),
+            won_stages=names(config["WON_STAGES"]),
+            handoff_stage=str(config["HANDOFF_STAGE"]).strip().lower(),
+            opportunity_stage=str(config["OPPORTUNITY_STAGE"]).strip().lower(),
+            pipeline_types=names(config["PIPELINE_TYPES"]),
+            lost_reasons=names(config["LOST_REASONS"]),
+            follow_up_s=int(config["FOLLOW_UP_HOURS"]) * 3600,
+            stall_s=int(config["STALL_DAYS"]) * 86_400,
+        )
+
+    def rank(self, stage: str | None) -> int:
+        """A stage's place in the funnel (0 first), -1 for a type that is not a stage."""
+        try:
+            return self.stages.index(stage) if stage is not None else -1
+        except ValueError:
+            return -1
+
+    def signature(self) -> str:
+        """What the derived stage columns depend on: when it changes, leads are restaged."""
+        return "|".join((",".join(self.stages), ",".join(self.won_stages), self.handoff_stage))
+
+
 @dataclass
 class Runtime:
     """What every request needs, built once per process from the settings."""
@@ -36,6 +89,7 @@ class Runtime:
     badge_tokens: BadgeTokens
     trusted_proxies: tuple
     scanner_rules: ScannerRules
+    pipeline_rules: PipelineRules
 
     def db(self) -> Database:
         return dbmod.thread_database(

@@ -144,6 +144,47 @@ SETTINGS: tuple[Setting, ...] = (
         "received). type=all counts every type.",
     ),
     Setting(
+        "WON_STAGES",
+        "sale",
+        "Conversion types that make a lead won (status won), comma-separated.",
+    ),
+    Setting(
+        "PIPELINE_TYPES",
+        "opportunity",
+        "Conversion types whose values are pipeline (expected deals), reported as "
+        "pipeline_value beside revenue and never added to it.",
+    ),
+    Setting(
+        "OPPORTUNITY_STAGE",
+        "opportunity",
+        "The stage that creates an opportunity: the w_shaped and full_path models credit the "
+        "touch before a lead first reaches it.",
+    ),
+    Setting(
+        "HANDOFF_STAGE",
+        "mql",
+        "The stage at which Marketing hands a lead to Sales: the follow-up rule and the "
+        "pipeline report's uncontacted count start there.",
+    ),
+    Setting(
+        "FOLLOW_UP_HOURS",
+        48,
+        "An open lead that reached HANDOFF_STAGE more than this many hours ago with no sales "
+        "activity (other than a note) since is uncontacted.",
+        int,
+    ),
+    Setting(
+        "STALL_DAYS",
+        30,
+        "An open lead with no stage change and no activity for this many days is stalled.",
+        int,
+    ),
+    Setting(
+        "LOST_REASONS",
+        "competitor,no_budget,no_decision,no_approval,no_response,bad_fit,timing,other",
+        "The reasons a lead can be marked lost with, comma-separated.",
+    ),
+    Setting(
         "GUESS_LIMIT_PER_MINUTE",
         10,
         "Code lookups that find nothing (unique or shared codes) a staff key may make per "

@@ -586,6 +586,91 @@ def m013_sign_in_delays(db: Database) -> None:
     )
 
 
+@migrations()
+def m014_lead_pipeline(db: Database) -> None:
+    # The handoff to Sales (issue 14). A lead now has an owner, a source, an origin and an
+    # expected value set by people, and a stage, status and follow-up state derived from its
+    # conversions, losses and activities. The derived columns are kept by
+    # app/people/pipeline.py in the same transaction as the change that moves them, so the
+    # leads list can filter and page on them; they can always be recomputed
+    # (pipeline.restage_all), and are whenever the stage settings change.
+    # created_at is when Touchpoint first knew the person; existing leads take first_seen.
+    _run(
+        db,
+        """
+        ALTER TABLE leads ADD COLUMN created_at TEXT;
+        UPDATE leads SET created_at = first_seen;
+        ALTER TABLE leads ADD COLUMN owner TEXT;
+        ALTER TABLE leads ADD COLUMN source TEXT;
+        ALTER TABLE leads ADD COLUMN origin TEXT NOT NULL DEFAULT 'marketing';
+        ALTER TABLE leads ADD COLUMN value_minor INTEGER;
+        ALTER TABLE leads ADD COLUMN currency TEXT;
+        ALTER TABLE leads ADD COLUMN stage TEXT;
+        ALTER TABLE leads ADD COLUMN stage_at TEXT;
+        ALTER TABLE leads ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+        ALTER TABLE leads ADD COLUMN won_at TEXT;
+        ALTER TABLE leads ADD COLUMN handoff_at TEXT;
+        ALTER TABLE leads ADD COLUMN first_contacted_at TEXT;
+        ALTER TABLE leads ADD COLUMN last_contacted_at TEXT;
+        ALTER TABLE leads ADD COLUMN last_activity_at TEXT;
+        ALTER TABLE leads ADD COLUMN lost_reason TEXT;
+        ALTER TABLE leads ADD COLUMN lost_note TEXT;
+        ALTER TABLE leads ADD COLUMN lost_at TEXT;
+        ALTER TABLE leads ADD COLUMN lost_stage TEXT;
+        CREATE INDEX leads_created ON leads(created_at, id);
+        CREATE INDEX leads_stage ON leads(stage, status);
+        CREATE INDEX leads_owner ON leads(owner) WHERE owner IS NOT NULL;
+        CREATE INDEX leads_waiting ON leads(handoff_at) WHERE status = 'open';
+
+        -- Every time a lead was marked lost; reopened_at is set when it was reopened, and the
+        -- loss stays in its stage history.
+        CREATE TABLE lead_losses (
+            id INTEGER PRIMARY KEY,
+            lead_id TEXT NOT NULL REFERENCES leads(id),
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            note TEXT,
+            stage TEXT,
+            by TEXT,
+            reopened_at TEXT,
+            reopened_by TEXT
+        );
+        CREATE INDEX lead_losses_lead ON lead_losses(lead_id, at);
+
+        -- What Sales did: calls, meetings, demos, emails, chats and notes. One that names a
+        -- campaign is a touch of it for attribution.
+        CREATE TABLE lead_activities (
+            id INTEGER PRIMARY KEY,
+            lead_id TEXT NOT NULL REFERENCES leads(id),
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            by TEXT,
+            note TEXT,
+            campaign_id INTEGER REFERENCES campaigns(id),
+            created_at TEXT NOT NULL,
+            created_by TEXT
+        );
+        CREATE INDEX lead_activities_lead ON lead_activities(lead_id, at);
+        CREATE INDEX lead_activities_at ON lead_activities(at);
+
+        -- A voided conversion (a cancelled order, a refund, a test) stays in the log and counts
+        -- nowhere. conversion_changes is the audit trail of corrected values.
+        ALTER TABLE conversions ADD COLUMN voided_at TEXT;
+        ALTER TABLE conversions ADD COLUMN void_reason TEXT;
+        ALTER TABLE conversions ADD COLUMN voided_by TEXT;
+        CREATE TABLE conversion_changes (
+            id INTEGER PRIMARY KEY,
+            conversion_id INTEGER NOT NULL REFERENCES conversions(id),
+            at TEXT NOT NULL,
+            by TEXT,
+            changes TEXT NOT NULL
+        );
+        CREATE INDEX conversion_changes_conversion ON conversion_changes(conversion_id);
+        CREATE INDEX conversions_type ON conversions(type, occurred_at);
+        """,
+    )
+
+
 def _run(db: Database, script: str) -> None:
     """Execute a script statement by statement.
 

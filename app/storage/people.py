@@ -20,8 +20,8 @@ def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, str]:
     db.conn.executemany(
         """
         INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,
-                           last_seen)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                           last_seen, created_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)
         ON CONFLICT (email_key) DO UPDATE SET
             name = coalesce(excluded.name, leads.name),
             external_id = coalesce(excluded.external_id, leads.external_id),
@@ -76,8 +76,8 @@ def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
     """Create a lead for an email unless one exists (concurrent callers get the same row)."""
     db.execute(
         "INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,"
-        " last_seen) VALUES (:id, :email, :email_key, :name, :external_id, :attributes, :now,"
-        " :now) ON CONFLICT (email_key) DO NOTHING",
+        " last_seen, created_at) VALUES (:id, :email, :email_key, :name, :external_id,"
+        " :attributes, :now, :now, :now) ON CONFLICT (email_key) DO NOTHING",
         values,
     )
     lead = find_lead_by_email_key(db, values["email_key"])

@@ -617,7 +617,8 @@ def conversions_between(db: Database, start: str, end: str, types: list[str] | N
     is the conversion's own or else the one its visitor was stitched to (maybe later)."""
     sql = (
         f"SELECT type, occurred_at, {_MS.format('occurred_at')}, lead_id, visitor_id, click_id, "
-        "value_minor, currency FROM conversions WHERE occurred_at >= ? AND occurred_at < ?"
+        "value_minor, currency FROM conversions WHERE occurred_at >= ? AND occurred_at < ? "
+        "AND voided_at IS NULL"
     )
     params: list[Any] = [start, end]
     if types is not None:
