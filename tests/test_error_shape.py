@@ -71,6 +71,11 @@ class World:
         for value, currency in (("10.00", "EUR"), ("1000", "JPY")):
             sale = {"type": "sale", "click_id": self.click_id, "value": value, "currency": currency}
             assert api.post("/api/v1/conversions", json=sale).status_code == 201
+        won = {"type": "sale", "email": "won@example.com", "value": "5.00"}
+        self.won_lead = api.post("/api/v1/conversions", json=won).get_json()["lead_id"]
+        erased = {"type": "lead", "email": "gone@example.com"}
+        self.erased_lead = api.post("/api/v1/conversions", json=erased).get_json()["lead_id"]
+        assert api.delete(f"/api/v1/leads/{self.erased_lead}").status_code == 200
         self.scan_id = str(uuid.uuid4())
         scanned = api.post("/api/v1/scans", json=self.scan(self.scan_id, location="EXPO-1"))
         assert scanned.status_code == 201, scanned.get_json()
@@ -268,6 +273,15 @@ CASES = [
         lambda w: w.till.post(f"/api/v1/redemptions/{w.voided}/void", json={"reason": "x"}),
     ),
     Case(
+        E.LEAD_CLOSED,
+        lambda w: w.api.post(f"/api/v1/leads/{w.won_lead}/lost", json={"reason": "timing"}),
+    ),
+    Case(E.LEAD_NOT_LOST, lambda w: w.api.post(f"/api/v1/leads/{w.won_lead}/reopen", json={})),
+    Case(
+        E.LEAD_ERASED,
+        lambda w: w.api.patch(f"/api/v1/leads/{w.erased_lead}", json={"owner": "x@y.io"}),
+    ),
+    Case(
         E.SCAN_ID_TAKEN,
         lambda w: w.api.post("/api/v1/scans", json=w.scan(w.scan_id, location="EXPO-2")),
     ),
@@ -288,6 +302,10 @@ CASES = [
         lambda w: w.api.patch(f"/api/v1/campaigns/{w.campaign['id']}", json={"name": "x" * 500}),
     ),
     Case(E.REQUIRED, lambda w: w.api.post("/api/v1/campaigns", json={})),
+    Case(
+        E.RESERVED_TYPE,
+        lambda w: w.api.post("/api/v1/conversions", json={"type": "lost", "email": "a@b.io"}),
+    ),
     Case(
         E.INVALID_CHOICE,
         lambda w: w.api.patch(f"/api/v1/campaigns/{w.campaign['id']}", json={"channel": "fax"}),

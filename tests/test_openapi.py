@@ -385,9 +385,23 @@ def test_live_recipient_lead_and_conversion_responses_have_the_documented_fields
     found = api.get("/api/v1/leads?email=ann@example.com").get_json()
     assert set(found) == set(schema(doc, "LeadList")["properties"])
     [lead] = found["items"]
-    assert_matches(doc, "Lead", lead)
+    assert_matches(doc, "LeadListItem", lead)
     detail = api.get(f"/api/v1/leads/{lead['id']}").get_json()
     assert_matches(doc, "LeadDetail", detail)
+    assert_matches(doc, "LeadDetailLead", detail["lead"])
+    activity = api.post(f"/api/v1/leads/{lead['id']}/activities", json={"kind": "call"})
+    assert activity.status_code == 201
+    assert_matches(doc, "Activity", activity.get_json())
+    assert set(api.get(f"/api/v1/leads/{lead['id']}/activities").get_json()) == set(
+        schema(doc, "ActivityList")["properties"]
+    )
+    patched = api.patch(f"/api/v1/leads/{lead['id']}", json={"owner": "rep@example.com"})
+    assert_matches(doc, "LeadDetailLead", patched.get_json()["lead"])
+    listed = api.get("/api/v1/conversions").get_json()
+    assert set(listed) == set(schema(doc, "ConversionList")["properties"])
+    assert_matches(doc, "ConversionListItem", listed["items"][0])
+    voided = api.post(f"/api/v1/conversions/{conversion_id}/void", json={"reason": "test"})
+    assert_matches(doc, "Conversion", voided.get_json())
     hit, conversion = detail["events"]
     assert_matches(doc, "TimelineHit", hit)
     assert_matches(doc, "TimelineConversion", conversion)

@@ -68,7 +68,10 @@ class ErrorCode(StrEnum):
     LOCATION_EXISTS = "location_exists", 409, "A location with this code exists."
     CODE_TAKEN = "code_taken", 409, "The shared code is already in use."
     ALREADY_REDEEMED = "already_redeemed", 409, "The code has no redemption left."
-    ALREADY_VOIDED = "already_voided", 409, "The redemption is already voided."
+    ALREADY_VOIDED = "already_voided", 409, "The redemption or conversion is already voided."
+    LEAD_CLOSED = "lead_closed", 409, "The lead is already lost or won."
+    LEAD_NOT_LOST = "lead_not_lost", 409, "Only a lost lead can be reopened."
+    LEAD_ERASED = "lead_erased", 409, "The lead was erased; nothing more is recorded about it."
     SCAN_ID_TAKEN = "scan_id_taken", 409, "The scan_id belongs to a scan at another location."
     JOB_NOT_FINISHED = "job_not_finished", 409, "The job's result file is not ready yet."
     EMAIL_TAKEN = "email_taken", 409, "There is already an account for this email."
@@ -112,6 +115,11 @@ class ErrorCode(StrEnum):
         "idempotency_key_reused",
         422,
         "The Idempotency-Key or transaction_id was used for another redemption.",
+    )
+    RESERVED_TYPE = (
+        "reserved_type",
+        422,
+        "A conversion type with its own endpoint (a loss is POST /leads/<id>/lost).",
     )
     UNKNOWN_PARAMETER = "unknown_parameter", 422, "A query parameter the report does not take."
     MIXED_CURRENCIES = "mixed_currencies", 422, "Amounts in several currencies; name one."

@@ -10,9 +10,11 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money, validation
+from app.core.db import immediate
 from app.core.error_codes import ErrorCode
-from app.core.errors import NotFound, ValidationError
-from app.people import leads
+from app.core.errors import Conflict, NotFound, ValidationError
+from app.core.runtime import PipelineRules
+from app.people import leads, pipeline
 
 _FIELDS = {
     "type",
@@ -28,12 +30,22 @@ _FIELDS = {
 }
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+RESERVED_TYPES = frozenset({"lost"})
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_PROPERTIES_BYTES = 16 * 1024
 
 
-def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict, bool]:
-    """Store a conversion; return (row, created). A repeated external_id returns the original."""
+def record(
+    db: Database,
+    payload: dict,
+    *,
+    default_currency: str,
+    rules: PipelineRules | None = None,
+) -> tuple[dict, bool]:
+    """Store a conversion; return (row, created). A repeated external_id returns the original.
+
+    Its lead is restaged by `rules` (its stage, status and handoff time may move)."""
+    rules = rules or PipelineRules()
     validation.require_object(payload)
     validation.reject_unknown(payload, _FIELDS)
     kind = validation.text(payload, "type", required=True, max_len=40).lower()
@@ -41,6 +53,13 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         raise ValidationError(
             "'type' is a stage name: lowercase letters, digits, '_' or '-' (e.g. sale).",
             field="type",
+        )
+    if kind in RESERVED_TYPES:
+        raise ValidationError(
+            "A loss is not a conversion: mark the lead lost with POST "
+            "/api/v1/leads/<id>/lost {reason, note}.",
+            field="type",
+            code=ErrorCode.RESERVED_TYPE,
         )
     external_id = validation.text(payload, "external_id")
     if external_id is not None:
@@ -146,6 +165,8 @@ def record(db: Database, payload: dict, *, default_currency: str) -> tuple[dict,
         if visitor_id is not None:
             storage.link_visitor(db, visitor_id, lead_id, received, "conversion")
         storage.touch_lead(db, lead_id, occurred_text)
+        with immediate(db):
+            pipeline.restage(db, lead_id, rules)
     row = storage.get_conversion(db, conversion_id)
     assert row is not None
     return row, True
@@ -160,8 +181,9 @@ def get(db: Database, conversion_id: int) -> dict:
     return row
 
 
-def to_json(row: dict) -> dict:
-    return {
+def to_json(row: dict, db: Database | None = None) -> dict:
+    """A conversion as the API shows it; with `db`, its audit trail of corrections."""
+    out = {
         "id": row["id"],
         "type": row["type"],
         "lead_id": row["lead_id"],
@@ -174,4 +196,98 @@ def to_json(row: dict) -> dict:
         "received_at": row["received_at"],
         "external_id": row["external_id"],
         "properties": json.loads(row["properties"]) if row["properties"] else None,
+        "voided_at": row["voided_at"],
+        "void_reason": row["void_reason"],
     }
+    if db is not None:
+        out["changes"] = [
+            {"at": c["at"], "by": c["by"], "changes": json.loads(c["changes"])}
+            for c in storage.conversion_changes(db, row["id"])
+        ]
+    return out
+
+
+def void(
+    db: Database, conversion_id: int, payload: dict, rules: PipelineRules, by: str | None
+) -> dict:
+    """Void a conversion (a cancelled order, a refund, a test): it stays in the log and counts
+    nowhere. Twice is 409 already_voided."""
+    validation.require_object(payload)
+    validation.reject_unknown(payload, {"reason"})
+    reason = validation.text(payload, "reason", required=True, max_len=500)
+    row = get(db, conversion_id)
+    with immediate(db):
+        if not storage.void_conversion(db, row["id"], clock.now_iso(), reason, by):
+            raise Conflict("This conversion is already voided.", code=ErrorCode.ALREADY_VOIDED)
+        for lead_id in _leads_of(db, row):
+            pipeline.restage(db, lead_id, rules)
+    return get(db, row["id"])
+
+
+def update(
+    db: Database, conversion_id: int, payload: dict, *, default_currency: str, by: str | None
+) -> dict:
+    """Correct value, currency or properties; each change is kept in the audit trail."""
+    validation.require_object(payload)
+    validation.reject_unknown(payload, {"value", "currency", "properties"})
+    row = get(db, conversion_id)
+    if row["voided_at"] is not None:
+        raise Conflict("A voided conversion cannot be corrected.", code=ErrorCode.ALREADY_VOIDED)
+    check = validation.Collector()
+    values: dict = {}
+    if "value" in payload or "currency" in payload:
+        currency = check(validation.currency, payload) or row["currency"] or default_currency
+        if "value" in payload:
+            values["value_minor"] = check(validation.amount, payload, "value", currency)
+        elif row["value_minor"] is not None and currency != row["currency"]:
+            check.add(
+                "Give 'value' with 'currency': the amount is read in that currency.",
+                field="value",
+                code=ErrorCode.REQUIRED,
+            )
+        values["currency"] = currency
+    if "properties" in payload:
+        properties = payload["properties"]
+        if properties is not None and not isinstance(properties, dict):
+            check.add("'properties' must be a JSON object.", field="properties")
+        else:
+            text = json.dumps(properties, ensure_ascii=False) if properties is not None else None
+            if text is not None and len(text.encode()) > MAX_PROPERTIES_BYTES:
+                check.add("'properties' is larger than 16 KiB.", field="properties")
+            values["properties"] = text
+    check.done()
+    before = to_json(row)
+    changed = {k: v for k, v in values.items() if row[k] != v}
+    if changed:
+        with immediate(db):
+            storage.update_conversion_columns(db, row["id"], changed)
+            after = to_json(get(db, row["id"]))
+            shown = {"value_minor": "value", "currency": "currency", "properties": "properties"}
+            diff = {shown[k]: {"from": before[shown[k]], "to": after[shown[k]]} for k in changed}
+            storage.insert_conversion_change(db, row["id"], clock.now_iso(), by, diff)
+    return get(db, row["id"])
+
+
+def list_page(db: Database, args: dict[str, str], *, after_id: int, limit: int) -> list[dict]:
+    """Conversions by id, filtered by lead_id, type, from, to; voided ones on request."""
+    check = validation.Collector()
+    filters: dict = {}
+    if args.get("lead_id"):
+        filters["lead_id"] = check(leads.existing_id, db, args["lead_id"])
+    if args.get("type"):
+        filters["type"] = args["type"].strip().lower()
+    filters["from"] = check(validation.timestamp, args, "from")
+    filters["to"] = check(validation.timestamp, args, "to")
+    include = (args.get("include_voided") or "false").strip().lower()
+    if include not in ("true", "false"):
+        check.add("'include_voided' is true or false.", field="include_voided")
+    filters["include_voided"] = include == "true"
+    check.done()
+    return storage.list_conversions(db, filters, after_id, limit)
+
+
+def _leads_of(db: Database, row: dict) -> list[str]:
+    lead_id = row["lead_id"]
+    if lead_id is None and row["visitor_id"]:
+        lead_id = storage.lead_of_visitor(db, row["visitor_id"])
+    return [lead_id] if lead_id else []

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime
 
 from sqlite_utils import Database
 
 from app import storage
-from app.core import clock, money
+from app.core import clock, money, validation
 from app.core.error_codes import ErrorCode
-from app.core.errors import NotFound, ValidationError
+from app.core.errors import Conflict, NotFound, ValidationError
+from app.core.runtime import PipelineRules
 
 _ATOM = r"[^@\s\"<>(),;:\\\[\]]"
 _EMAIL_RE = re.compile(rf"^{_ATOM}+@{_ATOM}+\.{_ATOM}{{2,}}$")
@@ -102,7 +104,30 @@ def find_or_create_by_email(db: Database, email: str, field: str = "email") -> d
     )
 
 
-def to_json(row: dict, db: Database | None = None) -> dict:
+ORIGINS = ("marketing", "sales", "partner")
+STATUSES = ("open", "won", "lost")
+SORTS = ("created", "-created", "last_touch", "value")
+_PATCH_FIELDS = {
+    "owner",
+    "source",
+    "origin",
+    "value",
+    "currency",
+    "name",
+    "external_id",
+    "attributes",
+}
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+
+
+def to_json(
+    row: dict,
+    db: Database | None = None,
+    *,
+    rules: PipelineRules | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """A lead as the API shows it; with `rules`, its stage history and follow-up state too."""
     out = {
         "id": row["id"],
         "email": row["email"],
@@ -112,10 +137,174 @@ def to_json(row: dict, db: Database | None = None) -> dict:
         "first_seen": row["first_seen"],
         "last_seen": row["last_seen"],
         "erased_at": row["erased_at"],
+        "created_at": row["created_at"],
+        "stage": row["stage"],
+        "status": row["status"],
+        "owner": row["owner"],
+        "source": row["source"],
+        "origin": row["origin"],
+        "value": money.to_decimal_string(row["value_minor"], row["currency"]),
+        "currency": row["currency"],
+        "first_contacted_at": row["first_contacted_at"],
+        "last_contacted_at": row["last_contacted_at"],
+        "handoff_at": row["handoff_at"],
+        "won_at": row["won_at"],
+        "lost_reason": row["lost_reason"],
+        "lost_note": row["lost_note"],
+        "lost_at": row["lost_at"],
+        "lost_stage": row["lost_stage"],
     }
+    if rules is not None:
+        from app.people import pipeline  # pipeline builds on this module
+
+        waited = pipeline.waiting_s(row, rules, now or clock.utcnow())
+        out["uncontacted"] = waited is not None
+        out["waiting_s"] = waited
+        if db is not None:
+            out["stage_history"] = pipeline.stage_history(db, row["id"], rules)
     if db is not None:
         out["visitor_ids"] = storage.lead_visitor_ids(db, row["id"])
     return out
+
+
+def update(db: Database, lead_id: str, payload: dict, *, default_currency: str) -> dict:
+    """PATCH: owner, source, origin, value, currency, name, external_id; attributes merge
+    (null removes a key). Stages are not patched: a conversion of that type reaches one."""
+    validation.require_object(payload)
+    validation.reject_unknown(payload, _PATCH_FIELDS)
+    row = get(db, lead_id)
+    if row["erased_at"] is not None:
+        raise Conflict(
+            "The lead was erased; nothing more is recorded about it.", code=ErrorCode.LEAD_ERASED
+        )
+    check = validation.Collector()
+    values: dict = {}
+    for name, max_len in (("owner", 254), ("source", 200), ("name", 200), ("external_id", 200)):
+        if name in payload:
+            values[name] = check(validation.text, payload, name, max_len=max_len)
+    if "origin" in payload:
+        values["origin"] = check(validation.choice, payload, "origin", ORIGINS, required=True)
+    if "value" in payload or "currency" in payload:
+        if "value" not in payload and row["value_minor"] is not None:
+            check.add(
+                "Give 'value' with 'currency': the amount is read in that currency.",
+                field="value",
+                code=ErrorCode.REQUIRED,
+            )
+        else:
+            currency = check(validation.currency, payload)
+            in_currency = currency or row["currency"] or default_currency
+            value = check(validation.amount, payload, "value", in_currency)
+            values["value_minor"] = value
+            values["currency"] = in_currency if value is not None else currency
+    if "attributes" in payload:
+        patch = payload["attributes"]
+        if not isinstance(patch, dict):
+            check.add("'attributes' must be a JSON object.", field="attributes")
+        else:
+            merged = json.loads(row["attributes"]) if row["attributes"] else {}
+            for key, value in patch.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            text = json.dumps(merged, ensure_ascii=False)
+            if len(text.encode()) > MAX_ATTRIBUTES_BYTES:
+                check.add("'attributes' is larger than 16 KiB.", field="attributes")
+            values["attributes"] = text if merged else None
+    check.done()
+    if values:
+        storage.set_lead_columns(db, row["id"], values)
+    return get(db, row["id"])
+
+
+def list_page(
+    db: Database,
+    args: dict[str, str],
+    rules: PipelineRules,
+    now: datetime,
+    *,
+    offset: int,
+    limit: int,
+) -> list[dict]:
+    """Leads matching the list's filters (every bad one a 422 naming it), `limit` from
+    `offset`, each with its last touch and first-touch campaign."""
+    check = validation.Collector()
+    filters: dict = {}
+    stage = (args.get("stage") or "").strip().lower() or None
+    if stage is not None:
+        if stage == "none":
+            filters["no_stage"] = True
+        elif stage not in rules.stages:
+            check.add(
+                f"Stage must be one of: {', '.join(rules.stages)} (or none).",
+                field="stage",
+                code=ErrorCode.INVALID_CHOICE,
+            )
+        else:
+            filters["stage"] = stage
+    status = (args.get("status") or "").strip().lower() or None
+    if status is not None and status not in STATUSES:
+        check.add(
+            f"Status must be one of: {', '.join(STATUSES)}.",
+            field="status",
+            code=ErrorCode.INVALID_CHOICE,
+        )
+    filters["status"] = status
+    filters["owner"] = (args.get("owner") or "").strip() or None
+    filters["q"] = (args.get("q") or "").strip() or None
+    email = args.get("email")
+    if email is not None:
+        normalized = normalize_email(email)
+        if normalized is None:
+            check.add(
+                "'email' is not a valid email address.",
+                field="email",
+                code=ErrorCode.INVALID_EMAIL,
+            )
+        else:
+            filters["email_key"] = email_key(normalized)
+    raw_campaign = (args.get("campaign_id") or "").strip()
+    if raw_campaign:
+        campaign_id = check(
+            validation.integer_text,
+            raw_campaign,
+            "campaign_id",
+            message="'campaign_id' must be a campaign id.",
+        )
+        if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
+            check.add(
+                f"No campaign with id {campaign_id}.",
+                field="campaign_id",
+                code=ErrorCode.UNKNOWN_CAMPAIGN,
+            )
+        filters["campaign_id"] = campaign_id
+    uncontacted = (args.get("uncontacted") or "").strip().lower()
+    if uncontacted not in ("", "true", "false"):
+        check.add("'uncontacted' is true or false.", field="uncontacted")
+    elif uncontacted == "true":
+        from app.people import pipeline
+
+        filters["uncontacted_before"] = pipeline.uncontacted_before(rules, now)
+    for name in ("created_from", "created_to"):
+        filters[name] = check(validation.timestamp, args, name)
+    sort = (args.get("sort") or "created").strip()
+    if sort not in SORTS:
+        check.add(
+            f"Sort must be one of: {', '.join(SORTS)}.",
+            field="sort",
+            code=ErrorCode.INVALID_CHOICE,
+        )
+    check.done()
+    rows = storage.list_leads(db, filters=filters, sort=sort, offset=offset, limit=limit)
+    summary = storage.lead_touch_summary(db, [r["id"] for r in rows])
+    items = []
+    for row in rows:
+        item = to_json(row, rules=rules, now=now)
+        item.update(summary[row["id"]])
+        item["visitor_ids"] = storage.lead_visitor_ids(db, row["id"])
+        items.append(item)
+    return items
 
 
 def timeline(db: Database, lead_id: str) -> list[dict]:

@@ -12,5 +12,6 @@ from .dashboard import *  # noqa: F403
 from .hits import *  # noqa: F403
 from .jobs import *  # noqa: F403
 from .people import *  # noqa: F403
+from .pipeline import *  # noqa: F403
 from .reports import *  # noqa: F403
 from .throttles import *  # noqa: F403

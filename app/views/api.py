@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import storage
 from app.access import api_tokens, staff_keys
 from app.clicks import campaigns, links
-from app.core import validation
+from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, TouchpointError, ValidationError
 from app.coupons import booth_scans, locations, offers
-from app.people import conversions, leads, recipients
+from app.people import conversions, leads, pipeline, recipients
 from app.views import qr
 
 from .common import (
@@ -270,27 +270,124 @@ def _refused_as_csv(link_id: int, exc: TouchpointError | RequestEntityTooLarge) 
 # Leads -------------------------------------------------------------------------------------
 
 
+def _actor_name() -> str | None:
+    """Who did it, for the audit columns: the API token's name."""
+    token = getattr(g, "api_token", None)
+    return token["name"] if token else None
+
+
+def _offset_page() -> tuple[int, int]:
+    """(offset, limit) for lists sorted by something other than id; the cursor is opaque."""
+    limit = validation.integer_text(
+        request.args.get("limit", "100"),
+        "limit",
+        maximum=1000,
+        message="'limit' must be a whole number between 1 and 1000.",
+    )
+    raw = request.args.get("cursor") or "o0"
+    offset = validation.integer_text(
+        raw[1:] if raw.startswith("o") else "x",
+        "cursor",
+        minimum=0,
+        message="'cursor' is not a cursor this API gave out.",
+    )
+    return offset, limit
+
+
+_LEAD_LIST_ARGS = {
+    "stage",
+    "status",
+    "owner",
+    "campaign_id",
+    "q",
+    "uncontacted",
+    "created_from",
+    "created_to",
+    "email",
+    "sort",
+    "cursor",
+    "limit",
+}
+
+
 @bp.get("/leads")
 @allow(*ANY_TOKEN)
 def find_leads() -> Response:
-    email = request.args.get("email")
-    if not email:
+    unknown = sorted(set(request.args) - _LEAD_LIST_ARGS)
+    if unknown:
         raise ValidationError(
-            "Give '?email=' to find a lead.", field="email", code=ErrorCode.REQUIRED
+            f"Unknown parameter '{unknown[0]}'; known: {', '.join(sorted(_LEAD_LIST_ARGS))}.",
+            field=unknown[0],
+            code=ErrorCode.UNKNOWN_PARAMETER,
         )
-    db = runtime().db()
-    row = leads.find_by_email(db, email)
-    return jsonify({"items": [leads.to_json(row, db)] if row else [], "next_cursor": None})
+    offset, limit = _offset_page()
+    rt = runtime()
+    db = rt.db()
+    rules = rt.pipeline_rules
+    pipeline.ensure_current(db, rules)
+    items = leads.list_page(db, request.args, rules, clock.utcnow(), offset=offset, limit=limit + 1)
+    next_cursor = f"o{offset + limit}" if len(items) > limit else None
+    return jsonify({"items": items[:limit], "next_cursor": next_cursor})
+
+
+def _lead_answer(row: dict) -> Response:
+    rt = runtime()
+    db = rt.db()
+    lead = {
+        **leads.to_json(row, db, rules=rt.pipeline_rules),
+        "badge_code": rt.badge_tokens.mint(row["id"]),
+    }
+    return jsonify({"lead": lead, "events": leads.timeline(db, row["id"])})
 
 
 @bp.get("/leads/<lead_id>")
 @allow(*ANY_TOKEN)
 def get_lead(lead_id: str) -> Response:
     rt = runtime()
-    db = rt.db()
+    pipeline.ensure_current(rt.db(), rt.pipeline_rules)
+    return _lead_answer(leads.get(rt.db(), lead_id))
+
+
+@bp.patch("/leads/<lead_id>")
+@allow(*ANY_TOKEN)
+def update_lead(lead_id: str) -> Response:
+    rt = runtime()
+    row = leads.update(
+        rt.db(), lead_id, json_body(), default_currency=rt.config["DEFAULT_CURRENCY"]
+    )
+    return _lead_answer(row)
+
+
+@bp.post("/leads/<lead_id>/lost")
+@allow(*ANY_TOKEN)
+def lose_lead(lead_id: str) -> Response:
+    rt = runtime()
+    row = pipeline.mark_lost(rt.db(), lead_id, json_body(), rt.pipeline_rules, _actor_name())
+    return _lead_answer(row)
+
+
+@bp.post("/leads/<lead_id>/reopen")
+@allow(*ANY_TOKEN)
+def reopen_lead(lead_id: str) -> Response:
+    rt = runtime()
+    return _lead_answer(pipeline.reopen(rt.db(), lead_id, rt.pipeline_rules, _actor_name()))
+
+
+@bp.post("/leads/<lead_id>/activities")
+@allow(*ANY_TOKEN)
+def add_activity(lead_id: str) -> Response:
+    rt = runtime()
+    row = pipeline.add_activity(rt.db(), lead_id, json_body(), rt.pipeline_rules, _actor_name())
+    return created(pipeline.activity_json(row), f"/api/v1/leads/{row['lead_id']}/activities")
+
+
+@bp.get("/leads/<lead_id>/activities")
+@allow(*ANY_TOKEN)
+def list_activities(lead_id: str) -> Response:
+    db = runtime().db()
     row = leads.get(db, lead_id)
-    lead = {**leads.to_json(row, db), "badge_code": rt.badge_tokens.mint(row["id"])}
-    return jsonify({"lead": lead, "events": leads.timeline(db, row["id"])})
+    items = [pipeline.activity_json(a) for a in storage.lead_activities(db, row["id"])]
+    return jsonify({"items": items, "next_cursor": None})
 
 
 @bp.delete("/leads/<lead_id>")
@@ -308,17 +405,55 @@ def erase_lead(lead_id: str) -> Response:
 def create_conversion() -> Response:
     rt = runtime()
     row, is_new = conversions.record(
-        rt.db(), json_body(), default_currency=rt.config["DEFAULT_CURRENCY"]
+        rt.db(),
+        json_body(),
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        rules=rt.pipeline_rules,
     )
     if is_new:
-        return created(conversions.to_json(row), f"/api/v1/conversions/{row['id']}")
-    return jsonify(conversions.to_json(row))
+        return created(conversions.to_json(row, rt.db()), f"/api/v1/conversions/{row['id']}")
+    return jsonify(conversions.to_json(row, rt.db()))
+
+
+@bp.get("/conversions")
+@allow(*ANY_TOKEN)
+def list_conversions() -> Response:
+    after, limit = page_args()
+    db = runtime().db()
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "limit")}
+    rows = conversions.list_page(db, args, after_id=after, limit=limit + 1)
+    return listing([conversions.to_json(r) for r in rows[:limit]], rows, limit)
 
 
 @bp.get("/conversions/<id:conversion_id>")
 @allow(*ANY_TOKEN)
 def get_conversion(conversion_id: int) -> Response:
-    return jsonify(conversions.to_json(conversions.get(runtime().db(), conversion_id)))
+    db = runtime().db()
+    return jsonify(conversions.to_json(conversions.get(db, conversion_id), db))
+
+
+@bp.patch("/conversions/<id:conversion_id>")
+@allow(*ANY_TOKEN)
+def update_conversion(conversion_id: int) -> Response:
+    rt = runtime()
+    db = rt.db()
+    row = conversions.update(
+        db,
+        conversion_id,
+        json_body(),
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        by=_actor_name(),
+    )
+    return jsonify(conversions.to_json(row, db))
+
+
+@bp.post("/conversions/<id:conversion_id>/void")
+@allow(*ANY_TOKEN)
+def void_conversion(conversion_id: int) -> Response:
+    rt = runtime()
+    db = rt.db()
+    row = conversions.void(db, conversion_id, json_body(), rt.pipeline_rules, _actor_name())
+    return jsonify(conversions.to_json(row, db))
 
 
 # Locations and staff keys ------------------------------------------------------------------

@@ -1,0 +1,273 @@
+"""Storage for the lead pipeline: stages, losses, activities, conversion voids and changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from .core import _all, _insert
+
+__all__ = [
+    "conversion_changes",
+    "insert_activity",
+    "insert_conversion_change",
+    "insert_loss",
+    "lead_activities",
+    "lead_contact_times",
+    "lead_ids",
+    "lead_losses",
+    "lead_stage_conversions",
+    "lead_touch_summary",
+    "list_conversions",
+    "list_leads",
+    "pipeline_signature",
+    "reopen_loss",
+    "set_lead_columns",
+    "set_pipeline_signature",
+    "update_conversion_columns",
+    "void_conversion",
+]
+
+_OF_LEAD = (
+    "(lead_id = :lead OR visitor_id IN "
+    "(SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead))"
+)
+
+
+def lead_stage_conversions(db: Database, lead_id: str) -> list[tuple]:
+    """(id, type, occurred_at) of the lead's conversions not voided, oldest first."""
+    return db.execute(
+        f"SELECT id, type, occurred_at FROM conversions WHERE {_OF_LEAD} "
+        "AND voided_at IS NULL ORDER BY occurred_at, id",
+        {"lead": lead_id},
+    ).fetchall()
+
+
+def lead_losses(db: Database, lead_id: str) -> list[dict]:
+    return _all(db, "SELECT * FROM lead_losses WHERE lead_id = ? ORDER BY at, id", (lead_id,))
+
+
+def insert_loss(db: Database, values: dict[str, Any]) -> int:
+    return _insert(db, "lead_losses", values)
+
+
+def reopen_loss(db: Database, lead_id: str, at: str, by: str | None) -> int:
+    cursor = db.execute(
+        "UPDATE lead_losses SET reopened_at = ?, reopened_by = ? "
+        "WHERE lead_id = ? AND reopened_at IS NULL",
+        (at, by, lead_id),
+    )
+    return cursor.rowcount
+
+
+def insert_activity(db: Database, values: dict[str, Any]) -> int:
+    return _insert(db, "lead_activities", values)
+
+
+def lead_activities(db: Database, lead_id: str) -> list[dict]:
+    return _all(
+        db,
+        "SELECT a.*, c.channel FROM lead_activities a "
+        "LEFT JOIN campaigns c ON c.id = a.campaign_id WHERE a.lead_id = ? ORDER BY a.at, a.id",
+        (lead_id,),
+    )
+
+
+def lead_contact_times(db: Database, lead_id: str) -> tuple:
+    """(first contact, last contact, last activity of any kind) of a lead."""
+    return db.execute(
+        "SELECT min(CASE WHEN kind != 'note' THEN at END), "
+        "max(CASE WHEN kind != 'note' THEN at END), max(at) "
+        "FROM lead_activities WHERE lead_id = ?",
+        (lead_id,),
+    ).fetchone()
+
+
+def set_lead_columns(db: Database, lead_id: str, values: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{name} = :{name}" for name in values)
+    db.execute(
+        f"UPDATE leads SET {assignments} WHERE id = :lead_id", {**values, "lead_id": lead_id}
+    )
+
+
+def lead_ids(db: Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT id FROM leads ORDER BY id").fetchall()]
+
+
+def pipeline_signature(db: Database) -> str | None:
+    row = db.execute("SELECT value FROM maintenance WHERE key = 'pipeline_rules'").fetchone()
+    return row[0] if row else None
+
+
+def set_pipeline_signature(db: Database, signature: str) -> None:
+    db.execute(
+        "INSERT INTO maintenance (key, value) VALUES ('pipeline_rules', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (signature,),
+    )
+
+
+_HUMAN_TOUCH = "e.is_bot = 0 AND e.type IN ('click', 'scan', 'claim', 'booth_scan')"
+
+
+def lead_touch_summary(db: Database, lead_ids: list[str]) -> dict[str, dict]:
+    """{lead: {last_touch_at, first_campaign_id, first_campaign}} over human touches of the
+    lead and its stitched browsers, and its sales activities (last touch only)."""
+    found: dict[str, dict] = {}
+    for lead_id in lead_ids:
+        params = {"lead": lead_id}
+        where = (
+            f"{_HUMAN_TOUCH} AND (e.lead_id = :lead OR e.visitor_id IN "
+            "(SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead))"
+        )
+        first = db.execute(
+            f"SELECT e.campaign_id, c.name FROM events e LEFT JOIN campaigns c "
+            f"ON c.id = e.campaign_id WHERE {where} ORDER BY e.at, e.rowid LIMIT 1",
+            params,
+        ).fetchone()
+        last = db.execute(
+            f"SELECT max(at) FROM (SELECT max(e.at) AS at FROM events e WHERE {where} "
+            "UNION ALL SELECT max(at) FROM lead_activities WHERE lead_id = :lead)",
+            params,
+        ).fetchone()
+        found[lead_id] = {
+            "last_touch_at": last[0] if last else None,
+            "first_touch_campaign_id": first[0] if first else None,
+            "first_touch_campaign": first[1] if first else None,
+        }
+    return found
+
+
+_SORTS = {
+    "created": "l.created_at DESC, l.id",
+    "-created": "l.created_at, l.id",
+    "value": "l.value_minor IS NULL, l.value_minor DESC, l.id",
+    "last_touch": "last_touch_at IS NULL, last_touch_at DESC, l.id",
+}
+
+
+def list_leads(
+    db: Database,
+    *,
+    filters: dict[str, Any],
+    sort: str,
+    offset: int,
+    limit: int,
+) -> list[dict]:
+    """A page of leads matching the filters (see app/people/leads.py list_page)."""
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    for name in ("stage", "status", "owner", "email_key"):
+        if filters.get(name) is not None:
+            where.append(f"l.{name} = :{name}")
+            params[name] = filters[name]
+    if filters.get("no_stage"):
+        where.append("l.stage IS NULL")
+    if filters.get("created_from"):
+        where.append("l.created_at >= :created_from")
+        params["created_from"] = filters["created_from"]
+    if filters.get("created_to"):
+        where.append("l.created_at < :created_to")
+        params["created_to"] = filters["created_to"]
+    if filters.get("q"):
+        where.append(
+            "(instr(lower(coalesce(l.email, '')), :q) > 0 "
+            "OR instr(lower(coalesce(l.name, '')), :q) > 0)"
+        )
+        params["q"] = filters["q"].lower()
+    if filters.get("uncontacted_before"):
+        where.append(
+            "l.status = 'open' AND l.handoff_at <= :waited AND "
+            "(l.last_contacted_at IS NULL OR l.last_contacted_at < l.handoff_at)"
+        )
+        params["waited"] = filters["uncontacted_before"]
+    if filters.get("campaign_id") is not None:
+        where.append(
+            "(EXISTS (SELECT 1 FROM events e WHERE e.campaign_id = :campaign AND "
+            "(e.lead_id = l.id OR e.visitor_id IN "
+            "(SELECT visitor_id FROM lead_visitors WHERE lead_id = l.id))) "
+            "OR EXISTS (SELECT 1 FROM lead_activities a WHERE a.lead_id = l.id "
+            "AND a.campaign_id = :campaign) "
+            "OR EXISTS (SELECT 1 FROM conversions v WHERE v.lead_id = l.id "
+            "AND v.campaign_id = :campaign AND v.voided_at IS NULL))"
+        )
+        params["campaign"] = filters["campaign_id"]
+    select = "SELECT l.*"
+    if sort == "last_touch":
+        select += (
+            ", (SELECT max(at) FROM (SELECT max(e.at) AS at FROM events e WHERE "
+            f"{_HUMAN_TOUCH} AND (e.lead_id = l.id OR e.visitor_id IN (SELECT visitor_id "
+            "FROM lead_visitors WHERE lead_id = l.id)) UNION ALL SELECT max(at) FROM "
+            "lead_activities WHERE lead_id = l.id)) AS last_touch_at"
+        )
+    sql = (
+        f"{select} FROM leads l WHERE {' AND '.join(where)} ORDER BY {_SORTS[sort]} "
+        "LIMIT :limit OFFSET :offset"
+    )
+    return _all(db, sql, params)
+
+
+# Conversions -------------------------------------------------------------------------------
+
+
+def void_conversion(db: Database, conversion_id: int, at: str, reason: str, by: str | None) -> bool:
+    """Void once: False when it was already voided (a concurrent void won)."""
+    cursor = db.execute(
+        "UPDATE conversions SET voided_at = ?, void_reason = ?, voided_by = ? "
+        "WHERE id = ? AND voided_at IS NULL",
+        (at, reason, by, conversion_id),
+    )
+    return cursor.rowcount == 1
+
+
+def update_conversion_columns(db: Database, conversion_id: int, values: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{name} = :{name}" for name in values)
+    db.execute(
+        f"UPDATE conversions SET {assignments} WHERE id = :conversion_id",
+        {**values, "conversion_id": conversion_id},
+    )
+
+
+def insert_conversion_change(
+    db: Database, conversion_id: int, at: str, by: str | None, changes: dict
+) -> None:
+    db.execute(
+        "INSERT INTO conversion_changes (conversion_id, at, by, changes) VALUES (?, ?, ?, ?)",
+        (conversion_id, at, by, json.dumps(changes, ensure_ascii=False)),
+    )
+
+
+def conversion_changes(db: Database, conversion_id: int) -> list[dict]:
+    return _all(
+        db,
+        "SELECT at, by, changes FROM conversion_changes WHERE conversion_id = ? ORDER BY id",
+        (conversion_id,),
+    )
+
+
+def list_conversions(
+    db: Database, filters: dict[str, Any], after_id: int, limit: int
+) -> list[dict]:
+    where = ["id > :after"]
+    params: dict[str, Any] = {"after": after_id, "limit": limit}
+    if filters.get("lead_id"):
+        where.append("lead_id = :lead_id")
+        params["lead_id"] = filters["lead_id"]
+    if filters.get("type"):
+        where.append("type = :type")
+        params["type"] = filters["type"]
+    if filters.get("from"):
+        where.append("occurred_at >= :start")
+        params["start"] = filters["from"]
+    if filters.get("to"):
+        where.append("occurred_at < :end")
+        params["end"] = filters["to"]
+    if not filters.get("include_voided"):
+        where.append("voided_at IS NULL")
+    return _all(
+        db,
+        f"SELECT * FROM conversions WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit",
+        params,
+    )
