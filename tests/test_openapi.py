@@ -405,6 +405,17 @@ def test_live_recipient_lead_and_conversion_responses_have_the_documented_fields
     hit, conversion = detail["events"]
     assert_matches(doc, "TimelineHit", hit)
     assert_matches(doc, "TimelineConversion", conversion)
+    assert (
+        api.post(f"/api/v1/leads/{lead['id']}/lost", json={"reason": "timing"}).status_code == 200
+    )
+    assert api.post(f"/api/v1/leads/{lead['id']}/reopen").status_code == 200
+    trail = api.get(f"/api/v1/leads/{lead['id']}").get_json()["events"]
+    assert [e["type"] for e in trail] == ["click", "conversion", "activity", "lost", "reopened"]
+    assert_matches(doc, "TimelineConversion", trail[1])
+    assert trail[1]["voided_at"] is not None
+    assert_matches(doc, "TimelineActivity", trail[2])
+    assert_matches(doc, "TimelineLoss", trail[3])
+    assert_matches(doc, "TimelineLoss", trail[4])
     erased = api.delete(f"/api/v1/leads/{lead['id']}").get_json()
     assert_matches(doc, "LeadErased", erased)
     assert_matches(doc, "Lead", erased["lead"])

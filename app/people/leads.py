@@ -308,7 +308,8 @@ def list_page(
 
 
 def timeline(db: Database, lead_id: str) -> list[dict]:
-    """Every touch and conversion in time order: the audit trail from first touch to sale."""
+    """Every touch, conversion, sales activity and loss in time order: the audit trail from
+    first touch to sale. A voided conversion stays, marked with `voided_at`."""
     items = []
     for row in storage.lead_timeline(db, lead_id):
         item = {
@@ -324,12 +325,51 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
             item["stage"] = row["stage"]
             item["value"] = money.to_decimal_string(row["value_minor"], row["currency"])
             item["currency"] = row["currency"]
+            item["voided_at"] = row["voided_at"]
+            item["void_reason"] = row["void_reason"]
         else:
             item["store_code"] = row["store_code"]
             item["is_bot"] = bool(row["is_bot"])
             item["bot_reason"] = row["bot_reason"]
             item["outcome"] = row["outcome"]
         items.append(item)
+    for row in storage.lead_activities(db, lead_id):
+        items.append(
+            {
+                "id": row["id"],
+                "type": "activity",
+                "at": row["at"],
+                "campaign_id": row["campaign_id"],
+                "channel": row["channel"] or "sales",
+                "link_id": None,
+                "visitor_id": None,
+                "kind": row["kind"],
+                "by": row["by"],
+                "note": row["note"],
+            }
+        )
+    for loss in storage.lead_losses(db, lead_id):
+        moments = [("lost", loss["at"], loss["by"])]
+        if loss["reopened_at"]:
+            moments.append(("reopened", loss["reopened_at"], loss["reopened_by"]))
+        for kind, at, by in moments:
+            items.append(
+                {
+                    "id": loss["id"],
+                    "type": kind,
+                    "at": at,
+                    "campaign_id": None,
+                    "channel": None,
+                    "link_id": None,
+                    "visitor_id": None,
+                    "reason": loss["reason"],
+                    "note": loss["note"],
+                    "stage": loss["stage"],
+                    "by": by,
+                }
+            )
+    # Stable: events and conversions keep their SQL order among equal times.
+    items.sort(key=lambda item: item["at"])
     return items
 
 

@@ -128,11 +128,13 @@ hits AS (
     SELECT * FROM events WHERE visitor_id IN (SELECT visitor_id FROM visitors)
 )
 SELECT h.id, h.type, NULL AS stage, h.at, h.campaign_id, c.channel, h.link_id, h.visitor_id,
-       h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency
+       h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency,
+       NULL AS voided_at, NULL AS void_reason
 FROM hits h LEFT JOIN campaigns c ON c.id = h.campaign_id
 UNION ALL
 SELECT v.id, 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
-       NULL, v.visitor_id, NULL, 0, NULL, NULL, v.value_minor, v.currency
+       NULL, v.visitor_id, NULL, 0, NULL, NULL, v.value_minor, v.currency, v.voided_at,
+       v.void_reason
 FROM conversions v LEFT JOIN campaigns c ON c.id = v.campaign_id
 WHERE v.lead_id = :lead OR v.visitor_id IN (SELECT visitor_id FROM visitors)
 ORDER BY 4, 1
