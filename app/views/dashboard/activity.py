@@ -1,19 +1,16 @@
-"""What is happening: the latest events, and leads with their timelines."""
+"""What is happening: the latest events (leads are leads.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import werkzeug
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, render_template, request
 
 from app import storage
 from app.core import money
-from app.core.errors import ValidationError
-from app.people import leads
 
 from ..common import runtime
-from . import bp, page, require_admin
+from . import bp, page
 
 EVENT_LIMIT = 100
 TYPE_CHOICES = (*storage.EVENT_TYPES, "conversion")
@@ -60,51 +57,3 @@ def events() -> Response:
         bot_choices=BOT_CHOICES,
         **context,
     )
-
-
-@bp.get("/leads")
-def leads_page() -> Response:
-    text = request.args.get("q", "").strip()[:254]
-    found = storage.find_leads(runtime().db(), text, 50) if text else []
-    return page("dashboard/leads.html", q=text, found=found)
-
-
-@bp.get("/leads/<lead_id>")
-def lead(lead_id: str) -> Response:
-    db = runtime().db()
-    row = leads.to_json(leads.get(db, lead_id), db)
-    names = {c["id"]: c["name"] for c in storage.campaign_names(db)}
-    items = leads.timeline(db, lead_id)
-    for item in items:
-        item["campaign"] = names.get(item["campaign_id"])
-    erased = request.args.get("m") == "erased"
-    return page(
-        "dashboard/lead.html", lead=row, timeline=items, errors={}, notice=erased and "Erased."
-    )
-
-
-@bp.post("/leads/<lead_id>/erase")
-def lead_erase(lead_id: str) -> werkzeug.Response:
-    """Erase a person's data (a data-protection request). Admins only, typed confirmation."""
-    require_admin()
-    db = runtime().db()
-    row = leads.get(db, lead_id)
-    typed = request.form.get("confirm", "").strip().lower()
-    expected = (row["email"] or lead_id).lower()
-    if typed != expected:
-        error = ValidationError(
-            "Type the lead's email address exactly to confirm.", field="confirm"
-        )
-        names = {c["id"]: c["name"] for c in storage.campaign_names(db)}
-        items = leads.timeline(db, lead_id)
-        for item in items:
-            item["campaign"] = names.get(item["campaign_id"])
-        return page(
-            "dashboard/lead.html",
-            422,
-            lead=leads.to_json(row, db),
-            timeline=items,
-            errors={"confirm": error.message},
-        )
-    leads.erase(db, lead_id)
-    return redirect(url_for("dash.lead", lead_id=lead_id, m="erased"), 303)
