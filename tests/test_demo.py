@@ -280,9 +280,28 @@ def test_a_lead_timeline_spans_devices_campaigns_and_conversions(api, db):
     )
     body = api.get(f"/api/v1/leads/{lead_id}").get_json()
     assert body["lead"]["email"].endswith(tuple(d[1:] for d in EXAMPLE_DOMAINS))
-    touches = [e for e in body["events"] if e["type"] != "conversion" and not e["is_bot"]]
+    hits = ("click", "scan", "claim", "redemption", "void", "booth_scan")
+    touches = [e for e in body["events"] if e["type"] in hits and not e["is_bot"]]
     assert len({e["visitor_id"] for e in touches}) >= 2
     assert any(e["type"] == "conversion" for e in body["events"])
+
+
+def test_the_b2b_leads_have_owners_activities_and_losses(api, db):
+    """The pipeline page has something to show: reps own the CRM leads, call them (some
+    never), meet and demo, and mark the ones that went nowhere lost with varied reasons."""
+    owned = one(db, "SELECT count(*) FROM leads WHERE owner IS NOT NULL")
+    assert owned >= 100
+    assert set(column(db, "SELECT DISTINCT origin FROM leads")) == {"marketing", "sales", "partner"}
+    kinds = set(column(db, "SELECT DISTINCT kind FROM lead_activities"))
+    assert kinds >= {"call", "meeting", "demo"}
+    late = api.get("/api/v1/leads?uncontacted=true&limit=1000").get_json()["items"]
+    assert len(late) >= 3 and all(item["waiting_s"] > 48 * 3600 for item in late)
+    lost = api.get("/api/v1/leads?status=lost&limit=1000").get_json()["items"]
+    assert len({item["lost_reason"] for item in lost}) >= 5
+    assert len({item["lost_stage"] for item in lost}) >= 2
+    assert sum(item["value"] is not None for item in lost) >= 5
+    won = api.get("/api/v1/leads?status=won&limit=1000").get_json()["items"]
+    assert won and all(item["stage"] == "sale" for item in won)
 
 
 def test_the_report_tables_equal_a_recount(db):

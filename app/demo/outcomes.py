@@ -7,6 +7,7 @@ may queue what comes next (a redemption days after a claim, the next CRM stage).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
@@ -20,9 +21,10 @@ from sqlite_utils import Database
 from app.access import staff_keys
 from app.clicks import visits
 from app.core import clock
+from app.core.errors import Conflict
 from app.core.runtime import Runtime
 from app.coupons import booth_scans, claims, codes, offers, redemptions
-from app.people import conversions
+from app.people import conversions, leads, pipeline
 
 from . import plan
 from .people import Device, Person, address
@@ -33,6 +35,26 @@ STAGES = ("lead", "mql", "sql", "opportunity", "sale")
 ADVANCE = (0.55, 0.55, 0.65, 0.55)  # chance to reach the next stage
 GAP_DAYS = ((1, 6), (2, 10), (3, 14), (4, 21))  # and how long that takes
 VOID_REASONS = ("returned, wrong size", "returned unworn", "till error", "price match")
+# The sales team that works the CRM leads, and what it does with them (issue 14's pipeline).
+REPS = ("jo.baker@example.com", "sam.ortiz@example.com", "lee.chen@example.com")
+NO_CALL = 0.15  # handed off and never called: the leak the pipeline page shows
+LOST = 0.6  # a lead that stops advancing is marked lost (else it just stalls)
+LOST_REASONS = (
+    ("no_response", 5),
+    ("competitor", 4),
+    ("no_budget", 3),
+    ("timing", 3),
+    ("no_decision", 2),
+    ("bad_fit", 2),
+    ("no_approval", 1),
+    ("other", 1),
+)
+LOST_NOTES = {
+    "competitor": "went with the incumbent supplier",
+    "no_budget": "club budget spent for the year",
+    "timing": "ask again before next season",
+    "other": "coach left the club",
+}
 _TIMEZONES = {spec.code: ZoneInfo(spec.timezone) for spec in plan.LOCATIONS}
 
 
@@ -138,7 +160,9 @@ class Outcomes:
     # The shop's site and the CRM ---------------------------------------------------------
 
     def _record(self, payload: dict) -> dict:
-        row, _ = conversions.record(self.db, payload, default_currency=self.currency)
+        row, _ = conversions.record(
+            self.db, payload, default_currency=self.currency, rules=self.rt.pipeline_rules
+        )
         return row
 
     def order(self, person: Person, click_id: str) -> None:
@@ -173,7 +197,7 @@ class Outcomes:
         person.lead = row["lead_id"]
 
     def team_lead(self, person: Person, click_id: str | None, source: str) -> None:
-        """A team-order quote request: the first stage of the CRM funnel."""
+        """A team-order quote request: the first stage of the CRM funnel, given to a rep."""
         if person.number in self._in_crm:
             return
         self._in_crm.add(person.number)
@@ -187,11 +211,46 @@ class Outcomes:
         else:
             payload["lead_id"] = person.lead
         person.lead = self._record(payload)["lead_id"]
+        fields = {"owner": self.rng.choice(REPS), "name": person.name}
+        if source == "booth":
+            fields["source"] = f"trade_show:{plan.BOOTH.lower()}"
+        leads.update(self.db, person.lead, fields, default_currency=self.currency)
+        self._next_stage(person, 1, None)
+
+    def offline_lead(self, person: Person, origin: str, source: str) -> None:
+        """A lead no tracked link brought: a phone enquiry a rep typed in, a reseller's
+        referral. It is in the pipeline report's cohort all the same."""
+        self._in_crm.add(person.number)
+        row = self._record(
+            {
+                "type": "lead",
+                "email": person.email,
+                "external_id": f"crm-{person.number}-lead",
+                "properties": {"team": person.team, "source": source},
+            }
+        )
+        person.lead = row["lead_id"]
+        leads.update(
+            self.db,
+            person.lead,
+            {
+                "owner": self.rng.choice(REPS),
+                "name": person.name,
+                "origin": origin,
+                "source": source,
+            },
+            default_currency=self.currency,
+        )
         self._next_stage(person, 1, None)
 
     def _next_stage(self, person: Person, index: int, value: float | None) -> None:
         rng = self.rng
-        if index >= len(STAGES) or rng.random() >= ADVANCE[index - 1]:
+        if index >= len(STAGES):
+            return
+        if rng.random() >= ADVANCE[index - 1]:
+            if index >= 2 and rng.random() < LOST:  # past mql: Sales closes it out, later
+                at_ms = self.replay.now_ms + int(rng.uniform(5, 45) * 86_400_000)
+                self.replay.at(at_ms, self.lose, person)
             return
         low, high = GAP_DAYS[index - 1]
         at_ms = self.replay.now_ms + int(rng.uniform(low, high) * 86_400_000)
@@ -202,6 +261,11 @@ class Outcomes:
             value = round(value * rng.uniform(0.8, 1.0), -1)
         if index >= 3 and rng.random() < 0.6:  # a look at the catalogue before a meeting
             self.nurture(person, at_ms - rng.randrange(3_600_000, 3 * 86_400_000))
+        if index >= 2:  # a meeting, a demo, a last meeting before each later stage
+            before = at_ms - rng.randrange(3_600_000, 2 * 86_400_000)
+            if before > self.replay.now_ms:
+                kind = {"sql": "meeting", "opportunity": "demo"}.get(STAGES[index], "meeting")
+                self.replay.at(before, self.activity, person, kind, "")
         self.replay.at(at_ms, self.stage, person, index, value)
 
     def stage(self, person: Person, index: int, value: float | None) -> None:
@@ -213,7 +277,47 @@ class Outcomes:
         if value is not None:
             payload["value"] = amount(value, self.currency)
         self._record(payload)
+        rng = self.rng
+        if STAGES[index] == "mql" and rng.random() >= NO_CALL:
+            hours = lognormal(rng, 20, 0.9, 0.5, 150)  # some reps are slow: past the 48 h rule
+            self.replay.at(
+                self.replay.now_ms + int(hours * 3_600_000), self.activity, person, "call", ""
+            )
+        # The rep's estimate once the lead is qualified; the opportunity's value replaces it.
+        estimate = value if STAGES[index] == "opportunity" else None
+        if STAGES[index] == "sql":
+            estimate = round(lognormal(rng, 2500, 0.6, 500, 12_000), -2)
+        if estimate is not None:
+            leads.update(
+                self.db,
+                person.lead,
+                {"value": amount(estimate, self.currency), "currency": self.currency},
+                default_currency=self.currency,
+            )
         self._next_stage(person, index + 1, value)
+
+    def activity(self, person: Person, kind: str, note: str) -> None:
+        """What the lead's rep did, logged in the CRM and posted to Touchpoint."""
+        assert person.lead is not None  # only CRM leads get activities
+        owner = leads.get(self.db, person.lead)["owner"]
+        pipeline.add_activity(
+            self.db,
+            person.lead,
+            {"kind": kind, "by": owner, **({"note": note} if note else {})},
+            self.rt.pipeline_rules,
+            "crm",
+        )
+
+    def lose(self, person: Person) -> None:
+        """The rep marks a lead that went nowhere as lost, with why."""
+        assert person.lead is not None
+        reasons, weights = zip(*LOST_REASONS, strict=True)
+        reason = self.rng.choices(reasons, weights)[0]
+        payload = {"reason": reason}
+        if reason in LOST_NOTES and self.rng.random() < 0.7:
+            payload["note"] = LOST_NOTES[reason]
+        with contextlib.suppress(Conflict):  # won or lost meanwhile
+            pipeline.mark_lost(self.db, person.lead, payload, self.rt.pipeline_rules, "crm")
 
     # The booth ---------------------------------------------------------------------------
 

@@ -421,6 +421,11 @@ class Sizes:
 
 
 SIZES = Sizes()
+# Team leads no tracked link brought: (origin, source, how many in the season).
+OFFLINE_LEADS = (
+    ("sales", "inbound:phone", 30),
+    ("partner", "var:fleetfoot-sports", 18),
+)
 
 
 FIRST_NAMES = (

@@ -77,6 +77,7 @@ class Traffic:
             if spec.offer is not None:
                 self._codes_at_tills(spec)
         self._probes()
+        self._offline_leads()
 
     # Moments -----------------------------------------------------------------------------
 
@@ -355,6 +356,17 @@ class Traffic:
         self.replay.at(
             scanned + delay, self.outcomes.booth_scan, text, scanned, person, rating, note
         )
+
+    def _offline_leads(self) -> None:
+        """Team enquiries no link brought: phone calls to the sales line and a reseller's
+        referrals, spread over the season."""
+        season = self.shop.season
+        for origin, source, count in plan.OFFLINE_LEADS:
+            for _ in range(count):
+                day = season.start + self.rng.randrange(season.days) * DAY
+                person = self.crowd.new_person(team=True)
+                at_ms = self.outcomes.store_hours(plan.BOOTH, day)
+                self.replay.at(at_ms, self.outcomes.offline_lead, person, origin, source)
 
     # Noise -------------------------------------------------------------------------------
 
