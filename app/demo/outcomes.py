@@ -287,7 +287,7 @@ class Outcomes:
         estimate = value if STAGES[index] == "opportunity" else None
         if STAGES[index] == "sql":
             estimate = round(lognormal(rng, 2500, 0.6, 500, 12_000), -2)
-        if estimate is not None:
+        if estimate is not None and person.lead is not None:
             leads.update(
                 self.db,
                 person.lead,
