@@ -313,3 +313,25 @@ def test_changed_stage_settings_restage_leads(tmp_path, stages):
     app2 = make_app(tmp_path, FUNNEL_STAGES=stages, WON_STAGES="paid")
     lead = lead_of(api_for(app2), lead_id)
     assert (lead["stage"], lead["status"]) == ("paid", "won")
+
+
+def test_a_browser_stitched_later_brings_its_stages(app, api, fake_clock):
+    """An anonymous browser converted (sql) before anyone knew who it was; when it clicks its
+    personal link, the lead it is tied to has reached sql too, on the next read."""
+    from .test_leads_conversions import browse, click_id_of, recipient_path
+
+    social = api.link(api.campaign(name="Social", channel="social")["id"])
+    mail = api.link(api.campaign(name="Mail")["id"])
+    browser = app.test_client()
+    click = click_id_of(browse(browser, f"/r/{social['token']}"))
+    anonymous = api.post("/api/v1/conversions", json={"type": "sql", "click_id": click})
+    assert anonymous.status_code == 201 and anonymous.get_json()["lead_id"] is None
+    fake_clock.advance(days=1)
+    path, lead_id = recipient_path(api, mail)
+    assert lead_of(api, lead_id)["stage"] is None
+    browse(browser, path)
+    lead = lead_of(api, lead_id)
+    assert lead["stage"] == "sql"
+    assert [h["stage"] for h in lead["stage_history"]] == ["sql"]
+    listed = api.get("/api/v1/leads?stage=sql").get_json()["items"]
+    assert [item["id"] for item in listed] == [lead_id]

@@ -70,21 +70,25 @@ def restage(db: Database, lead_id: str, rules: PipelineRules) -> None:
             "lost_note": lost["note"] if lost else None,
             "lost_at": lost["at"] if lost else None,
             "lost_stage": lost["stage"] if lost else None,
+            "restage_due": 0,
         },
     )
 
 
 def ensure_current(db: Database, rules: PipelineRules) -> None:
-    """Restage every lead when the stage settings changed since they were computed."""
+    """Restage every lead when the stage settings changed since they were computed, and the
+    leads a newly stitched browser brought conversions to (lists and reports call this)."""
     signature = rules.signature()
-    if storage.pipeline_signature(db) == signature:
-        return
-    with immediate(db):
-        if storage.pipeline_signature(db) == signature:
-            return  # another process did it while we waited for the lock
-        for lead_id in storage.lead_ids(db):
-            restage(db, lead_id, rules)
-        storage.set_pipeline_signature(db, signature)
+    if storage.pipeline_signature(db) != signature:
+        with immediate(db):
+            if storage.pipeline_signature(db) != signature:  # not done meanwhile elsewhere
+                for lead_id in storage.lead_ids(db):
+                    restage(db, lead_id, rules)
+                storage.set_pipeline_signature(db, signature)
+    if storage.lead_ids(db, due_only=True):
+        with immediate(db):
+            for lead_id in storage.lead_ids(db, due_only=True):
+                restage(db, lead_id, rules)
 
 
 def stage_history(db: Database, lead_id: str, rules: PipelineRules) -> list[dict]:

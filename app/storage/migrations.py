@@ -593,7 +593,7 @@ def m014_lead_pipeline(db: Database) -> None:
     # conversions, losses and activities. The derived columns are kept by
     # app/people/pipeline.py in the same transaction as the change that moves them, so the
     # leads list can filter and page on them; they can always be recomputed
-    # (pipeline.restage_all), and are whenever the stage settings change.
+    # (pipeline.ensure_current), and are whenever the stage settings change.
     # created_at is when Touchpoint first knew the person; existing leads take first_seen.
     _run(
         db,
@@ -617,6 +617,10 @@ def m014_lead_pipeline(db: Database) -> None:
         ALTER TABLE leads ADD COLUMN lost_note TEXT;
         ALTER TABLE leads ADD COLUMN lost_at TEXT;
         ALTER TABLE leads ADD COLUMN lost_stage TEXT;
+        -- Set when a browser with conversions of its own is stitched to the lead (a click in
+        -- the hot path cannot restage it); the next pipeline read restages it.
+        ALTER TABLE leads ADD COLUMN restage_due INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX leads_restage_due ON leads(id) WHERE restage_due = 1;
         CREATE INDEX leads_created ON leads(created_at, id);
         CREATE INDEX leads_stage ON leads(stage, status);
         CREATE INDEX leads_owner ON leads(owner) WHERE owner IS NOT NULL;

@@ -86,12 +86,21 @@ def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
 
 
 def link_visitor(db: Database, visitor_id: str, lead_id: str, at: str, source: str) -> None:
-    """Tie a browser to a lead. The first tie wins: a shared device is not re-assigned."""
-    db.execute(
+    """Tie a browser to a lead. The first tie wins: a shared device is not re-assigned.
+
+    When the browser brought conversions of its own, they are now the lead's: its stage is
+    marked due for a recount (app/people/pipeline.py ensure_current does it)."""
+    tied = db.execute(
         "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source) "
         "VALUES (?, ?, ?, ?)",
         (visitor_id, lead_id, at, source),
-    )
+    ).rowcount
+    if tied:
+        db.execute(
+            "UPDATE leads SET restage_due = 1 WHERE id = ? AND EXISTS (SELECT 1 FROM "
+            "conversions WHERE visitor_id = ? AND voided_at IS NULL)",
+            (lead_id, visitor_id),
+        )
 
 
 def lead_of_visitor(db: Database, visitor_id: str) -> str | None:

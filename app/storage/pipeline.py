@@ -92,8 +92,10 @@ def set_lead_columns(db: Database, lead_id: str, values: dict[str, Any]) -> None
     )
 
 
-def lead_ids(db: Database) -> list[str]:
-    return [r[0] for r in db.execute("SELECT id FROM leads ORDER BY id").fetchall()]
+def lead_ids(db: Database, *, due_only: bool = False) -> list[str]:
+    """Every lead's id, or only those marked restage_due."""
+    where = " WHERE restage_due = 1" if due_only else ""
+    return [r[0] for r in db.execute(f"SELECT id FROM leads{where} ORDER BY id").fetchall()]
 
 
 def pipeline_signature(db: Database) -> str | None:
