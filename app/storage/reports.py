@@ -38,13 +38,18 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from app.core.clock import ms_to_iso
 from app.core.db import immediate
 
 __all__ = [
+    "ACTIVITY_KIND",
     "TOUCH_KINDS",
+    "activity_counts_between",
+    "activity_touches_of_leads",
     "claims_between",
     "conversions_between",
     "click_touches",
+    "lead_first_reached",
     "lead_visitor_numbers",
     "next_month",
     "offer_count",
@@ -68,6 +73,12 @@ __all__ = [
 ]
 
 TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
+# A sales activity (lead_activities) as a touch. Not in report_touches: activities are read
+# from their own small table, and their touch ids are the activity ids negated, so they never
+# meet an event rowid when a journey drops duplicates.
+ACTIVITY_KIND = 5
+# A note records no contact with the person: it is no touch.
+_CONTACT = "kind != 'note'"
 # Stored text times to epoch milliseconds inside SQLite (exact: julianday keeps integer ms).
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000.0) AS INTEGER)"
 _EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
@@ -529,6 +540,44 @@ def touches_of_leads(db: Database, windows: list[tuple[str, int, int]]) -> dict[
     return _grouped(rows)
 
 
+def activity_touches_of_leads(
+    db: Database, windows: list[tuple[str, int, int]]
+) -> dict[str, list[tuple]]:
+    """{lead: its sales activities that are touches (every kind but a note), oldest first} for
+    (lead, from_ms, to_ms) windows, as touch tuples: (at_ms, -activity id, ACTIVITY_KIND,
+    campaign or None, None, None, lead)."""
+    if not windows:
+        return {}  # no lead behind any conversion: a statement saved
+    # Stored times are one fixed-width ISO form, so the windows compare as text and the
+    # (lead_id, at) index reads one range per window.
+    spans = sorted((lead, ms_to_iso(max(low, 0)), ms_to_iso(high)) for lead, low, high in windows)
+    rows = db.execute(
+        f"SELECT {_MS.format('a.at')}, -a.id, {ACTIVITY_KIND}, a.campaign_id, NULL, NULL, "
+        "a.lead_id FROM json_each(?) AS w CROSS JOIN lead_activities AS a "
+        "WHERE a.lead_id = json_extract(w.value, '$[0]') "
+        "AND a.at >= json_extract(w.value, '$[1]') AND a.at <= json_extract(w.value, '$[2]') "
+        f"AND a.{_CONTACT}",
+        (json.dumps(spans),),
+    )
+    return _grouped(rows)
+
+
+def activity_counts_between(
+    db: Database, start: str, end: str, campaign_id: int | None
+) -> list[tuple[str, int | None, int]]:
+    """(day, campaign or None, how many) of the sales activities that are touches (every kind
+    but a note) in [start, end)."""
+    sql = (
+        "SELECT substr(at, 1, 10), campaign_id, count(*) FROM lead_activities "
+        f"WHERE at >= ? AND at < ? AND {_CONTACT}"
+    )
+    params: list[Any] = [start, end]
+    if campaign_id is not None:
+        sql += " AND campaign_id = ?"
+        params.append(campaign_id)
+    return db.execute(sql + " GROUP BY 1, 2", params).fetchall()
+
+
 def _grouped(rows: Iterable[tuple]) -> dict:
     # Rows arrive grouped by person (windows in key order); a person's windows may still
     # come apart, hence setdefault. Sorted here: cheaper than SQLite sorting them all.
@@ -630,6 +679,37 @@ def conversions_between(db: Database, start: str, end: str, types: list[str] | N
     for kind, at, ms, lead, visitor, click, value, currency in rows:
         number, stitched = people.get(visitor, _NOBODY)
         found.append((kind, at, ms, lead or stitched, number, click, value, currency))
+    return found
+
+
+def lead_first_reached(
+    db: Database, lead_ids: Iterable[str], types: list[str]
+) -> dict[str, dict[str, int]]:
+    """{lead: {type: epoch ms of its earliest conversion of that type}} over conversions not
+    voided, for milestones (when a lead first reached a stage). A lead's conversions are those
+    naming it and those of browsers stitched to it, as in its stage history."""
+    if not types:
+        return {}
+    keys = json.dumps(sorted(set(lead_ids)))
+    kinds = json.dumps(sorted(set(types)))
+    first = f"{_MS.format('min(c.occurred_at)')}"
+    rows = db.execute(
+        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
+        "CROSS JOIN conversions AS c ON c.lead_id = k.value "
+        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        "GROUP BY k.value, c.type UNION ALL "
+        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
+        "CROSS JOIN lead_visitors AS lv ON lv.lead_id = k.value "
+        "CROSS JOIN conversions AS c ON c.visitor_id = lv.visitor_id "
+        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        "GROUP BY k.value, c.type",
+        {"leads": keys, "types": kinds},
+    )
+    found: dict[str, dict[str, int]] = {}
+    for lead, kind, ms in rows:
+        reached = found.setdefault(lead, {})
+        if kind not in reached or ms < reached[kind]:
+            reached[kind] = ms
     return found
 
 
