@@ -168,9 +168,16 @@ class _Table:
             row.visitors.append(visitors)
             self.present.add(campaign_id)
 
-    def add_sales_activity(self, counts: list[tuple[str, int | None, int]]) -> None:
-        """Sales activities of the period, (day, campaign, how many): touches of their rows."""
-        for day, campaign_id, count in counts:
+    def add_sales_activity(self, activities: list[tuple]) -> None:
+        """Sales activities (storage.sales_activities_between) of the period: touches of
+        their rows."""
+        period, only = self.params.period, self.params.campaign_id
+        counts = Counter(
+            (at[:10], campaign_id)
+            for at, _, _, _, campaign_id in activities
+            if period.start <= at < period.end and only in (None, campaign_id)
+        )
+        for (day, campaign_id), count in counts.items():
             if self.params.group_by == "day":
                 key = day
             else:
@@ -203,9 +210,32 @@ class _Table:
         conversions, whose credited value is pipeline_value and nothing else.
         """
         only = self.params.campaign_id
-        row, present = self.row, self.present
+        units = attribution.CONVERSION_UNITS
+        key_of, row, present = self.touch_key, self.row, self.present
+        single, window_ms = self.single, self.window_ms
+        credited: list[tuple[object, int | None, int, int, float | None]]
         for conversion in conversions:
-            for key, campaign_id, share, part, age in self._split(conversion, journeys, reached):
+            # (row key, campaign, hundredths, minor units, age in seconds or None) per touch
+            # credited. The common cases inline: this loop runs once per conversion.
+            ms, value = conversion.ms, conversion.value_minor
+            if conversion.direct_campaign_id is not None:
+                direct = conversion.direct_campaign_id
+                touch = (ms, 0, _DIRECT_KIND, direct, None, conversion.location)
+                credited = [(key_of(touch), direct, units, value, None)]
+            else:
+                touches = journeys.touches(conversion)
+                # At or before the conversion, and no earlier than the window before it.
+                high = count_until(touches, ms)
+                low = bisect_left(touches, (ms - window_ms,), 0, high)
+                if low == high:
+                    # No campaign: it only counts in a report of every campaign.
+                    credited = [(UNATTRIBUTED, None, units, value, None)]
+                elif single is not None or high - low == 1:
+                    touch = touches[low if single == 0 else high - 1]
+                    credited = [(key_of(touch), touch[3], units, value, (ms - touch[0]) / 1000)]
+                else:
+                    credited = self._shared(conversion, touches, low, high, reached)
+            for key, campaign_id, share, part, age in credited:
                 if only in (None, campaign_id):
                     target = row(key)
                     if pipeline:
@@ -217,32 +247,16 @@ class _Table:
                             target.ages.append(age)
                     present.add(campaign_id)
 
-    def _split(
+    def _shared(
         self,
         conversion: Conversion,
-        journeys: Journeys,
+        touches: list[tuple],
+        low: int,
+        high: int,
         reached: dict[str, tuple[int | None, int | None]],
     ) -> list[tuple[object, int | None, int, int, float | None]]:
-        """(row key, campaign, hundredths, minor units, age in seconds or None) per credited
-        touch of one conversion. Unattributed credit has no campaign, so it only counts in a
-        report of every campaign."""
-        units = attribution.CONVERSION_UNITS
-        ms, value = conversion.ms, conversion.value_minor
-        key_of = self.touch_key
-        if conversion.direct_campaign_id is not None:
-            campaign_id = conversion.direct_campaign_id
-            touch = (ms, 0, _DIRECT_KIND, campaign_id, None, conversion.location)
-            return [(key_of(touch), campaign_id, units, value, None)]
-        touches = journeys.touches(conversion)
-        # At or before the conversion, and no earlier than the window before it.
-        high = count_until(touches, ms)
-        low = bisect_left(touches, (ms - self.window_ms,), 0, high)
-        if low == high:
-            return [(UNATTRIBUTED, None, units, value, None)]
-        single = self.single
-        if single is not None or high - low == 1:
-            touch = touches[low if single == 0 else high - 1]
-            return [(key_of(touch), touch[3], units, value, (ms - touch[0]) / 1000)]
+        """The credit of a conversion shared by the touches[low:high] of its window."""
+        ms, key_of = conversion.ms, self.touch_key
         chosen = touches[low:high]
         ages = [(ms - t[0]) / 1000 for t in chosen]
         model = self.model
@@ -254,8 +268,8 @@ class _Table:
                 _holder(touches, low, ms, opportunity_at),
             )
         weights = attribution.touch_weights(model, ages, milestones)
-        shares = attribution.allocate(units, weights)
-        values = attribution.allocate(value, weights)
+        shares = attribution.allocate(attribution.CONVERSION_UNITS, weights)
+        values = attribution.allocate(conversion.value_minor, weights)
         return [
             (key_of(touch), touch[3], share, part, age)
             for touch, weight, share, part, age in zip(
@@ -343,10 +357,12 @@ def attribute(
         # the report's are left out (and counted), as revenue's are, but never refuse it.
         valued = [c for c in found if c.kind in pipeline_types and c.value_minor]
         pipeline = [c for c in valued if (c.currency or default_currency) == currency]
-        journeys = Journeys(db, counted + pipeline, params.window_s * 1000, last, activities=True)
+        # Every sales activity a conversion's window or the period can hold, in one read.
+        earliest = clock.ms_to_iso(period.start_ms - params.window_s * 1000)
+        sales = storage.sales_activities_between(db, earliest, period.end)
+        journeys = Journeys(db, counted + pipeline, params.window_s * 1000, last, activities=sales)
         reached = _reached(db, params, rules, counted + pipeline)
         buckets = activity(db, period, last, params.campaign_id, params.group_by == "day")
-        sales = storage.activity_counts_between(db, period.start, period.end, params.campaign_id)
         labels = _Labels(db, params.group_by, campaigns)
     table = _Table(params, campaigns)
     table.add_activity(buckets)
