@@ -406,13 +406,18 @@ def test_the_sales_row_says_what_it_holds(app, api, fake_clock, history):
     assert call.status_code == 201
     fake_clock.advance(hours=1)
     api.post("/api/v1/conversions", json={"type": "sale", "lead_id": lead_id, "value": "40.00"})
-    body = text(signed_in(app).get("/dashboard/report"))
+    browser = signed_in(app)
+    body = text(browser.get("/dashboard/report"))
     special = [cells(row) for row in re.findall(r'<tr class="special">(.*?)</tr>', body, re.S)]
     sales = [row for row in special if row["Campaign"].startswith("(sales)")]
     assert sales[0]["Campaign"] == (
         "(sales)calls, meetings, demos, emails and chats that name no campaign"
     )
     assert (sales[0]["Revenue"], sales[0]["Touches"]) == ("40.00", "1")
+    # The overview lists it among what no campaign earned, so its rows still add up.
+    overview = browser.get("/dashboard/?days=30")
+    assert overview.status_code == 200
+    assert "(sales)" in text(overview) and "that name no campaign" in text(overview)
 
 
 # CSV -----------------------------------------------------------------------------------------
