@@ -621,8 +621,10 @@ def report_group() -> None:
 @click.option(
     "--weights",
     default=None,
-    help="position_based only: first,middle,last percentages adding up to 100 (default "
-    f"{','.join(map(str, attribution.DEFAULT_WEIGHTS))}).",
+    help="position_based: first,middle,last percentages adding up to 100 (default "
+    f"{','.join(map(str, attribution.DEFAULT_WEIGHTS))}); w_shaped: first,lead-creation,"
+    "opportunity-creation,others (default "
+    f"{','.join(map(str, attribution.W_SHAPED_WEIGHTS))}); full_path's are fixed.",
 )
 @click.option(
     "--half-life",
@@ -713,7 +715,9 @@ def report_attribution(
         params = reports.attribution_params(
             db, args, clock.utcnow(), revenue_types=settings.names(rt.config["REVENUE_TYPES"])
         )
-        report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+        report = reports.attribute(
+            db, params, default_currency=rt.config["DEFAULT_CURRENCY"], rules=rt.pipeline_rules
+        )
     except ValidationError as exc:
         raise click.UsageError(cli_messages(exc)) from None
     if fmt == "csv":

@@ -13,6 +13,7 @@ from app.reports.attribution import (
     allocate,
     credit,
     format_duration,
+    milestone_weights,
     parse_duration,
     parse_weights,
     touch_weights,
@@ -40,6 +41,39 @@ def test_worked_example(model, cents):
     assert [value for _, value in shares] == cents
     assert sum(value for _, value in shares) == 10000
     assert sum(share for share, _ in shares) == 100
+
+
+# Touches A, B, C, D; the lead was created after B (index 1), the opportunity after C (2).
+MILESTONE_AGES = [4 * DAY, 3 * DAY, 2 * DAY, DAY]
+
+
+@pytest.mark.parametrize(
+    ("model", "milestones", "cents", "hundredths"),
+    [
+        (Model("w_shaped"), (1, 2), [3000, 3000, 3000, 1000], [30, 30, 30, 10]),
+        (Model("full_path"), (1, 2), [2500, 2500, 2500, 2500], [25, 25, 25, 25]),
+        # Never reached the opportunity: its 30% spread over 30:30:10.
+        (Model("w_shaped"), (1, None), [4286, 4286, 714, 714], [43, 43, 7, 7]),
+        (Model("w_shaped", w_weights=(40, 30, 20, 10)), (1, 2), [4000, 3000, 2000, 1000], None),
+        # One touch opened both lead and opportunity: both shares (30 + 30), A 30, the rest 10.
+        (Model("w_shaped"), (2, 2), [3000, 500, 6000, 500], None),
+        # No lead at all: first, closing and the others only.
+        (Model("full_path"), (None, None), [4091, 909, 909, 4091], None),
+    ],
+    ids=["w_shaped", "full_path", "w_no-opportunity", "w_weights", "w_two-in-one", "full_no-lead"],
+)
+def test_milestone_worked_examples(model, milestones, cents, hundredths):
+    shares = credit(model, MILESTONE_AGES, 10000, milestones)
+    assert [value for _, value in shares] == cents
+    if hundredths is not None:
+        assert [share for share, _ in shares] == hundredths
+    assert sum(share for share, _ in shares) == 100
+
+
+def test_milestone_weights_with_no_taker_for_any_weight_share_equally():
+    # Only the others' share weighs, and every touch holds a milestone: equal shares.
+    assert milestone_weights((0, 0, 0, 100), (0, 1, None), 2) == [1, 1]
+    assert milestone_weights((30, 30, 30, 10), (0, None, None), 1) == [30]
 
 
 def test_linear_gives_the_odd_cent_to_the_latest_touch():
@@ -107,6 +141,44 @@ def test_every_conversion_is_credited_exactly_once(model, ages, value):
             assert share == minor == 0
 
 
+def milestone_case(n: int):
+    place = st.one_of(st.none(), st.integers(0, n - 1))
+    return st.tuples(st.just(n), place, place)
+
+
+four_weights = (
+    st.tuples(st.integers(0, 100), st.integers(0, 100), st.integers(0, 100))
+    .filter(lambda w: sum(w) <= 100)
+    .map(lambda w: (*w, 100 - sum(w)))
+)
+milestone_models = st.one_of(
+    st.just(Model("full_path")),
+    st.just(Model("w_shaped")),
+    four_weights.map(lambda w: Model("w_shaped", w_weights=w)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    model=milestone_models,
+    case=st.integers(1, 40).flatmap(milestone_case),
+    value=st.integers(min_value=0, max_value=10**15),
+)
+def test_milestone_models_credit_every_conversion_exactly_once(model, case, value):
+    n, lead, opportunity = case
+    ages = [float(n - i) for i in range(n)]
+    shares = credit(model, ages, value, (lead, opportunity))
+    assert len(shares) == n
+    assert sum(share for share, _ in shares) == 100
+    assert sum(minor for _, minor in shares) == value
+    assert all(share >= 0 and minor >= 0 for share, minor in shares)
+    for weight, (share, minor) in zip(
+        touch_weights(model, ages, (lead, opportunity)), shares, strict=True
+    ):
+        if weight == 0:
+            assert share == minor == 0
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800)]
 )
@@ -129,3 +201,18 @@ def test_weights():
         with pytest.raises(ValidationError) as caught:
             parse_weights(bad)
         assert caught.value.field == "weights"
+
+
+def test_four_weights():
+    assert parse_weights("30,30,30,10", 4) == (30, 30, 30, 10)
+    assert parse_weights("0, 0, 100 ,0", 4) == (0, 0, 100, 0)
+    for bad in ("30,30,30", "30,30,30,20", "a,b,c,d", "30,30,30,10,0", "25.5,25.5,39,10", ""):
+        with pytest.raises(ValidationError) as caught:
+            parse_weights(bad, 4)
+        assert caught.value.field == "weights"
+    with pytest.raises(ValidationError) as caught:
+        parse_weights("30,30,30", 4)
+    assert caught.value.message == (
+        "Weights must be four whole percentages for the first, lead-creation, "
+        "opportunity-creation and other touches, such as 30,30,30,10."
+    )

@@ -285,7 +285,10 @@ def test_every_bad_report_option_is_named_at_once(season):
         (["--from", "last week"], "--from is not an ISO 8601 time or date"),
         (["--to", "soon"], "--to is not an ISO 8601 time or date"),
         (["--from", "2026-11-02", "--to", "2026-11-01"], "--from must be before --to."),
-        (["--weights", "30,0,70"], "--weights apply to the position-based model only."),
+        (
+            ["--weights", "30,0,70"],
+            "--weights apply to the position-based and W-shaped models only.",
+        ),
         (
             ["--model", "position_based", "--weights", "50,50"],
             "--weights must be three whole percentages for first, middle and last touches",

@@ -99,6 +99,7 @@ COLUMNS = {
     "Redemptions": ("redemptions", "count"),
     "Conversions": ("conversions", "conversions"),
     "Revenue": ("revenue", "money"),
+    "Pipeline value": ("pipeline_value", "money"),
     "Cost": ("cost", "money"),
     "Cost per conversion": ("cost_per_conversion", "money"),
     "ROI": ("roi", "roi"),
@@ -208,6 +209,10 @@ def test_the_default_report_shows_what_the_api_gives(app, api, fake_clock, histo
         "/api/v1/reports/attribution?" + urlencode({**default_period(fake_clock), "type": "all"})
     ).get_json()
     assert every["totals"]["revenue"] == "675.00"
+    # The opportunity is the pipeline value, in its own column and figure.
+    assert report["totals"]["pipeline_value"] == "500.00"
+    figure = re.search(r'<div class="value">([^<]*)</div><div class="label">pipeline value', body)
+    assert figure.group(1) == "500.00"
 
 
 def test_names_are_escaped(app, fake_clock, history):
@@ -383,6 +388,36 @@ def test_weights_and_half_life_only_go_with_their_model(app, api, fake_clock, hi
     assert "weights=" not in re.search(r'href="([^"]*report\.csv[^"]*)"', text(page)).group(1)
     weighted = text(browser.get("/dashboard/report?model=position_based&weights=30,0,70"))
     assert "Position based model (30/0/70)" in weighted
+    shaped = browser.get("/dashboard/report?model=w_shaped&weights=40,30,20,10")
+    assert "W shaped model (40/30/20/10)" in text(shaped)
+    assert "weights=40" in re.search(r'href="([^"]*report\.csv[^"]*)"', text(shaped)).group(1)
+    fixed = text(browser.get("/dashboard/report?model=full_path"))
+    assert "Full path model (22.5/22.5/22.5/22.5/10)" in fixed
+    wrong = browser.get("/dashboard/report?model=w_shaped&weights=30,30,30")
+    assert wrong.status_code == 422
+    assert "Weights must be four whole percentages" in field_html(text(wrong), "weights")
+
+
+def test_the_sales_row_says_what_it_holds(app, api, fake_clock, history):
+    ann = api.post("/api/v1/conversions", json={"type": "lead", "email": "zed@example.com"})
+    lead_id = ann.get_json()["lead_id"]
+    fake_clock.advance(hours=1)
+    call = api.post(f"/api/v1/leads/{lead_id}/activities", json={"kind": "call"})
+    assert call.status_code == 201
+    fake_clock.advance(hours=1)
+    api.post("/api/v1/conversions", json={"type": "sale", "lead_id": lead_id, "value": "40.00"})
+    browser = signed_in(app)
+    body = text(browser.get("/dashboard/report"))
+    special = [cells(row) for row in re.findall(r'<tr class="special">(.*?)</tr>', body, re.S)]
+    sales = [row for row in special if row["Campaign"].startswith("(sales)")]
+    assert sales[0]["Campaign"] == (
+        "(sales)calls, meetings, demos, emails and chats that name no campaign"
+    )
+    assert (sales[0]["Revenue"], sales[0]["Touches"]) == ("40.00", "1")
+    # The overview lists it among what no campaign earned, so its rows still add up.
+    overview = browser.get("/dashboard/?days=30")
+    assert overview.status_code == 200
+    assert "(sales)" in text(overview) and "that name no campaign" in text(overview)
 
 
 # CSV -----------------------------------------------------------------------------------------

@@ -130,6 +130,216 @@ def test_worked_example_with_the_default_window_of_7d(api, fake_clock, worked_ex
     assert rows[worked_example[2]]["median_time_to_convert_s"] == 86400
 
 
+# The milestone models -------------------------------------------------------------------
+
+
+def milestone_journey(app, api, fake_clock, *, opportunity: bool = True) -> dict:
+    """One person's touches A, B, C, D a day apart (campaigns A-D); the `lead` stage after B,
+    an `opportunity` worth 1,000.00 after C (unless not), a 100.00 sale after D."""
+    campaigns = [api.campaign(name=name) for name in "ABCD"]
+    browser = app.test_client()
+    clicks = []
+    for campaign in campaigns:
+        clicks.append(click(browser, api.link(campaign["id"])))
+        fake_clock.advance(hours=1)
+        if campaign["name"] == "B":
+            sale(api, type="lead", email="ann@example.com", click_id=clicks[-1])
+        if campaign["name"] == "C" and opportunity:
+            sale(api, type="opportunity", email="ann@example.com", value="1000.00")
+        if campaign["name"] == "D":
+            sale(api, email="ann@example.com", click_id=clicks[-1], value="100.00")
+        fake_clock.advance(days=1)
+    return {"ids": [c["id"] for c in campaigns]}
+
+
+@pytest.mark.parametrize(
+    ("params", "opportunity", "revenue", "conversions", "pipeline"),
+    [
+        (
+            {"model": "w_shaped"},
+            True,
+            ["30.00", "30.00", "30.00", "10.00"],
+            [0.3, 0.3, 0.3, 0.1],
+            # The opportunity's own journey is A, B, C: C opened it; the others' 10% is spread.
+            ["333.33", "333.33", "333.34", "0.00"],
+        ),
+        (
+            {"model": "full_path"},
+            True,
+            ["25.00", "25.00", "25.00", "25.00"],
+            [0.25, 0.25, 0.25, 0.25],
+            # C opened the opportunity and is its closing touch: both shares.
+            ["250.00", "250.00", "500.00", "0.00"],
+        ),
+        (
+            {"model": "w_shaped"},
+            False,
+            ["42.86", "42.86", "7.14", "7.14"],
+            [0.43, 0.43, 0.07, 0.07],
+            ["0.00", "0.00", "0.00", "0.00"],
+        ),
+        (
+            {"model": "full_path"},
+            False,
+            # No opportunity: 22.5 each to first, lead creation and closing, 10 to C: of 77.5.
+            ["29.03", "29.03", "12.91", "29.03"],
+            [0.29, 0.29, 0.13, 0.29],
+            ["0.00", "0.00", "0.00", "0.00"],
+        ),
+        (
+            {"model": "w_shaped", "weights": "40,30,20,10"},
+            True,
+            ["40.00", "30.00", "20.00", "10.00"],
+            [0.4, 0.3, 0.2, 0.1],
+            ["444.45", "333.33", "222.22", "0.00"],
+        ),
+        (
+            {},
+            True,
+            ["0.00", "0.00", "0.00", "100.00"],
+            [0.0, 0.0, 0.0, 1.0],
+            ["0.00", "0.00", "1000.00", "0.00"],
+        ),
+    ],
+    ids=[
+        "w_shaped",
+        "full_path",
+        "w_shaped-no-opportunity",
+        "full_path-no-opportunity",
+        "w_shaped-weights",
+        "last_touch",
+    ],
+)
+def test_worked_example_of_the_milestone_models(
+    app, api, fake_clock, params, opportunity, revenue, conversions, pipeline
+):
+    ids = milestone_journey(app, api, fake_clock, opportunity=opportunity)["ids"]
+    report = attribution(api, window="30d", **around(fake_clock), **params)
+    rows = rows_by_key(report)
+    assert [rows[c]["revenue"] for c in ids] == revenue
+    assert [rows[c]["conversions"] for c in ids] == conversions
+    assert [rows[c]["pipeline_value"] for c in ids] == pipeline
+    assert report["totals"]["revenue"] == "100.00"
+    assert report["totals"]["conversions"] == 1.0
+    assert report["totals"]["pipeline_value"] == ("1000.00" if opportunity else "0.00")
+    assert report["params"]["model"] == params.get("model", "last_touch")
+
+
+def test_milestone_params_and_the_default_window(app, api, fake_clock):
+    ids = milestone_journey(app, api, fake_clock)["ids"]
+    report = attribution(api, model="full_path", **around(fake_clock))
+    assert report["params"]["weights"] == [22.5, 22.5, 22.5, 22.5, 10]
+    assert attribution(api, model="w_shaped", **around(fake_clock))["params"]["weights"] == [
+        30,
+        30,
+        30,
+        10,
+    ]
+    # The default 7d window still holds all four touches (3 days 3 hours back at most).
+    assert [rows_by_key(report)[c]["revenue"] for c in ids] == ["25.00"] * 4
+
+
+def test_only_touches_in_the_window_hold_milestones(app, api, fake_clock):
+    ids = milestone_journey(app, api, fake_clock)["ids"]
+    # 2 days: the sale's window holds C and D only; B opened the lead but is outside, so the
+    # lead-creation share has no touch; C opened the opportunity and is the first touch here.
+    rows = rows_by_key(attribution(api, model="w_shaped", window="2d", **around(fake_clock)))
+    # C: first 30 + opportunity 30, D: others 10 -> 60:10 of 70.
+    assert [rows[c]["revenue"] for c in ids] == ["0.00", "0.00", "85.71", "14.29"]
+
+
+def test_a_voided_milestone_is_no_milestone(app, api, fake_clock):
+    ids = milestone_journey(app, api, fake_clock)["ids"]
+    lead_conversion = api.get("/api/v1/conversions?type=lead").get_json()["items"][0]
+    voided = api.post(f"/api/v1/conversions/{lead_conversion['id']}/void", json={"reason": "test"})
+    assert voided.status_code == 200, voided.get_json()
+    rows = rows_by_key(attribution(api, model="w_shaped", window="30d", **around(fake_clock)))
+    # No lead milestone: A first 30, C opportunity 30, B and D share the others' 10 -> of 70.
+    assert [rows[c]["revenue"] for c in ids] == ["42.86", "7.14", "42.86", "7.14"]
+
+
+def test_a_conversion_without_a_lead_has_only_first_closing_and_others(app, api, fake_clock):
+    campaigns = [api.campaign(name=name) for name in "ABC"]
+    browser = app.test_client()
+    last = None
+    for campaign in campaigns:
+        last = click(browser, api.link(campaign["id"]))
+        fake_clock.advance(days=1)
+    sale(api, click_id=last, value="100.00")
+    ids = [c["id"] for c in campaigns]
+    w_shaped = rows_by_key(attribution(api, model="w_shaped", **around(fake_clock)))
+    # First 30, others 10 (B and C, 5 each): 30:5:5.
+    assert [w_shaped[c]["revenue"] for c in ids] == ["75.00", "12.50", "12.50"]
+    full_path = rows_by_key(attribution(api, model="full_path", **around(fake_clock)))
+    # First 22.5, closing 22.5, B the others' 10.
+    assert [full_path[c]["revenue"] for c in ids] == ["40.91", "18.18", "40.91"]
+
+
+# Sales activities as touches ------------------------------------------------------------------
+
+
+def activity(api, lead_id: str, **body) -> dict:
+    response = api.post(f"/api/v1/leads/{lead_id}/activities", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def called_buyer(app, api, fake_clock):
+    """A click on Mail, a call from Webinar's phone line, a demo naming no campaign, a note,
+    then a 90.00 sale: three touches (a note is not contact)."""
+    mail = api.campaign(name="Mail", channel="email")
+    webinar = api.campaign(name="Webinar", channel="other")
+    click_id = click(app.test_client(), api.link(mail["id"]))
+    lead_id = sale(api, type="lead", email="bo@example.com", click_id=click_id)["lead_id"]
+    fake_clock.advance(days=1)
+    activity(api, lead_id, kind="call", campaign_id=webinar["id"])
+    fake_clock.advance(days=1)
+    activity(api, lead_id, kind="demo")
+    fake_clock.advance(hours=1)
+    activity(api, lead_id, kind="note", note="sent the deck", campaign_id=mail["id"])
+    fake_clock.advance(hours=1)
+    sale(api, lead_id=lead_id, value="90.00")
+    fake_clock.advance(hours=1)
+    return mail["id"], webinar["id"]
+
+
+def test_sales_activities_are_touches(api, fake_clock, called_buyer):
+    mail, webinar = called_buyer
+    report = attribution(api, model="linear", **around(fake_clock))
+    rows = rows_by_key(report)
+    assert [rows[k]["revenue"] for k in (mail, webinar, "(sales)")] == ["30.00", "30.00", "30.00"]
+    assert rows["(sales)"]["label"] == "(sales)"
+    # Activities count as touches of the period; the note does not.
+    assert [rows[k]["touches"] for k in (mail, webinar, "(sales)")] == [1, 1, 1]
+    assert report["totals"]["touches"] == 3 and report["totals"]["revenue"] == "90.00"
+    # The last touch is the demo, which no campaign gets.
+    last = rows_by_key(attribution(api, **around(fake_clock)))
+    assert last["(sales)"]["revenue"] == "90.00" and last[mail]["revenue"] == "0.00"
+    # One campaign: only its own touches are credited; the (sales) share goes to no row.
+    only = attribution(api, model="linear", campaign_id=webinar, **around(fake_clock))
+    assert [(r["key"], r["revenue"]) for r in only["rows"]] == [(webinar, "30.00")]
+
+
+@pytest.mark.parametrize(
+    ("group_by", "expected"),
+    [
+        ("channel", {"email": "30.00", "other": "30.00", "sales": "30.00"}),
+        # An activity has no link and no place: both activities are the (sales) row.
+        ("link", {"(sales)": "60.00"}),
+        ("location", {"(sales)": "60.00", None: "30.00"}),
+    ],
+)
+def test_sales_activities_by_channel_link_and_location(
+    api, fake_clock, called_buyer, group_by, expected
+):
+    rows = rows_by_key(attribution(api, model="linear", group_by=group_by, **around(fake_clock)))
+    for key, revenue in expected.items():
+        assert rows[key]["revenue"] == revenue
+    if group_by == "link":
+        assert rows["(sales)"]["touches"] == 2 and rows["(sales)"]["label"] == "(sales)"
+
+
 # Windows -----------------------------------------------------------------------------------
 
 
@@ -420,6 +630,14 @@ def test_csv_has_the_same_columns_a_header_and_a_totals_row(api, fake_clock, wor
         ({"model": "position_based", "weights": "50,50,10"}, "weights"),
         ({"model": "position_based", "weights": "40,60"}, "weights"),
         ({"weights": "40,20,40"}, "weights"),
+        ({"model": "w_shaped", "weights": "40,20,40"}, "weights"),
+        ({"model": "w_shaped", "weights": "30,30,30,20"}, "weights"),
+        ({"model": "w_shaped", "weights": "30,30,30,x"}, "weights"),
+        ({"model": "w_shaped", "weights": "22.5,22.5,45,10"}, "weights"),
+        ({"model": "w_shaped", "weights": "-30,60,60,10"}, "weights"),
+        ({"model": "full_path", "weights": "25,25,25,25"}, "weights"),
+        ({"model": "linear", "weights": "30,30,30,10"}, "weights"),
+        ({"model": "u_shaped"}, "model"),
         ({"model": "time_decay", "half_life": "0s"}, "half_life"),
         ({"half_life": "7d"}, "half_life"),
         ({"group_by": "store"}, "group_by"),

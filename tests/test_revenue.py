@@ -53,6 +53,60 @@ def test_the_default_report_counts_the_sale_once(api, fake_clock, one_buyer):
     assert report["params"]["type_all"] is False
 
 
+def test_pipeline_value_is_beside_revenue(api, fake_clock, one_buyer):
+    report = attribution(api, **around(fake_clock))
+    row = rows_by_key(report)[one_buyer["id"]]
+    assert (row["conversions"], row["revenue"], row["pipeline_value"]) == (
+        1.0,
+        "1000.00",
+        "1000.00",
+    )
+    totals = report["totals"]
+    assert (totals["conversions"], totals["revenue"], totals["pipeline_value"]) == (
+        1.0,
+        "1000.00",
+        "1000.00",
+    )
+    assert totals["excluded_pipeline_other_currency"] == 0
+    assert row["roi"] == 3.0  # pipeline is not money received: ROI is from revenue only
+    # Whatever `type` picks for revenue, pipeline value is the pipeline types'.
+    for kind, revenue in (("mql", "0.00"), ("opportunity", "1000.00"), ("all", "2000.00")):
+        other = attribution(api, type=kind, **around(fake_clock))["totals"]
+        assert (other["revenue"], other["pipeline_value"]) == (revenue, "1000.00")
+
+
+def test_pipeline_types_come_from_the_setting(tmp_path, fake_clock):
+    from app.access import api_tokens
+
+    from .conftest import Api, make_app
+
+    app = make_app(tmp_path, PIPELINE_TYPES="sql,opportunity")
+    secret, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
+    api = Api(app.test_client(), secret)
+    campaign = api.campaign(name="Spring mailing")
+    click_id = click(app.test_client(), api.link(campaign["id"]))
+    for stage, value in (("sql", "200.00"), ("opportunity", "1000.00"), ("sale", "900.00")):
+        fake_clock.advance(hours=1)
+        body = {"type": stage, "click_id": click_id, "value": value}
+        assert api.post("/api/v1/conversions", json=body).status_code == 201
+    fake_clock.advance(hours=1)
+    totals = attribution(api, **around(fake_clock))["totals"]
+    assert (totals["revenue"], totals["pipeline_value"]) == ("900.00", "1200.00")
+
+
+def test_pipeline_value_in_another_currency_is_left_out_and_counted(api, fake_clock, one_buyer):
+    click_id = api.get("/api/v1/conversions?type=sale").get_json()["items"][0]["click_id"]
+    body = {"type": "opportunity", "click_id": click_id, "value": "50.00", "currency": "EUR"}
+    assert api.post("/api/v1/conversions", json=body).status_code == 201
+    fake_clock.advance(hours=1)
+    report = attribution(api, **around(fake_clock))
+    assert report["totals"]["pipeline_value"] == "1000.00"
+    assert report["totals"]["excluded_pipeline_other_currency"] == 1
+    assert report["params"]["currencies"] == ["EUR", "USD"]
+    in_euros = attribution(api, currency="EUR", **around(fake_clock))["totals"]
+    assert (in_euros["revenue"], in_euros["pipeline_value"]) == ("0.00", "50.00")
+
+
 def test_the_opportunity_is_its_own_figure(api, fake_clock, one_buyer):
     report = attribution(api, type="opportunity", **around(fake_clock))
     row = rows_by_key(report)[one_buyer["id"]]
@@ -72,8 +126,13 @@ def test_type_all_restores_every_type(api, fake_clock, one_buyer):
 def test_the_csv_counts_the_same_and_its_name_says_what_it_holds(api, fake_clock, one_buyer):
     period = around(fake_clock)
     response = api.get("/api/v1/reports/attribution?" + urlencode({**period, "format": "csv"}))
-    table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    text_ = response.get_data(as_text=True)
+    table = list(csv.DictReader(io.StringIO(text_)))
     assert (table[-1]["conversions"], table[-1]["revenue"]) == ("1.00", "1000.00")
+    # pipeline_value came after the first release: the last column, after booth_scans.
+    header = next(csv.reader(io.StringIO(text_)))
+    assert header[-2:] == ["booth_scans", "pipeline_value"]
+    assert [line["pipeline_value"] for line in table] == ["1000.00", "1000.00"]
     first = period["from"][:10]
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="attribution-last_touch-by-campaign-{first}-to-2026-11-02-USD.csv"'

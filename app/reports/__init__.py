@@ -15,7 +15,15 @@ names its parameter); the reports read through the storage layer and return plai
 """
 
 from .activity import activity
-from .attribution_table import COLUMNS, DIRECT, UNATTRIBUTED, attribute, csv_filename, to_csv
+from .attribution_table import (
+    COLUMNS,
+    DIRECT,
+    SALES,
+    UNATTRIBUTED,
+    attribute,
+    csv_filename,
+    to_csv,
+)
 from .conversion_times import LATER, TIME_BUCKETS, time_to_convert
 from .funnel_stages import funnel
 from .journeys import Conversion, Journeys
@@ -41,6 +49,7 @@ __all__ = [
     "GROUP_BYS",
     "LATER",
     "NO_LABELS",
+    "SALES",
     "TIME_BUCKETS",
     "UNATTRIBUTED",
     "Conversion",

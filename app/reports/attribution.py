@@ -5,6 +5,10 @@ Credit is counted in whole units and shared so that nothing is ever lost to roun
 conversion is 100 hundredths, its value is its minor units (cents), and each is split by the
 largest-remainder method, so the shares of every conversion add up exactly to 1.00 and to its
 value. A touch list is always oldest first.
+
+The milestone models (w_shaped, full_path) also need to know which touches opened the lead
+and the opportunity: the caller finds them (the latest touch at or before each milestone)
+and hands in their places in the list.
 """
 
 from __future__ import annotations
@@ -15,8 +19,25 @@ from dataclasses import dataclass
 
 from app.core.errors import ValidationError
 
-MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay")
+MODELS = (
+    "last_touch",
+    "first_touch",
+    "linear",
+    "position_based",
+    "time_decay",
+    "w_shaped",
+    "full_path",
+)
 DEFAULT_WEIGHTS = (40, 20, 40)
+# w_shaped: first touch, lead-creation touch, opportunity-creation touch, the others.
+W_SHAPED_WEIGHTS = (30, 30, 30, 10)
+# full_path: 22.5% each to the first, lead-creation, opportunity-creation and closing touches
+# and 10% to the others, in tenths of a percent so the weights stay whole numbers. Fixed.
+FULL_PATH_WEIGHTS = (225, 225, 225, 225, 100)
+# (index of the lead-creation touch, index of the opportunity-creation touch) in a touch
+# list, None where the lead never reached that milestone or no touch in the window led to it.
+Milestones = tuple[int | None, int | None]
+NO_MILESTONES: Milestones = (None, None)
 DEFAULT_HALF_LIFE_S = 7 * 86_400
 CONVERSION_UNITS = 100  # a conversion is credited in hundredths
 MAX_DURATION_S = 365 * 86_400
@@ -29,11 +50,17 @@ _DECAY_SCALE = 2**52
 
 @dataclass(frozen=True)
 class Model:
-    """A model with its settings: weights are position_based's first/middle/last percentages."""
+    """A model with its settings: weights are position_based's first/middle/last percentages,
+    w_weights w_shaped's first/lead-creation/opportunity-creation/others percentages."""
 
     name: str = "last_touch"
-    weights: tuple[int, int, int] = DEFAULT_WEIGHTS
+    weights: tuple[int, ...] = DEFAULT_WEIGHTS
     half_life_s: int = DEFAULT_HALF_LIFE_S
+    w_weights: tuple[int, ...] = W_SHAPED_WEIGHTS
+
+    @property
+    def uses_milestones(self) -> bool:
+        return self.name in ("w_shaped", "full_path")
 
 
 # What the report page calls the duration parameters.
@@ -62,29 +89,45 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def parse_weights(text: str) -> tuple[int, int, int]:
-    """`30,0,70`: three whole percentages (first, middle, last) that add up to 100."""
+# What each count of weights is for, in the message that asks for them.
+_WEIGHT_NAMES = {
+    3: ("three", "first, middle and last touches", "40,20,40"),
+    4: (
+        "four",
+        "the first, lead-creation, opportunity-creation and other touches",
+        "30,30,30,10",
+    ),
+}
+
+
+def parse_weights(text: str, count: int = 3) -> tuple[int, ...]:
+    """`30,0,70`: `count` whole percentages that add up to 100 (three for position_based:
+    first, middle, last; four for w_shaped: first, lead creation, opportunity creation,
+    others)."""
     parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else []
-    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 3 for p in parts):
+    if len(parts) != count or not all(p.isdigit() and len(p) <= 3 for p in parts):
+        number, what, example = _WEIGHT_NAMES[count]
         raise ValidationError(
-            "Weights must be three whole percentages for first, middle and last touches, "
-            "such as 40,20,40.",
+            f"Weights must be {number} whole percentages for {what}, such as {example}.",
             field="weights",
         )
-    first, middle, last = (int(p) for p in parts)
-    if first + middle + last != 100:
+    numbers = tuple(int(p) for p in parts)
+    if sum(numbers) != 100:
         raise ValidationError(
-            f"Weights must add up to 100 (these add up to {first + middle + last}).",
+            f"Weights must add up to 100 (these add up to {sum(numbers)}).",
             field="weights",
         )
-    return first, middle, last
+    return numbers
 
 
-def touch_weights(model: Model, ages_s: Sequence[float]) -> list[int]:
+def touch_weights(
+    model: Model, ages_s: Sequence[float], milestones: Milestones = NO_MILESTONES
+) -> list[int]:
     """Whole-number weights, one per touch (oldest first), in proportion to each one's credit.
 
-    `ages_s` are the seconds from each touch to the conversion. At least one weight is
-    positive for any non-empty list.
+    `ages_s` are the seconds from each touch to the conversion; `milestones` the places of
+    the lead-creation and opportunity-creation touches in the list (milestone models only).
+    At least one weight is positive for any non-empty list.
     """
     n = len(ages_s)
     if n == 0:
@@ -111,7 +154,37 @@ def touch_weights(model: Model, ages_s: Sequence[float]) -> list[int]:
         youngest = min(ages_s)
         half_life = model.half_life_s
         return [round(_DECAY_SCALE * 2.0 ** (-(age - youngest) / half_life)) for age in ages_s]
+    if name == "w_shaped":
+        return milestone_weights(model.w_weights, (0, *milestones), n)
+    if name == "full_path":
+        return milestone_weights(FULL_PATH_WEIGHTS, (0, *milestones, n - 1), n)
     raise ValueError(f"unknown model {name!r}")
+
+
+def milestone_weights(shares: Sequence[int], holders: Sequence[int | None], n: int) -> list[int]:
+    """Weights of n touches when each milestone position's share goes to the touch holding it
+    and the last share is split equally by the touches that hold none.
+
+    `shares`: one per position, then the others' share; `holders`: the index of the touch
+    holding each position, None for a position nobody holds. A touch holding two positions
+    gets both shares. A share with nobody to take it is not handed out, which spreads it over
+    the positions that are held in proportion to their shares (the allocation is
+    proportional). When every share that has a taker is zero, the touches share equally.
+    """
+    *position_shares, others_share = shares
+    held = [0] * n
+    holding = set()
+    for share, index in zip(position_shares, holders, strict=True):
+        if index is not None:
+            held[index] += share
+            holding.add(index)
+    others = n - len(holding)
+    if others:
+        # Each other touch gets others_share / others: scaling by `others` keeps integers.
+        weights = [held[i] * others if i in holding else others_share for i in range(n)]
+    else:
+        weights = held
+    return weights if any(weights) else [1] * n
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
@@ -137,9 +210,14 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
-def credit(model: Model, ages_s: Sequence[float], value_minor: int) -> list[tuple[int, int]]:
+def credit(
+    model: Model,
+    ages_s: Sequence[float],
+    value_minor: int,
+    milestones: Milestones = NO_MILESTONES,
+) -> list[tuple[int, int]]:
     """(hundredths of the conversion, minor units of its value) per touch, oldest first."""
-    weights = touch_weights(model, ages_s)
+    weights = touch_weights(model, ages_s, milestones)
     return list(
         zip(allocate(CONVERSION_UNITS, weights), allocate(value_minor, weights), strict=True)
     )

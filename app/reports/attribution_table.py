@@ -1,7 +1,10 @@
 """The attribution report and its CSV: rows by campaign, channel, link, location or day.
 
-Each row has its activity, credit, revenue, cost and ROI. How one conversion's credit is
-shared among its touches is app/reports/attribution.py.
+Each row has its activity, credit, revenue, pipeline value, cost and ROI. How one
+conversion's credit is shared among its touches is app/reports/attribution.py.
+
+Revenue comes from the conversions the `type` filter picks; pipeline value, credited the same
+way, from the conversions whose type is one of TOUCHPOINT_PIPELINE_TYPES whatever `type` says.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlite_utils import Database
 from app import storage
 from app.core import clock
 from app.core.csv_cells import inert
+from app.core.runtime import PipelineRules
 from app.reports import attribution
 
 from .activity import activity, visitor_counts
@@ -37,6 +41,11 @@ from .snapshot import collector_paused, up_to_date
 
 UNATTRIBUTED = "(unattributed)"
 DIRECT = "direct (code)"
+# Sales activities that name no campaign (by campaign), and every activity by link or
+# location (an activity has neither): credited to no campaign, but credited.
+SALES = "(sales)"
+# The channel of a sales activity that names no campaign (as the lead's timeline shows it).
+SALES_CHANNEL = "sales"
 COLUMNS = (
     "key",
     "label",
@@ -55,12 +64,14 @@ COLUMNS = (
     "median_time_to_convert_s",
     # Added after the first release: last, so scripts reading columns by position still work.
     "booth_scans",
+    "pipeline_value",
 )
 # Names and keys someone typed (a campaign, a store, a utm_source): made inert in the CSV.
 # The other columns are numbers we computed and stay numbers (a negative ROI included).
 TEXT_COLUMNS = frozenset({"key", "label"})
 # A direct (code) credit has no touch; it stands in as a touch of this kind.
 _DIRECT_KIND = 0
+_ACTIVITY_KIND = storage.ACTIVITY_KIND
 
 
 @dataclass(slots=True)
@@ -74,6 +85,7 @@ class _Row:
     redemptions: int = 0
     hundredths: int = 0
     revenue: int = 0
+    pipeline: int = 0
     visitors: list = field(default_factory=list)  # packed visitor numbers, one blob a bucket
     ages: list = field(default_factory=list)
     cost: int | None = None
@@ -84,25 +96,39 @@ def _key_functions(group_by: str | None, campaigns: dict[int, tuple]):
 
     Touches are (at_ms, rowid, kind, campaign, link, store); buckets (day, campaign, link,
     store, ...); redemptions (day, campaign, link, store, direct). A direct (code) credit
-    is a touch of kind 0.
+    is a touch of kind 0; a sales activity one of kind ACTIVITY_KIND, with no link or store.
     """
     channel = {cid: c[1] for cid, c in campaigns.items()}
     if group_by == "campaign":
-        return itemgetter(3), itemgetter(1), itemgetter(1)
+        return (
+            lambda t: SALES if t[3] is None and t[2] == _ACTIVITY_KIND else t[3],
+            itemgetter(1),
+            itemgetter(1),
+        )
     if group_by == "channel":
         return (
-            lambda t: DIRECT if t[2] == _DIRECT_KIND else channel.get(t[3]),
+            lambda t: (
+                DIRECT
+                if t[2] == _DIRECT_KIND
+                else SALES_CHANNEL
+                if t[3] is None and t[2] == _ACTIVITY_KIND
+                else channel.get(t[3])
+            ),
             lambda b: channel.get(b[1]),
             lambda r: DIRECT if r[4] else channel.get(r[1]),
         )
     if group_by == "link":
         return (
-            lambda t: DIRECT if t[2] == _DIRECT_KIND else t[4],
+            lambda t: DIRECT if t[2] == _DIRECT_KIND else SALES if t[2] == _ACTIVITY_KIND else t[4],
             itemgetter(2),
             lambda r: DIRECT if r[4] else r[2],
         )
     if group_by == "location":
-        return itemgetter(5), itemgetter(3), itemgetter(3)
+        return (
+            lambda t: SALES if t[2] == _ACTIVITY_KIND else t[5],
+            itemgetter(3),
+            itemgetter(3),
+        )
     return lambda t: day_of(t[0] // DAY_MS), itemgetter(0), itemgetter(0)
 
 
@@ -117,6 +143,10 @@ class _Table:
         )
         self.rows: dict[object, _Row] = {}
         self.present: set[int | None] = set()  # campaigns with anything in the period
+        self.model = params.model
+        # first_touch and last_touch credit one touch: no weights to compute.
+        self.single = {"first_touch": 0, "last_touch": -1}.get(params.model.name)
+        self.window_ms = params.window_s * 1000
 
     def row(self, key: object) -> _Row:
         found = self.rows.get(key)
@@ -138,6 +168,23 @@ class _Table:
             row.visitors.append(visitors)
             self.present.add(campaign_id)
 
+    def add_sales_activity(self, activities: list[tuple]) -> None:
+        """Sales activities (storage.sales_activities_between) of the period: touches of
+        their rows."""
+        period, only = self.params.period, self.params.campaign_id
+        counts = Counter(
+            (at[:10], campaign_id)
+            for at, _, _, _, campaign_id in activities
+            if period.start <= at < period.end and only in (None, campaign_id)
+        )
+        for (day, campaign_id), count in counts.items():
+            if self.params.group_by == "day":
+                key = day
+            else:
+                key = self.touch_key((0, 0, _ACTIVITY_KIND, campaign_id, None, None))
+            self.row(key).touches += count
+            self.present.add(campaign_id)
+
     def add_redemptions(self, redemptions: list[tuple]) -> None:
         only = self.params.campaign_id
         for at, _, _, _, campaign_id, location, claim_id, _, _, link_id in redemptions:
@@ -148,59 +195,88 @@ class _Table:
                 self.row(key).redemptions += 1
                 self.present.add(campaign_id)
 
-    def add_credit(self, conversions: list[Conversion], journeys: Journeys) -> None:
-        """Share every conversion among the touches in its window (reports/attribution.py)."""
-        model = self.params.model
-        # first_touch and last_touch credit one touch: no weights to compute.
-        single = {"first_touch": 0, "last_touch": -1}.get(model.name)
-        window_ms = self.params.window_s * 1000
+    def add_credit(
+        self,
+        conversions: list[Conversion],
+        journeys: Journeys,
+        reached: dict[str, tuple[int | None, int | None]],
+        *,
+        pipeline: bool = False,
+    ) -> None:
+        """Share every conversion among the touches in its window (reports/attribution.py).
+
+        reached: {lead: (when it first reached the first funnel stage, when it first reached
+        the opportunity stage)}, for the milestone models. pipeline: these are pipeline
+        conversions, whose credited value is pipeline_value and nothing else.
+        """
         only = self.params.campaign_id
         units = attribution.CONVERSION_UNITS
         key_of, row, present = self.touch_key, self.row, self.present
+        single, window_ms = self.single, self.window_ms
+        credited: list[tuple[object, int | None, int, int, float | None]]
         for conversion in conversions:
+            # (row key, campaign, hundredths, minor units, age in seconds or None) per touch
+            # credited. The common cases inline: this loop runs once per conversion.
             ms, value = conversion.ms, conversion.value_minor
             if conversion.direct_campaign_id is not None:
-                campaign_id = conversion.direct_campaign_id
+                direct = conversion.direct_campaign_id
+                touch = (ms, 0, _DIRECT_KIND, direct, None, conversion.location)
+                credited = [(key_of(touch), direct, units, value, None)]
+            else:
+                touches = journeys.touches(conversion)
+                # At or before the conversion, and no earlier than the window before it.
+                high = count_until(touches, ms)
+                low = bisect_left(touches, (ms - window_ms,), 0, high)
+                if low == high:
+                    # No campaign: it only counts in a report of every campaign.
+                    credited = [(UNATTRIBUTED, None, units, value, None)]
+                elif single is not None or high - low == 1:
+                    touch = touches[low if single == 0 else high - 1]
+                    credited = [(key_of(touch), touch[3], units, value, (ms - touch[0]) / 1000)]
+                else:
+                    credited = self._shared(conversion, touches, low, high, reached)
+            for key, campaign_id, share, part, age in credited:
                 if only in (None, campaign_id):
-                    touch = (ms, 0, _DIRECT_KIND, campaign_id, None, conversion.location)
-                    target = row(key_of(touch))
-                    target.hundredths += units
-                    target.revenue += value
+                    target = row(key)
+                    if pipeline:
+                        target.pipeline += part
+                    else:
+                        target.hundredths += share
+                        target.revenue += part
+                        if age is not None:
+                            target.ages.append(age)
                     present.add(campaign_id)
-                continue
-            touches = journeys.touches(conversion)
-            # At or before the conversion, and no earlier than the window before it.
-            high = count_until(touches, ms)
-            low = bisect_left(touches, (ms - window_ms,), 0, high)
-            if low == high:
-                if only is None:
-                    target = row(UNATTRIBUTED)
-                    target.hundredths += units
-                    target.revenue += value
-                continue
-            if single is not None or high - low == 1:
-                touch = touches[low if single == 0 else high - 1]
-                if only in (None, touch[3]):
-                    target = row(key_of(touch))
-                    target.hundredths += units
-                    target.revenue += value
-                    target.ages.append((ms - touch[0]) / 1000)
-                    present.add(touch[3])
-                continue
-            chosen = touches[low:high]
-            ages = [(ms - t[0]) / 1000 for t in chosen]
-            weights = attribution.touch_weights(model, ages)
-            shares = attribution.allocate(units, weights)
-            values = attribution.allocate(value, weights)
+
+    def _shared(
+        self,
+        conversion: Conversion,
+        touches: list[tuple],
+        low: int,
+        high: int,
+        reached: dict[str, tuple[int | None, int | None]],
+    ) -> list[tuple[object, int | None, int, int, float | None]]:
+        """The credit of a conversion shared by the touches[low:high] of its window."""
+        ms, key_of = conversion.ms, self.touch_key
+        chosen = touches[low:high]
+        ages = [(ms - t[0]) / 1000 for t in chosen]
+        model = self.model
+        milestones = attribution.NO_MILESTONES
+        if model.uses_milestones and conversion.lead in reached:
+            lead_at, opportunity_at = reached[conversion.lead]
+            milestones = (
+                _holder(touches, low, ms, lead_at),
+                _holder(touches, low, ms, opportunity_at),
+            )
+        weights = attribution.touch_weights(model, ages, milestones)
+        shares = attribution.allocate(attribution.CONVERSION_UNITS, weights)
+        values = attribution.allocate(conversion.value_minor, weights)
+        return [
+            (key_of(touch), touch[3], share, part, age)
             for touch, weight, share, part, age in zip(
                 chosen, weights, shares, values, ages, strict=True
-            ):
-                if weight and only in (None, touch[3]):
-                    target = row(key_of(touch))
-                    target.hundredths += share
-                    target.revenue += part
-                    target.ages.append(age)
-                    present.add(touch[3])
+            )
+            if weight
+        ]
 
     def add_costs(self, dated: dict[int, int], undated: dict[int, int]) -> dict[int, int]:
         """Put each campaign's cost on its row (or spread over days); return costs counted."""
@@ -231,19 +307,42 @@ class _Table:
             day_ms += DAY_MS
 
 
+def _holder(touches: list[tuple], low: int, ms: int, milestone_ms: int | None) -> int | None:
+    """The place among touches[low:] of the latest touch at or before a milestone (the lead
+    or its opportunity created), if the milestone came by the conversion at `ms` and that
+    touch is inside the window (at or after touches[low])."""
+    if milestone_ms is None or milestone_ms > ms:
+        return None
+    index = count_until(touches, milestone_ms) - 1
+    return index - low if index >= low else None
+
+
 @collector_paused()
 def attribute(
-    db: Database, params: Params, *, default_currency: str = "USD", pick_currency: bool = False
+    db: Database,
+    params: Params,
+    *,
+    default_currency: str = "USD",
+    pick_currency: bool = False,
+    rules: PipelineRules | None = None,
 ) -> dict:
     """The attribution report: rows by params.group_by, totals and the parameters used.
 
     pick_currency: with values in several currencies and none asked for, report in the one
     most conversions use instead of refusing (the dashboard's choice; the API refuses).
+    rules: the funnel stages (milestones) and pipeline types; default, the settings' defaults.
     """
+    rules = rules or PipelineRules()
     period = params.period
+    pipeline_types = set(rules.pipeline_types)
+    wanted = params.types
+    if wanted is not None:
+        wanted = tuple(dict.fromkeys((*wanted, *rules.pipeline_types)))
     with up_to_date(db) as last:
         campaigns = storage.report_campaigns(db)
-        conversions, redemptions = conversions_in(db, period, params.types)
+        found, redemptions = conversions_in(db, period, wanted)
+        chosen = set(params.types) if params.types is not None else None
+        conversions = found if chosen is None else [c for c in found if c.kind in chosen]
         used = Counter(c.currency or default_currency for c in conversions if c.value_minor)
         seen = set(used) | cost_currencies(campaigns, period, params.campaign_id, default_currency)
         currency = report_currency(
@@ -254,13 +353,23 @@ def attribute(
             for c in conversions
             if not c.value_minor or (c.currency or default_currency) == currency
         ]
-        journeys = Journeys(db, counted, params.window_s * 1000, last)
+        # Pipeline conversions without a value add nothing; values in another currency than
+        # the report's are left out (and counted), as revenue's are, but never refuse it.
+        valued = [c for c in found if c.kind in pipeline_types and c.value_minor]
+        pipeline = [c for c in valued if (c.currency or default_currency) == currency]
+        # Every sales activity a conversion's window or the period can hold, in one read.
+        earliest = clock.ms_to_iso(period.start_ms - params.window_s * 1000)
+        sales = storage.sales_activities_between(db, earliest, period.end)
+        journeys = Journeys(db, counted + pipeline, params.window_s * 1000, last, activities=sales)
+        reached = _reached(db, params, rules, counted + pipeline)
         buckets = activity(db, period, last, params.campaign_id, params.group_by == "day")
         labels = _Labels(db, params.group_by, campaigns)
     table = _Table(params, campaigns)
     table.add_activity(buckets)
+    table.add_sales_activity(sales)
     table.add_redemptions(redemptions)
-    table.add_credit(counted, journeys)
+    table.add_credit(counted, journeys, reached)
+    table.add_credit(pipeline, journeys, reached, pipeline=True)
     dated, undated = campaign_costs(
         campaigns, period, currency, default_currency, params.campaign_id
     )
@@ -270,9 +379,11 @@ def attribute(
     totals = _totals(rows, everyone, costs, currency)
     totals["excluded_other_currency"] = len(conversions) - len(counted)
     totals["excluded_by_currency"] = {c: n for c, n in sorted(used.items()) if c != currency}
+    totals["excluded_pipeline_other_currency"] = len(valued) - len(pipeline)
     shown = params_json(params, currency)
     shown.update(types_json(params, {c.kind for c in conversions}))
-    shown["currencies"] = sorted(seen | {currency})
+    pipeline_currencies = {c.currency or default_currency for c in valued}
+    shown["currencies"] = sorted(seen | pipeline_currencies | {currency})
     shown.update(
         window=attribution.format_duration(params.window_s),
         model=params.model.name,
@@ -280,6 +391,13 @@ def attribute(
     )
     if params.model.name == "position_based":
         shown["weights"] = list(params.model.weights)
+    if params.model.name == "w_shaped":
+        shown["weights"] = list(params.model.w_weights)
+    if params.model.name == "full_path":
+        # Tenths of a percent as percentages: 22.5 and 10, not 10.0.
+        shown["weights"] = [
+            w // 10 if w % 10 == 0 else w / 10 for w in attribution.FULL_PATH_WEIGHTS
+        ]
     if params.model.name == "time_decay":
         shown["half_life"] = attribution.format_duration(params.model.half_life_s)
     return {
@@ -292,12 +410,38 @@ def attribute(
     }
 
 
+def _reached(
+    db: Database, params: Params, rules: PipelineRules, conversions: list[Conversion]
+) -> dict[str, tuple[int | None, int | None]]:
+    """{lead: (first reached the first funnel stage, first reached the opportunity stage)}
+    for the milestone models, in one query; {} for the others. An opportunity stage that is
+    not a funnel stage has no milestone (PipelineRules)."""
+    if not params.model.uses_milestones or not rules.stages:
+        return {}
+    first_stage = rules.stages[0]
+    opportunity = rules.opportunity_stage if rules.opportunity_stage in rules.stages else None
+    types = [first_stage] + ([opportunity] if opportunity else [])
+    leads = {c.lead for c in conversions if c.lead}
+    return {
+        lead: (times.get(first_stage), times.get(opportunity) if opportunity else None)
+        for lead, times in storage.lead_first_reached(db, leads, types).items()
+    }
+
+
 def _ordered(group_by: str | None, rows: dict[object, _Row]) -> list:
     keys = [k for k in rows if k != UNATTRIBUTED]
     if group_by == "day":
         keys.sort()
     else:
-        keys.sort(key=lambda k: (-rows[k].revenue, -rows[k].hundredths, k is None, str(k)))
+        keys.sort(
+            key=lambda k: (
+                -rows[k].revenue,
+                -rows[k].hundredths,
+                -rows[k].pipeline,
+                k is None,
+                str(k),
+            )
+        )
     return keys + ([UNATTRIBUTED] if UNATTRIBUTED in rows else [])
 
 
@@ -317,6 +461,7 @@ def _figures(row: _Row, unique_visitors: int, cost: int | None, currency: str) -
         "redemptions": row.redemptions,
         "conversions": row.hundredths / 100,
         "revenue": money_text(row.revenue, currency),
+        "pipeline_value": money_text(row.pipeline, currency),
         "cost": money_text(cost, currency),
         "cost_per_conversion": per_conversion,
         "roi": roi,
@@ -341,6 +486,7 @@ def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], curr
             "redemptions",
             "hundredths",
             "revenue",
+            "pipeline",
         ):
             setattr(total, name, getattr(total, name) + getattr(row, name))
         total.ages += row.ages
@@ -361,7 +507,7 @@ class _Labels:
         )
 
     def of(self, key: object) -> str:
-        if key in (UNATTRIBUTED, DIRECT):
+        if key in (UNATTRIBUTED, DIRECT, SALES):
             return key
         if key is None:
             return NO_LABELS.get(self.group_by or "", "")

@@ -1,9 +1,10 @@
 """Journeys: the conversions a report credits and every touch of the people behind them.
 
-Touches are human (non-bot, non-scanner) clicks and QR scans, coupon claims and booth scans.
-A conversion's journey is every touch of its lead and of every visitor stitched to that lead
-(lead_visitors), plus its own visitor and the click it names. Conversions are those posted
-through the API and redemptions that were not voided.
+Touches are human (non-bot, non-scanner) clicks and QR scans, coupon claims and booth scans,
+and for attribution also the lead's sales activities (calls, meetings, demos, emails, chats:
+every kind but a note). A conversion's journey is every touch of its lead and of every
+visitor stitched to that lead (lead_visitors), plus its own visitor and the click it names.
+Conversions are those posted through the API and redemptions that were not voided.
 """
 
 from __future__ import annotations
@@ -47,10 +48,19 @@ class Journeys:
 
     A touch is (at_ms, event rowid, kind, campaign, link, store, ...): tuples sort in time
     order. Only touches inside some conversion's window are read (window None: all before).
+    `activities` (storage.sales_activities_between over the conversions' windows) are the
+    leads' sales activities that are touches too: kind ACTIVITY_KIND, the activity id negated
+    for a rowid, no link or store.
     """
 
     def __init__(
-        self, db: Database, conversions: list[Conversion], window_ms: int | None, last: int
+        self,
+        db: Database,
+        conversions: list[Conversion],
+        window_ms: int | None,
+        last: int,
+        *,
+        activities: list[tuple] | None = None,
     ) -> None:
         people = [c for c in conversions if c.direct_campaign_id is None]
         visitors_of: dict[str, tuple[int, ...]] = {}
@@ -70,7 +80,11 @@ class Journeys:
             if conversion.lead:
                 by_lead.setdefault(conversion.lead, []).append(span)
         self.by_visitor = storage.touches_of_visitors(db, _merged(by_visitor))
-        self.by_lead = storage.touches_of_leads(db, _merged(by_lead))
+        lead_windows = _merged(by_lead)
+        self.by_lead = storage.touches_of_leads(db, lead_windows)
+        if activities:
+            for lead, found in _activity_touches(activities, lead_windows).items():
+                self.by_lead[lead] = sorted((*self.by_lead.get(lead, ()), *found))
         clicks = {c.click_id for c in people if c.click_id}
         self.clicks = storage.click_touches(db, clicks, last) if clicks else {}
         self._cache: dict[tuple, list[tuple]] = {}
@@ -91,6 +105,22 @@ class Journeys:
             found = sorted({t[1]: t for source in sources for t in source}.values())
             self._cache[key] = found
         return found
+
+
+def _activity_touches(activities: list[tuple], windows: list[tuple]) -> dict[str, list[tuple]]:
+    """{lead: touch tuples of its activities inside one of its (lead, from, to) windows}."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for lead, low, high in windows:
+        spans.setdefault(lead, []).append((low, high))
+    found: dict[str, list[tuple]] = {}
+    kind = storage.ACTIVITY_KIND
+    for _, ms, activity_id, lead, campaign_id in activities:
+        for low, high in spans.get(lead, _NONE):
+            if low <= ms <= high:
+                touch = (ms, -activity_id, kind, campaign_id, None, None, lead)
+                found.setdefault(lead, []).append(touch)
+                break
+    return found
 
 
 def count_until(touches: list[tuple], ms: int) -> int:

@@ -224,12 +224,26 @@ def attribution_params(
     )
     check = validation.Collector()
     name = check(_choice, args, "model", attribution.MODELS, DEFAULT_MODEL)
-    weights = attribution.DEFAULT_WEIGHTS
+    weights: tuple[int, ...] = attribution.DEFAULT_WEIGHTS
+    w_weights: tuple[int, ...] = attribution.W_SHAPED_WEIGHTS
     if args.get("weights"):
-        if name not in (None, "position_based"):
-            check.add("Weights apply to the position-based model only.", field="weights")
-        elif name:
+        if name == "position_based":
             weights = check(attribution.parse_weights, args["weights"]) or weights
+        elif name == "w_shaped":
+            w_weights = check(attribution.parse_weights, args["weights"], 4) or w_weights
+        elif name == "full_path":
+            # Five shares, one of them 22.5, are not worth a syntax of their own: full_path
+            # is the fixed variant, w_shaped the one to tune.
+            check.add(
+                "The full-path model's weights are fixed (22.5% each to the first, "
+                "lead-creation, opportunity-creation and closing touches, 10% to the others); "
+                "use the W-shaped model to choose weights.",
+                field="weights",
+            )
+        elif name:
+            check.add(
+                "Weights apply to the position-based and W-shaped models only.", field="weights"
+            )
     half_life: int | None = attribution.DEFAULT_HALF_LIFE_S
     if args.get("half_life"):
         if name not in (None, "time_decay"):
@@ -255,7 +269,7 @@ def attribution_params(
         types=types,
         currency=currency,
         window_s=window,
-        model=Model(name, weights, half_life),
+        model=Model(name, weights, half_life, w_weights),
         group_by=group_by,
         format=format_,
     )

@@ -41,10 +41,12 @@ from sqlite_utils import Database
 from app.core.db import immediate
 
 __all__ = [
+    "ACTIVITY_KIND",
     "TOUCH_KINDS",
     "claims_between",
     "conversions_between",
     "click_touches",
+    "lead_first_reached",
     "lead_visitor_numbers",
     "next_month",
     "offer_count",
@@ -60,6 +62,7 @@ __all__ = [
     "report_months_between",
     "report_snapshot",
     "report_state",
+    "sales_activities_between",
     "stitched_visitor_numbers",
     "touches_of_leads",
     "touches_of_visitors",
@@ -68,6 +71,12 @@ __all__ = [
 ]
 
 TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
+# A sales activity (lead_activities) as a touch. Not in report_touches: activities are read
+# from their own small table, and their touch ids are the activity ids negated, so they never
+# meet an event rowid when a journey drops duplicates.
+ACTIVITY_KIND = 5
+# A note records no contact with the person: it is no touch.
+_CONTACT = "kind != 'note'"
 # Stored text times to epoch milliseconds inside SQLite (exact: julianday keeps integer ms).
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000.0) AS INTEGER)"
 _EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
@@ -529,6 +538,21 @@ def touches_of_leads(db: Database, windows: list[tuple[str, int, int]]) -> dict[
     return _grouped(rows)
 
 
+def sales_activities_between(db: Database, start: str, end: str) -> list[tuple]:
+    """(at, at_ms, activity id, lead, campaign or None) of the sales activities that are
+    touches (every kind but a note) with `start` <= at <= `end`, in no order.
+
+    One range of the `at` index, for the whole span of the report's conversions and their
+    windows: cheaper than a lookup per lead behind them (thousands of random index reads,
+    then as many table rows), and the same list gives the period's activity counts.
+    """
+    return db.execute(
+        f"SELECT at, {_MS.format('at')}, id, lead_id, campaign_id FROM lead_activities "
+        f"WHERE at >= ? AND at <= ? AND {_CONTACT}",
+        (start, end),
+    ).fetchall()
+
+
 def _grouped(rows: Iterable[tuple]) -> dict:
     # Rows arrive grouped by person (windows in key order); a person's windows may still
     # come apart, hence setdefault. Sorted here: cheaper than SQLite sorting them all.
@@ -630,6 +654,37 @@ def conversions_between(db: Database, start: str, end: str, types: list[str] | N
     for kind, at, ms, lead, visitor, click, value, currency in rows:
         number, stitched = people.get(visitor, _NOBODY)
         found.append((kind, at, ms, lead or stitched, number, click, value, currency))
+    return found
+
+
+def lead_first_reached(
+    db: Database, lead_ids: Iterable[str], types: list[str]
+) -> dict[str, dict[str, int]]:
+    """{lead: {type: epoch ms of its earliest conversion of that type}} over conversions not
+    voided, for milestones (when a lead first reached a stage). A lead's conversions are those
+    naming it and those of browsers stitched to it, as in its stage history."""
+    if not types:
+        return {}
+    keys = json.dumps(sorted(set(lead_ids)))
+    kinds = json.dumps(sorted(set(types)))
+    first = f"{_MS.format('min(c.occurred_at)')}"
+    rows = db.execute(
+        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
+        "CROSS JOIN conversions AS c ON c.lead_id = k.value "
+        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        "GROUP BY k.value, c.type UNION ALL "
+        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
+        "CROSS JOIN lead_visitors AS lv ON lv.lead_id = k.value "
+        "CROSS JOIN conversions AS c ON c.visitor_id = lv.visitor_id "
+        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        "GROUP BY k.value, c.type",
+        {"leads": keys, "types": kinds},
+    )
+    found: dict[str, dict[str, int]] = {}
+    for lead, kind, ms in rows:
+        reached = found.setdefault(lead, {})
+        if kind not in reached or ms < reached[kind]:
+            reached[kind] = ms
     return found
 
 

@@ -33,7 +33,9 @@ def attribution() -> Response:
     params = reports.attribution_params(
         db, request.args, clock.utcnow(), revenue_types=revenue_types(rt.config)
     )
-    report = reports.attribute(db, params, default_currency=rt.config["DEFAULT_CURRENCY"])
+    report = reports.attribute(
+        db, params, default_currency=rt.config["DEFAULT_CURRENCY"], rules=rt.pipeline_rules
+    )
     if params.format == "csv":
         return Response(
             reports.to_csv(report),

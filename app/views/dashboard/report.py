@@ -77,7 +77,7 @@ def report_query(form: dict[str, str]) -> dict[str, Any]:
     query = {name: value for name, value in form.items() if value}
     # Weights and half-life stay on the form whatever the model (showing them needs no
     # script); only the model that uses them gets them, instead of a 422 for the others.
-    if form["model"] != "position_based":
+    if form["model"] not in ("position_based", "w_shaped"):
         query.pop("weights", None)
     if form["model"] != "time_decay":
         query.pop("half_life", None)
@@ -133,6 +133,7 @@ COLUMNS = (
     ("redemptions", "Redemptions", _count),
     ("conversions", "Conversions", lambda value: f"{value:,.2f}"),
     ("revenue", "Revenue", _money),
+    ("pipeline_value", "Pipeline value", _money),
     ("cost", "Cost", _money),
     ("cost_per_conversion", "Cost per conversion", _money),
     ("roi", "ROI", _roi),
@@ -142,6 +143,12 @@ COLUMNS = (
 SPECIAL_ROWS = {
     reports.UNATTRIBUTED: "no touch within the window",
     reports.DIRECT: "shared or unclaimed coupon codes, credited to the offer's campaign",
+}
+# The (sales) row: sales activities credited to no campaign, by group_by.
+SALES_NOTES = {
+    "campaign": "calls, meetings, demos, emails and chats that name no campaign",
+    "link": "calls, meetings, demos, emails and chats: they have no link",
+    "location": "calls, meetings, demos, emails and chats: they have no place",
 }
 # The row of touches with no campaign, link or place (key null), by group_by.
 NO_KEY_NOTES = {
@@ -161,7 +168,7 @@ def _href(group_by: str, key: object) -> str | None:
         return url_for("dash.campaign", campaign_id=key)
     if group_by == "link" and isinstance(key, int):
         return url_for("dash.link", link_id=key)
-    if group_by == "location" and key and key not in SPECIAL_ROWS:
+    if group_by == "location" and key and key not in SPECIAL_ROWS and key != reports.SALES:
         return url_for("dash.location", code=key)
     return None
 
@@ -170,6 +177,8 @@ def row_note(group_by: str, key: object) -> str | None:
     """What a row that is no campaign, link, place or day holds; None for the others."""
     if key is None:
         return NO_KEY_NOTES.get(group_by)
+    if key == reports.SALES:
+        return SALES_NOTES.get(group_by)
     return SPECIAL_ROWS.get(key) if isinstance(key, str) else None
 
 
@@ -250,7 +259,11 @@ def attribution_table(form: dict[str, str]) -> dict:
         db, _report_args(form), clock.utcnow(), revenue_types=revenue_types(rt.config)
     )
     return reports.attribute(
-        db, params, default_currency=rt.config["DEFAULT_CURRENCY"], pick_currency=True
+        db,
+        params,
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        pick_currency=True,
+        rules=rt.pipeline_rules,
     )
 
 
@@ -313,6 +326,7 @@ def report() -> Response:
             dict.fromkeys((*revenue_types(rt.config), *funnel_stages(rt.config), "all"))
         ),
         "revenue_types": ", ".join(revenue_types(rt.config)),
+        "pipeline_types": ", ".join(rt.pipeline_rules.pipeline_types),
         "duration": human_duration,
         "currency_options": currency_options(None, form["currency"]),
     }
