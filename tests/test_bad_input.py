@@ -222,3 +222,17 @@ def test_an_erased_leads_badge_is_404(api):
     for fmt in ("svg", "png"):
         response = api.get(f"/api/v1/leads/{lead_id}/badge.{fmt}")
         assert error_of(response, 404)["code"] == "lead_not_found"
+
+
+def test_times_before_the_year_1000_are_stored_as_iso_and_read_back(api):
+    """A year below 1000 used to be stored unpadded ("369-06-14") and fail to parse: a 500
+    (schemathesis found it on activities)."""
+    lead_id = api.post(
+        "/api/v1/conversions", json={"type": "lead", "email": "old@example.com"}
+    ).get_json()["lead_id"]
+    response = api.post(
+        f"/api/v1/leads/{lead_id}/activities", json={"kind": "call", "at": "0369-06-14T00:10:29Z"}
+    )
+    assert response.status_code == 201
+    assert response.get_json()["at"] == "0369-06-14T00:10:29.000Z"
+    assert api.get(f"/api/v1/leads/{lead_id}").status_code == 200
