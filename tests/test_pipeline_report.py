@@ -55,8 +55,8 @@ def column(report: dict, name: str) -> list:
     return [stage[name] for stage in report["stages"]]
 
 
-@pytest.fixture
-def cohort(app, api, fake_clock):
+@pytest.fixture(name="cohort")
+def cohort_fixture(app, api, fake_clock):
     """Eleven leads created from 2 to 7 November 2026 (plus one before and one after), the
     report asked on 10 December. Who they are:
 

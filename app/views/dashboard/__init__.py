@@ -186,4 +186,4 @@ def field_errors(exc: TouchpointError) -> dict[str, str]:
     return found
 
 
-from . import account, activity, campaigns, jobs, locations, offers, report  # noqa: E402, F401
+from . import account, activity, campaigns, jobs, locations, offers, pipeline, report  # noqa: E402, F401
