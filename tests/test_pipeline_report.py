@@ -695,3 +695,18 @@ def test_the_command_line_writes_the_same_report(app, cohort, tmp_path):
     )
     assert refused.returncode == 2 and refused.stdout == ""
     assert "--from" in refused.stderr and "--currency" in refused.stderr
+
+
+def test_times_before_the_year_1000_are_times_not_errors(api, fake_clock):
+    """ISO 8601 allows year 0369; stored text must keep four digits (it sorts and parses)."""
+    old = pipeline(api, **{"from": "0369-06-14", "to": "0400-01-01"})
+    assert old["params"]["from"] == "0369-06-14T00:00:00.000Z"
+    assert old["totals"]["leads"] == 0
+    later = api.get("/api/v1/reports/pipeline?from=0369-06-14&to=2026-11-03").get_json()
+    assert later["params"]["from"] == "0369-06-14T00:00:00.000Z"
+    lead = post(api, "lead", "ve@example.com", fake_clock.now)["lead_id"]
+    activity = api.post(
+        f"/api/v1/leads/{lead}/activities", json={"kind": "note", "at": "0369-06-14T00:10:29Z"}
+    )
+    assert activity.status_code == 201, activity.get_json()
+    assert activity.get_json()["at"] == "0369-06-14T00:10:29.000Z"
