@@ -727,6 +727,92 @@ def report_attribution(
     click.echo(f"Read {path} ({_events_in(db)}).", err=True)
 
 
+@report_group.command("pipeline")
+@click.option(
+    "--from",
+    "from_",
+    default=None,
+    help="Leads created from (ISO 8601 time or date, UTC when no offset); default: 30 days "
+    "before --to.",
+)
+@click.option("--to", default=None, help="Leads created before (ISO 8601); default: now.")
+@click.option(
+    "--group-by",
+    type=click.Choice(report_params.PIPELINE_GROUP_BYS),
+    default=None,
+    help="One group per first-touch campaign or channel, or per the leads' source, owner or "
+    "origin (default: the whole cohort).",
+)
+@click.option(
+    "--campaign-id",
+    type=int,
+    default=None,
+    help="Only the leads whose first touch is of this campaign.",
+)
+@click.option(
+    "--currency",
+    default=None,
+    help="Values in this currency, leaving others out (needed when several are in use).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(report_params.FORMATS),
+    default="csv",
+    show_default=True,
+    help="json: the API's answer; csv: one row per group and stage.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    show_default=True,
+    help="Where to write the report.",
+)
+def report_pipeline(from_, to, group_by, campaign_id, currency, fmt, output) -> None:
+    """Write the pipeline report, the same as GET /api/v1/reports/pipeline: the leads
+    created in the period, followed through the stages to today.
+
+    Reads instance/touchpoint.db, or the file TOUCHPOINT_DATABASE names (said on stderr,
+    so the report on stdout or in -o stays clean); a missing database is an error (exit
+    status 1, nothing is created). A bad option exits 2, naming the option.
+    """
+    import json
+
+    from app import reports
+    from app.core import clock
+
+    given = {
+        "from": from_,
+        "to": to,
+        "group_by": group_by,
+        "campaign_id": None if campaign_id is None else str(campaign_id),
+        "currency": currency,
+    }
+    args = {name: value for name, value in given.items() if value is not None}
+    rt = current_app.extensions["touchpoint"]
+    db, path = _existing_db()
+    now = clock.utcnow()
+    try:
+        params = reports.pipeline_params(db, args, now)
+        report = reports.pipeline_report(
+            db,
+            params,
+            rules=rt.pipeline_rules,
+            now=now,
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+        )
+    except ValidationError as exc:
+        raise click.UsageError(cli_messages(exc)) from None
+    if fmt == "csv":
+        output.write(reports.pipeline_csv(report).replace("\r\n", "\n"))
+    else:
+        output.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    leads = report["totals"]["leads"]
+    click.echo(f"Read {path} ({leads:,} lead{'' if leads == 1 else 's'} in the cohort).", err=True)
+
+
 @report_group.command("refresh")
 @click.option("--rebuild", is_flag=True, help="Empty the report tables and sum every event again.")
 def report_refresh(rebuild: bool) -> None:

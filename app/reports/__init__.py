@@ -11,6 +11,7 @@ names its parameter); the reports read through the storage layer and return plai
 - attribution_table.py: the attribution report (and its CSV); how credit is shared among
   touches is app/reports/attribution.py;
 - funnel_stages.py: the funnel;
+- pipeline_report.py: the pipeline report (a cohort of leads through the stages, and its CSV);
 - conversion_times.py: time to convert.
 """
 
@@ -33,12 +34,17 @@ from .params import (
     FORMATS,
     GROUP_BYS,
     NO_LABELS,
+    PIPELINE_GROUP_BYS,
     Params,
     Period,
     attribution_params,
     funnel_params,
+    pipeline_params,
     time_to_convert_params,
 )
+from .pipeline_report import csv_filename as pipeline_csv_filename
+from .pipeline_report import pipeline_report
+from .pipeline_report import to_csv as pipeline_csv
 
 __all__ = [
     "COLUMNS",
@@ -49,6 +55,7 @@ __all__ = [
     "GROUP_BYS",
     "LATER",
     "NO_LABELS",
+    "PIPELINE_GROUP_BYS",
     "SALES",
     "TIME_BUCKETS",
     "UNATTRIBUTED",
@@ -62,6 +69,10 @@ __all__ = [
     "csv_filename",
     "funnel",
     "funnel_params",
+    "pipeline_csv",
+    "pipeline_csv_filename",
+    "pipeline_params",
+    "pipeline_report",
     "time_to_convert",
     "time_to_convert_params",
     "to_csv",

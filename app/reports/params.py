@@ -21,6 +21,9 @@ from app.reports import attribution
 from app.reports.attribution import Model
 
 GROUP_BYS = ("campaign", "channel", "link", "location", "day")
+# The pipeline report's groupings: the lead's first-touch campaign or its channel, or a column
+# of the lead itself. No default: without group_by the report is one cohort.
+PIPELINE_GROUP_BYS = ("campaign", "channel", "source", "owner", "origin")
 FORMATS = ("json", "csv")
 # The API's defaults; `touchpoint report attribution` offers the same choices and defaults.
 DEFAULT_MODEL = "last_touch"
@@ -308,6 +311,30 @@ def time_to_convert_params(
     check.done()
     assert period is not None  # None means refused, and check.done() raised for it
     return Params(period=period, campaign_id=campaign_id, types=types)
+
+
+def pipeline_params(db: Database, args: Mapping[str, str], now: datetime) -> Params:
+    """Check the parameters of the pipeline report (every bad one reported at once).
+
+    The period is when the leads were created, not when anything else happened."""
+    _reject_unknown(args, {"from", "to", "group_by", "campaign_id", "currency", "format"})
+    check = validation.Collector()
+    period = check(_period, args, now)
+    group_by = None
+    if args.get("group_by"):
+        group_by = check(_choice, args, "group_by", PIPELINE_GROUP_BYS, "")
+    campaign_id = check(_campaign_id, db, args)
+    currency = check(_currency, args)
+    format_ = check(_choice, args, "format", FORMATS, "json")
+    check.done()
+    assert period is not None and format_ is not None  # None means refused: done() raised
+    return Params(
+        period=period,
+        campaign_id=campaign_id,
+        currency=currency,
+        group_by=group_by,
+        format=format_,
+    )
 
 
 def params_json(params: Params, currency: str | None) -> dict:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .core import _all, _insert
+from .reports import _JSON_IN, _MS
 
 __all__ = [
     "conversion_changes",
@@ -22,6 +23,7 @@ __all__ = [
     "lead_touch_summary",
     "list_conversions",
     "list_leads",
+    "pipeline_cohort",
     "pipeline_signature",
     "reopen_loss",
     "set_lead_columns",
@@ -142,6 +144,13 @@ def lead_touch_summary(db: Database, lead_ids: list[str]) -> dict[str, dict]:
     return found
 
 
+# The follow-up rule (app/people/pipeline.py waiting_s) in SQL, with :waited its
+# uncontacted_before: open, reached the handoff stage by then, no contact since.
+_UNCONTACTED = (
+    "l.status = 'open' AND l.handoff_at <= :waited AND "
+    "(l.last_contacted_at IS NULL OR l.last_contacted_at < l.handoff_at)"
+)
+
 _SORTS = {
     "created": "l.created_at DESC, l.id",
     "-created": "l.created_at, l.id",
@@ -180,10 +189,7 @@ def list_leads(
         )
         params["q"] = filters["q"].lower()
     if filters.get("uncontacted_before"):
-        where.append(
-            "l.status = 'open' AND l.handoff_at <= :waited AND "
-            "(l.last_contacted_at IS NULL OR l.last_contacted_at < l.handoff_at)"
-        )
+        where.append(_UNCONTACTED)
         params["waited"] = filters["uncontacted_before"]
     if filters.get("campaign_id") is not None:
         where.append(
@@ -209,6 +215,99 @@ def list_leads(
         "LIMIT :limit OFFSET :offset"
     )
     return _all(db, sql, params)
+
+
+# The pipeline report ------------------------------------------------------------------------
+
+# A cohort this share of all leads or more is read by scanning leads and conversions whole
+# (NOT INDEXED): looking most rows up one by one through an index (GUID keys, a random page
+# each) costs several times one pass over the table (bench/pipeline).
+SCAN_SHARE = 0.25
+_GROUP_COLUMNS = {"owner": "l.owner", "source": "l.source", "origin": "l.origin"}
+
+
+def pipeline_cohort(
+    db: Database,
+    start: str,
+    end: str,
+    *,
+    stages: tuple[str, ...],
+    won_stages: tuple[str, ...],
+    group_by: str | None,
+    stalled_before: str,
+    uncontacted_before: str,
+) -> tuple[list[tuple], list[tuple]]:
+    """The leads created in [start, end), and their conversions of the stages and the won
+    stages that are not voided, as the pipeline report needs them.
+
+    A stage is its rank in `stages` (-1 for none). Leads: (id, its value of `group_by`'s
+    column or None, rank, status, stalled, uncontacted, ms from created to won, then for a
+    lost lead value_minor, currency, the rank it was lost at and the reason). Stalled: open
+    with no stage change or activity since `stalled_before` (restage keeps last_activity_at
+    at least created_at); uncontacted: the lead list's rule at `uncontacted_before`.
+    Conversions: (lead, rank, 1 for a won stage, occurred ms, value_minor, currency), the
+    lead's own and its stitched browsers', as lead_stage_conversions reads them for one
+    lead; in the order they were posted.
+    """
+    named = {f"s{rank}": stage for rank, stage in enumerate(stages)}
+    rank = (
+        "CASE {} " + " ".join(f"WHEN :s{r} THEN {r}" for r in range(len(stages))) + " ELSE -1 END"
+    )
+    params = {
+        **named,
+        "start": start,
+        "end": end,
+        "stalled": stalled_before,
+        "waited": uncontacted_before,
+        "types": json.dumps(sorted({*stages, *won_stages})),
+        "won": json.dumps(list(won_stages)),
+    }
+    cohort, everyone = db.execute(
+        "SELECT (SELECT count(*) FROM leads WHERE created_at >= :start AND created_at < :end), "
+        "(SELECT max(rowid) FROM leads)",
+        params,
+    ).fetchone()
+    scan = bool(everyone) and cohort >= SCAN_SHARE * everyone
+    lost = "CASE WHEN l.status = 'lost' THEN {} END"
+    leads = db.execute(
+        f"SELECT l.id, {_GROUP_COLUMNS.get(group_by or '', 'NULL')}, {rank.format('l.stage')}, "
+        "l.status, l.status = 'open' AND max(coalesce(l.stage_at, ''), "
+        "coalesce(l.last_activity_at, ''), l.created_at) <= :stalled, "
+        f"coalesce({_UNCONTACTED}, 0), CASE WHEN l.status = 'won' THEN max("
+        f"{_MS.format('l.won_at')} - {_MS.format('l.created_at')}, 0) END, "
+        f"{lost.format('l.value_minor')}, {lost.format('l.currency')}, "
+        f"{lost.format(rank.format('l.lost_stage'))}, {lost.format('l.lost_reason')} "
+        f"FROM leads l{' NOT INDEXED' if scan else ''} "
+        "WHERE l.created_at >= :start AND l.created_at < :end",
+        params,
+    ).fetchall()
+    columns = (
+        f"{rank.format('c.type')}, c.type IN {_JSON_IN.replace('?', ':won')}, "
+        f"{_MS.format('c.occurred_at')}, c.value_minor, c.currency"
+    )
+    # +c.type: never through the index on type, a random row for each conversion.
+    wanted = f"c.voided_at IS NULL AND +c.type IN {_JSON_IN.replace('?', ':types')}"
+    # A conversion counts for its lead and for the lead its browser was stitched to later.
+    stitched = (
+        f"SELECT lv.lead_id, {columns} FROM conversions c JOIN lead_visitors lv "
+        f"ON lv.visitor_id = c.visitor_id WHERE c.visitor_id IS NOT NULL AND {wanted} "
+        "AND c.lead_id IS NOT lv.lead_id"
+    )
+    if scan:
+        ids = {row[0] for row in leads}
+        rows = db.execute(
+            f"SELECT c.lead_id, {columns} FROM conversions c NOT INDEXED "
+            f"WHERE c.lead_id IS NOT NULL AND {wanted} UNION ALL {stitched}",
+            params,
+        ).fetchall()
+        return leads, [row for row in rows if row[0] in ids]
+    of_cohort = "SELECT id FROM leads WHERE created_at >= :start AND created_at < :end"
+    rows = db.execute(
+        f"SELECT c.lead_id, {columns} FROM conversions c WHERE c.lead_id IN ({of_cohort}) "
+        f"AND {wanted} UNION ALL {stitched} AND lv.lead_id IN ({of_cohort})",
+        params,
+    ).fetchall()
+    return leads, rows
 
 
 # Conversions -------------------------------------------------------------------------------

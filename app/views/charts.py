@@ -174,3 +174,138 @@ def histogram(
         sentences.append(f"{name} {count:,} ({share})")
     summary = f"{label}: " + ", ".join(sentences) + "."
     return _svg(CHART_WIDTH, base + 24, label, summary, "".join(parts))
+
+
+# The pipeline: where each stage's leads went -------------------------------------------------
+
+# One colour per fate, each 3:1 or more against the page (with LOST and BAR above); every
+# segment's number is also written under its bar, so none is told by colour alone.
+OPEN = "#0f766e"
+STALLED = "#a16207"
+WON = "#15803d"
+PIPELINE_PARTS = (
+    ("advanced", "advanced", BAR),
+    ("open", "open", OPEN),
+    ("stalled", "stalled", STALLED),
+    ("lost", "lost", LOST),
+    ("won", "won here", WON),
+)
+
+
+def pipeline(
+    stages: list[dict],
+    *,
+    label: str,
+    currency: str,
+    won_stages: Sequence[str] = (),
+    empty: str = "No leads were created in this period: no pipeline to draw yet.",
+) -> str:
+    """One bar per stage of a pipeline report (app.reports.pipeline_report's `stages`).
+
+    A bar is as long as the leads that reached the stage, against the biggest, and is
+    split by where they went: advanced to a later stage, still open here (not stalled),
+    stalled here, lost here (split by reason, most first, thin lines between), and won here.
+    Under each bar: the counts, then the reasons and the value lost.
+    """
+    counted = [_pipeline_counts(stage, stage["stage"] in won_stages) for stage in stages]
+    # A lead lost at a stage that then reached a later one is both lost and advanced there.
+    top = max(
+        (max(s["reached"], sum(n for _, n in c)) for s, c in zip(stages, counted, strict=True)),
+        default=0,
+    )
+    if not top:
+        return _empty(label, empty)
+    bar_w = CHART_WIDTH - 2
+    row_h = 76
+    legend = _pipeline_legend()
+    parts = [legend]
+    sentences = []
+    for index, (stage, counts) in enumerate(zip(stages, counted, strict=True)):
+        y = 26 + index * row_h
+        parts.append(
+            f'<text x="0" y="{y + 14}"><tspan font-weight="700">{escape(stage["stage"])}</tspan> '
+            f"{stage['reached']:,} reached</text>"
+        )
+        x = 1.0
+        for name, count in counts:
+            if not count:
+                continue
+            width = count / top * bar_w
+            if name == "lost":
+                parts.extend(_lost_segments(stage, x, y + 20, width))
+            else:
+                colour = next(c for key, _, c in PIPELINE_PARTS if key == name)
+                parts.append(
+                    f'<rect x="{_fmt(x)}" y="{y + 20}" width="{_fmt(max(width - 1, 0.5))}" '
+                    f'height="14" fill="{colour}"><title>{count:,} {escape(name)}</title></rect>'
+                )
+            x += width
+        said = " · ".join(f"{count:,} {_said(name)}" for name, count in counts if count)
+        parts.append(
+            f'<text x="0" y="{y + 49}" font-size="12" fill="{MUTED}">{escape(said or "—")}</text>'
+        )
+        lost_line = _lost_line(stage, currency)
+        if lost_line:
+            parts.append(
+                f'<text x="0" y="{y + 65}" font-size="12" fill="{MUTED}">{escape(lost_line)}</text>'
+            )
+        sentences.append(
+            f"{stage['stage']} {stage['reached']:,} reached"
+            + (f" ({said}{'; ' + lost_line if lost_line else ''})" if said else "")
+        )
+    summary = f"{label}: " + "; ".join(sentences) + "."
+    height = 26 + len(stages) * row_h
+    return _svg(CHART_WIDTH, height, label, summary, "".join(parts))
+
+
+def _pipeline_counts(stage: dict, won_stage: bool) -> list[tuple[str, int]]:
+    """(part, leads) of a stage's bar. What is neither advanced, open nor lost here was won
+    here (a won stage) or closed otherwise (lost at an earlier stage, then moved on)."""
+    open_ = stage["open_here"] - stage["stalled"]
+    rest = stage["reached"] - stage["advanced"] - stage["open_here"] - stage["lost"]
+    return [
+        ("advanced", stage["advanced"]),
+        ("open", open_),
+        ("stalled", stage["stalled"]),
+        ("lost", stage["lost"]),
+        ("won", max(rest, 0) if won_stage else 0),
+    ]
+
+
+def _said(name: str) -> str:
+    return next(words for key, words, _ in PIPELINE_PARTS if key == name)
+
+
+def _lost_segments(stage: dict, x: float, y: float, width: float) -> list[str]:
+    """The lost part of a bar, one piece per reason (most first), a white line between."""
+    reasons = sorted(stage["by_reason"].items(), key=lambda item: -item[1]["count"])
+    total = sum(found["count"] for _, found in reasons) or 1
+    out = []
+    for reason, found in reasons:
+        piece = found["count"] / total * width
+        out.append(
+            f'<rect x="{_fmt(x)}" y="{y}" width="{_fmt(max(piece - 1, 0.5))}" height="14" '
+            f'fill="{LOST}"><title>{found["count"]:,} lost: {escape(reason)}</title></rect>'
+        )
+        x += piece
+    return out
+
+
+def _lost_line(stage: dict, currency: str) -> str:
+    if not stage["lost"]:
+        return ""
+    reasons = sorted(stage["by_reason"].items(), key=lambda item: -item[1]["count"])
+    named = ", ".join(f"{reason} {found['count']:,}" for reason, found in reasons)
+    return f"lost: {named} · {money.grouped(stage['value_lost'])} {currency} lost"
+
+
+def _pipeline_legend() -> str:
+    parts = []
+    x = 0
+    for _, words, colour in PIPELINE_PARTS:
+        parts.append(
+            f'<rect x="{x}" y="4" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="13" font-size="12">{escape(words)}</text>'
+        )
+        x += 14 + 7 * len(words) + 14
+    return "".join(parts)

@@ -1,4 +1,4 @@
-"""The reports API under /api/v1/reports: attribution, funnel and time to convert.
+"""The reports API under /api/v1/reports: attribution, funnel, pipeline and time to convert.
 
 Admin and marketer tokens; every parameter is checked by app.reports, which names the bad one.
 """
@@ -61,6 +61,30 @@ def funnel() -> Response:
             default_currency=rt.config["DEFAULT_CURRENCY"],
         )
     )
+
+
+@bp.get("/pipeline")
+@allow(*ANY_TOKEN)
+def pipeline() -> Response:
+    rt = runtime()
+    db = rt.db()
+    now = clock.utcnow()
+    params = reports.pipeline_params(db, request.args, now)
+    report = reports.pipeline_report(
+        db,
+        params,
+        rules=rt.pipeline_rules,
+        now=now,
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+    )
+    if params.format == "csv":
+        filename = reports.pipeline_csv_filename(report)
+        return Response(
+            reports.pipeline_csv(report),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return jsonify(report)
 
 
 @bp.get("/time-to-convert")

@@ -186,4 +186,15 @@ def field_errors(exc: TouchpointError) -> dict[str, str]:
     return found
 
 
-from . import account, activity, campaigns, jobs, leads, locations, offers, report  # noqa: E402, F401
+# The areas of the dashboard, each registering its views on bp.
+from . import (  # noqa: E402, F401
+    account,
+    activity,
+    campaigns,
+    jobs,
+    leads,
+    locations,
+    offers,
+    pipeline,
+    report,
+)
