@@ -52,7 +52,8 @@ def leads_page() -> werkzeug.Response:
     text = args.get("q", "")
     if text and storage.get_lead(db, text) is not None:
         return redirect(url_for("dash.lead", lead_id=text), 303)  # a lead id was pasted
-    if "uncontacted" in args:
+    # The checkbox: ticked is any value but "false"; unticked sends nothing.
+    if args.pop("uncontacted", "false") != "false":
         args["uncontacted"] = "true"
     number = request.args.get("page", "1")
     page_number = int(number) if number.isdigit() and 0 < len(number) < 6 else 1
@@ -85,7 +86,7 @@ def leads_page() -> werkzeug.Response:
         + [(str(c["id"]), c["name"]) for c in storage.campaign_names(db)],
         sort_options=SORT_CHOICES,
         follow_up_hours=rules.follow_up_s // 3600,
-        query={k: v for k, v in args.items()},
+        query=args,
     )
 
 
