@@ -9,9 +9,8 @@ last day shown ("1 to 30 November") and the page adds a day for the report's exc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, request, url_for
@@ -23,7 +22,7 @@ from app.views import charts
 
 from ..common import runtime
 from . import bp, field_errors, page
-from .report import currency_options
+from .report import currency_options, parse_day
 
 FIELDS = ("from", "to", "group_by", "campaign_id", "currency")
 GROUP_OPTIONS = [
@@ -36,7 +35,6 @@ GROUP_OPTIONS = [
 ]
 DEFAULT_DAYS = 30
 CHART_LABEL = "Where the leads of each stage went"
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def pipeline_form(query: Mapping[str, str]) -> dict[str, str]:
@@ -45,24 +43,15 @@ def pipeline_form(query: Mapping[str, str]) -> dict[str, str]:
     today = clock.utcnow().date()
     form["to"] = form["to"] or today.isoformat()
     if not form["from"]:
-        last = _date(form["to"]) or today
+        last = parse_day(form["to"]) or today
         form["from"] = (last - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
     return form
-
-
-def _date(text: str) -> date | None:
-    if not _DATE_RE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _report_args(form: dict[str, str]) -> dict[str, str]:
     """The report's parameters: the filled-in controls, `to` as the day after the last."""
     args = {name: value for name, value in form.items() if value}
-    last = _date(args["to"])
+    last = parse_day(args["to"])
     if last is not None:
         args["to"] = (last + timedelta(days=1)).isoformat()
     return args  # anything but a date goes as typed: the report names it if it is wrong

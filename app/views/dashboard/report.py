@@ -49,7 +49,8 @@ HISTOGRAM_LABEL = "Time from the latest touch to the conversion"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _date(text: str) -> date | None:
+def parse_day(text: str) -> date | None:
+    """A YYYY-MM-DD control's date, None when it is not one (the report names the error)."""
     if not _DATE_RE.match(text):
         return None
     try:
@@ -64,7 +65,7 @@ def report_form(query: Mapping[str, str]) -> dict[str, str]:
     today = clock.utcnow().date()
     form["to"] = form["to"] or today.isoformat()
     if not form["from"]:
-        last = _date(form["to"]) or today
+        last = parse_day(form["to"]) or today
         form["from"] = (last - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
     form["model"] = form["model"] or "last_touch"
     form["window"] = form["window"] or attribution.format_duration(reports.DEFAULT_WINDOW_S)
@@ -87,7 +88,7 @@ def report_query(form: dict[str, str]) -> dict[str, Any]:
 def _report_args(form: dict[str, str], names: tuple[str, ...] = FIELDS) -> dict[str, str]:
     """The report functions' parameters: the page's query with `to` as an exclusive end."""
     args = {k: v for k, v in report_query(form).items() if k in names}
-    last = _date(args["to"])
+    last = parse_day(args["to"])
     if last is not None:
         args["to"] = (last + timedelta(days=1)).isoformat()
     return args  # anything but a date goes as typed: the report names it if it is wrong
