@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.clicks import visits
 from app.clicks.link_tokens import BadgeTokens, LinkTokens
-from app.core import secret_key, settings
+from app.core import postgres, secret_key, settings
 from app.core.runtime import PipelineRules, Runtime, ScannerRules
 from app.views import sessions
 
@@ -60,8 +60,12 @@ def create_app(
     config.update(overrides or {})
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = secret_key.load_or_create(instance)
-    database_path = config["DATABASE"] or str(instance / "touchpoint.db")
-    Path(database_path).parent.mkdir(parents=True, exist_ok=True)
+    database_path = str(config["DATABASE_URL"]).strip()
+    if database_path and not postgres.is_url(database_path):
+        raise SystemExit("TOUCHPOINT_DATABASE_URL must start with postgresql://")
+    if not database_path:
+        database_path = config["DATABASE"] or str(instance / "touchpoint.db")
+        Path(database_path).parent.mkdir(parents=True, exist_ok=True)
     config["SPOOL_DIR"] = str(config["SPOOL_DIR"] or instance / "spool")
     old_keys = [k.strip() for k in str(config["OLD_SECRET_KEYS"]).split(",") if k.strip()]
     config["PUBLIC_BASE_URL"] = str(config["PUBLIC_BASE_URL"]).rstrip("/")

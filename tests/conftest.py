@@ -1,4 +1,5 @@
-"""Shared fixtures: a real app on a real SQLite file in a temporary folder."""
+"""Shared fixtures: a real app on a real SQLite file in a temporary folder, or on a fresh
+PostgreSQL database with TOUCHPOINT_TEST_BACKEND=postgresql (tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from app import create_app
 from app.storage import migrations
+
+from . import backends
 
 BROWSER_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -27,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def make_app(tmp_path: Path, **overrides):
     # A cheap password hash keeps sign-in tests fast; one test checks the real default.
     settings = {
-        "DATABASE": str(tmp_path / "touchpoint.db"),
+        **backends.settings_for(tmp_path),
         "PASSWORD_HASH": "scrypt:1024:8:1",
         **overrides,
     }
@@ -38,14 +41,25 @@ def make_app(tmp_path: Path, **overrides):
     return app
 
 
+@pytest.fixture(autouse=True)
+def _drop_databases():
+    """Under PostgreSQL, drop the databases a test's apps were given (SQLite: a no-op);
+    those of module fixtures go after the module."""
+    before = backends.created()
+    yield
+    backends.drop_databases(before)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _close_connections():
     """Tests have their own database files: close a module's connections after it, or a long
     run holds thousands of files open (and select() refuses descriptors past 1024)."""
+    before = backends.created()
     yield
     from app.core import db
 
     db.close_connections()
+    backends.drop_databases(before)
 
 
 @pytest.fixture

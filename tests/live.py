@@ -12,6 +12,8 @@ from pathlib import Path
 
 from app.server import serving
 
+from . import backends
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -79,6 +81,6 @@ def served_app(folder: Path, secret: str, workers: int = 2):
     from .conftest import make_app
 
     app = make_app(folder, SECRET_KEY=secret)
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": secret}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": secret}
     with gunicorn(env, workers=workers) as port:
         yield app, f"http://127.0.0.1:{port}"

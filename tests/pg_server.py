@@ -124,7 +124,17 @@ def running(folder: Path) -> Iterator[Server]:
         shutil.chown(sockets, user)
     server = Server(found, data, sockets, user)
     server._as_owner(
-        str(found / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"
+        str(found / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        user,
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
     )
     options = " ".join(f"-c {s}" for s in SETTINGS) + f" -k {sockets}"
     server._as_owner(

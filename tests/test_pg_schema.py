@@ -26,6 +26,7 @@ BASELINE = Path(migrations.__file__).with_name("postgres_baseline.sql")
 
 # sqlite-utils' record of applied migrations: bookkeeping of the SQLite runner, not schema.
 SQLITE_ONLY_TABLES = {"_sqlite_migrations"}
+POSTGRES_ONLY_TABLES = {"schema_migrations"}
 
 # Tables the code reads by SQLite's implicit rowid (app/storage/*.py: reports, prune,
 # dashboard, pipeline, coupon exports) though their key is text. The baseline gives each a
@@ -254,7 +255,8 @@ def describe_postgres(url: str) -> set[str]:
             "FROM information_schema.triggers t WHERE t.trigger_schema = 'public'"
         ):
             facts.add(_trigger(table, name, timing, event, columns))
-    return facts
+    # The migration runner's own record has no SQLite twin (that is _sqlite_migrations).
+    return {f for f in facts if not any(t in f for t in POSTGRES_ONLY_TABLES)}
 
 
 def schema_diff(sqlite_facts: set[str], postgres_facts: set[str]) -> list[str]:
@@ -296,11 +298,15 @@ def sqlite_path(tmp_path_factory) -> Path:
 def baseline(server) -> str:
     """The name of a database holding the baseline (a template for copies); no one stays
     connected, so it can be copied."""
-    import psycopg
+
+    from app.core import postgres
 
     url = server.create_database("baseline")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(BASELINE.read_text())
+    db = postgres.connect(url)
+    assert migrations.apply(db) == ["postgres_baseline"]  # `touchpoint migrate` on PostgreSQL
+    assert migrations.pending(db) == [] and migrations.apply(db) == []
+    assert migrations.applied(db)[-1] == migrations.BASELINE_LAST
+    db.close()
     return "baseline"
 
 

@@ -1,4 +1,7 @@
-"""SQLite connections: one per request at a time, pooled per process and reused.
+"""Database connections: one per request at a time, pooled per process and reused.
+
+The target is a SQLite file path or, with TOUCHPOINT_DATABASE_URL, a PostgreSQL URL
+(app/core/postgres.py gives those connections the same surface).
 
 Opening a connection per request costs more than the whole redirect, so connections are kept.
 A request (a thread, or a greenlet under gunicorn's gevent worker, where `threading.local` is
@@ -21,11 +24,29 @@ from typing import TypeVar
 
 from sqlite_utils import Database
 
+from app.core import postgres
+
 _local = threading.local()
 _idle: dict[tuple, list[Database]] = {}  # per process: the pool requests take from
 T = TypeVar("T")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# What "the database refused" means on either backend: `except DATABASE_ERRORS`.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError, postgres.Error)
+# A constraint or a statement the database will refuse every time (a bug, not an outage).
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    postgres.IntegrityError,
+    postgres.psycopg.ProgrammingError,
+)
+
+
+def is_postgres(db: Database) -> bool:
+    """Whether `db` is a PostgreSQL connection (the storage layer's one switch between the
+    two variants of a statement)."""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
 
 
 def open_database(path: str, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> Database:
@@ -55,6 +76,8 @@ def thread_database(
     `hot=True` gives the redirect path its own connection without SQLite's busy handler:
     its writes go through `retry_locked` instead (see there for why).
     """
+    if postgres.is_url(path):
+        hot = False  # no busy handler to leave out: one pool serves every request
     key = (os.getpid(), path, hot)
     cache = getattr(_local, "dbs", None)
     if cache is None:
@@ -64,6 +87,8 @@ def thread_database(
         pool = _idle.get(key)
         if pool:
             db = cache[key] = pool.pop()
+        elif postgres.is_url(path):
+            db = cache[key] = postgres.connect(path)  # type: ignore[assignment]
         else:
             db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
             # retry_locked's deadline rides on the connection: it has no busy handler to ask.
@@ -77,8 +102,14 @@ def release_connections() -> None:
     if not cache:
         return
     for key, db in cache.items():
-        if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
-            db.conn.rollback()
+        if is_postgres(db) and db.raw.closed:  # type: ignore[attr-defined]
+            continue  # the server went away (a restart, a failover): the next request reconnects
+        try:
+            if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
+                db.conn.rollback()
+        except DATABASE_ERRORS:
+            db.conn.close()
+            continue
         _idle.setdefault(key, []).append(db)
     cache.clear()
 
@@ -156,8 +187,13 @@ def immediate(db: Database) -> Iterator[Database]:
 
     A deferred transaction that reads then writes fails with "database is locked" when another
     process wrote in between; BEGIN IMMEDIATE waits for the lock (busy_timeout) instead.
+
+    On PostgreSQL the same promise is one transaction-scoped advisory lock that every such
+    transaction takes first, on every host: the read-then-write steps (a redemption, a
+    claim, an idempotent replay) run one at a time exactly as under SQLite's write lock,
+    while clicks, which never take it, keep flowing. It is released by COMMIT or ROLLBACK.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
+    begin(db)
     try:
         yield db
     except BaseException:
@@ -166,3 +202,16 @@ def immediate(db: Database) -> Iterator[Database]:
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+def begin(db: Database) -> None:
+    """BEGIN IMMEDIATE on SQLite; BEGIN and the write lock (see `immediate`) on PostgreSQL."""
+    if is_postgres(db):
+        db.conn.execute("BEGIN")
+        try:
+            db.conn.execute("SELECT pg_advisory_xact_lock(?)", (postgres.WRITE_LOCK_KEY,))
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+    else:
+        db.conn.execute("BEGIN IMMEDIATE")

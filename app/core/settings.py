@@ -34,6 +34,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of the SQLite database file. Empty means instance/touchpoint.db.",
     ),
     Setting(
+        "DATABASE_URL",
+        "",
+        "PostgreSQL instead of SQLite: postgresql://user:password@host:5432/touchpoint (a unix "
+        "socket: postgresql://user@/touchpoint?host=/run/postgresql). Empty means SQLite at "
+        "DATABASE. Several Touchpoint hosts can share one PostgreSQL (README: Running in "
+        "production).",
+    ),
+    Setting(
         "SECRET_KEY",
         "",
         "Key that signs every link token, QR code and cookie. Empty means: read "

@@ -103,8 +103,8 @@ def failures_since(db: Database, bucket: str, first_window: int) -> list[tuple[i
     return [
         tuple(row)
         for row in db.execute(
-            "SELECT window, count FROM rate_limits WHERE bucket = ? AND window >= ? "
-            "ORDER BY window",
+            'SELECT "window", count FROM rate_limits WHERE bucket = ? AND "window" >= ? '
+            'ORDER BY "window"',
             (bucket, first_window),
         )
     ]

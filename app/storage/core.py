@@ -9,7 +9,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.clicks import hit as _hit
-from app.core.db import immediate, retry_locked
+from app.core.db import begin, immediate, retry_locked
+
+from .dialect import greatest
 
 CAMPAIGN_COLUMNS = (
     "name",
@@ -51,12 +53,21 @@ def _all(db: Database, sql: str, params: tuple | list | dict = ()) -> list[dict]
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _insert(db: Database, table: str, values: dict[str, Any]) -> int:
+def _insert_sql(table: str, values: dict[str, Any]) -> str:
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
-    assert cursor.lastrowid is not None  # an INSERT always sets it
-    return cursor.lastrowid
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+
+
+def _insert(db: Database, table: str, values: dict[str, Any]) -> int:
+    # RETURNING, not cursor.lastrowid: psycopg has none, and both backends answer it.
+    cursor = db.execute(_insert_sql(table, values) + " RETURNING id", list(values.values()))
+    return cursor.fetchone()[0]
+
+
+def _insert_row(db: Database, table: str, values: dict[str, Any]) -> None:
+    """Insert into a table whose key is not an `id` column."""
+    db.execute(_insert_sql(table, values), list(values.values()))
 
 
 def _update(
@@ -147,7 +158,7 @@ def link_for_redirect(db: Database, link_id: int) -> tuple | None:
 _HIT_SQL = "INSERT INTO events ({}) VALUES ({})".format(
     ", ".join(_hit.FIELDS), ", ".join("?" for _ in _hit.FIELDS)
 )
-_REPLAY_HIT_SQL = _HIT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+_REPLAY_HIT_SQL = _HIT_SQL + " ON CONFLICT DO NOTHING"
 
 
 def insert_hit(db: Database, hit: _hit.Hit) -> None:
@@ -179,7 +190,7 @@ def hit_transaction(db: Database) -> Iterator[None]:
     once held, the rest runs without waiting. Any error rolls everything back.
     """
     conn = db.conn
-    retry_locked(db, lambda: conn.execute("BEGIN IMMEDIATE"))
+    retry_locked(db, lambda: begin(db))
     try:
         yield
         conn.execute("COMMIT")  # may fail too (a full disk): then roll back as well
@@ -206,7 +217,9 @@ def recipient_lead(db: Database, recipient_id: int, link_id: int) -> str | None:
 
 def lead_seen(db: Database, lead_id: str, at: str) -> None:
     """A person (not a bot) of this lead was here at `at`."""
-    db.conn.execute("UPDATE leads SET last_seen = max(last_seen, ?) WHERE id = ?", (at, lead_id))
+    db.conn.execute(
+        f"UPDATE leads SET last_seen = {greatest(db, 'last_seen', '?')} WHERE id = ?", (at, lead_id)
+    )
 
 
 def lead_campaign_links(

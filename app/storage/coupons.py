@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .core import _all, _insert, _one, _update
+from .core import _all, _insert, _insert_row, _one, _update
+from .dialect import joined
 
 LOCATION_COLUMNS = ("name", "kind", "timezone", "address", "currency")
 OFFER_COLUMNS = (
@@ -25,7 +26,7 @@ OFFER_COLUMNS = (
 
 
 def insert_location(db: Database, values: dict[str, Any]) -> None:
-    _insert(db, "locations", values)
+    _insert_row(db, "locations", values)
 
 
 def update_location(db: Database, code: str, values: dict[str, Any]) -> None:
@@ -128,8 +129,8 @@ SELECT o.*,
   CASE WHEN o.kind = 'shared' THEN
     (SELECT code FROM codes c WHERE c.offer_id = o.id AND c.kind = 'shared' LIMIT 1)
   END AS shared_code,
-  (SELECT group_concat(location_code, ' ') FROM
-    (SELECT location_code FROM offer_locations WHERE offer_id = o.id ORDER BY location_code)
+  (SELECT {location_list} FROM
+    (SELECT location_code FROM offer_locations WHERE offer_id = o.id ORDER BY location_code) l
   ) AS location_list,
   (SELECT count(*) FROM codes c WHERE c.offer_id = o.id) AS issued,
   (SELECT count(*) FROM claims k WHERE k.offer_id = o.id) AS claimed,
@@ -140,7 +141,10 @@ FROM offers o WHERE {where} ORDER BY {order}
 
 
 def _offer_summaries(db: Database, where: str, params: tuple, order: str = "o.id") -> list[dict]:
-    rows = _all(db, _OFFER_SUMMARY_SQL.format(where=where, order=order), params)
+    listed = joined(db, "location_code", "' '")
+    rows = _all(
+        db, _OFFER_SUMMARY_SQL.format(location_list=listed, where=where, order=order), params
+    )
     for row in rows:
         listed = row.pop("location_list")
         row["location_codes"] = listed.split(" ") if listed else []
@@ -201,13 +205,12 @@ def insert_codes(db: Database, rows: list[tuple]) -> int:
     Returns how many were new; a (vanishingly rare) collision is skipped for the caller to
     make up.
     """
-    before = db.conn.total_changes
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO codes (code, offer_id, kind, batch_id, lead_id, recipient_id,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    # executemany's rowcount is the sum over all rows on both sqlite3 and psycopg.
+    return db.conn.executemany(
+        "INSERT INTO codes (code, offer_id, kind, batch_id, lead_id, recipient_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
-    )
-    return db.conn.total_changes - before
+    ).rowcount
 
 
 def code_exists(db: Database, code: str) -> bool:
@@ -302,15 +305,16 @@ def insert_claim(db: Database, values: dict[str, Any]) -> int | None:
     marks = ", ".join(f":{k}" for k in values)
     cursor = db.execute(
         f"INSERT INTO claims ({columns}) VALUES ({marks}) "
-        "ON CONFLICT (offer_id, visitor_id) DO NOTHING",
+        "ON CONFLICT (offer_id, visitor_id) DO NOTHING RETURNING id",
         values,
     )
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def insert_event_row(db: Database, values: dict[str, Any]) -> None:
     """An event that is not a redirect hit (claim, redemption, void, booth scan)."""
-    _insert(db, "events", values)
+    _insert_row(db, "events", values)
 
 
 # Redemptions -------------------------------------------------------------------------------
@@ -390,7 +394,7 @@ def find_idempotent(db: Database, location_code: str, key: str) -> dict | None:
 
 
 def save_idempotent(db: Database, values: dict[str, Any]) -> None:
-    _insert(db, "idempotency_keys", values)
+    _insert_row(db, "idempotency_keys", values)
 
 
 # Guessing limits ---------------------------------------------------------------------------
@@ -399,21 +403,22 @@ def save_idempotent(db: Database, values: dict[str, Any]) -> None:
 def count_failure(db: Database, bucket: str, window: int) -> int:
     """Add a failed lookup to a one-minute bucket; return the bucket's count."""
     return db.execute(
-        "INSERT INTO rate_limits (bucket, window, count) VALUES (?, ?, 1) "
-        "ON CONFLICT (bucket, window) DO UPDATE SET count = count + 1 RETURNING count",
+        'INSERT INTO rate_limits (bucket, "window", count) VALUES (?, ?, 1) '
+        'ON CONFLICT (bucket, "window") DO UPDATE SET count = rate_limits.count + 1 '
+        "RETURNING count",
         (bucket, window),
     ).fetchone()[0]
 
 
 def failures(db: Database, bucket: str, window: int) -> int:
     row = db.execute(
-        "SELECT count FROM rate_limits WHERE bucket = ? AND window = ?", (bucket, window)
+        'SELECT count FROM rate_limits WHERE bucket = ? AND "window" = ?', (bucket, window)
     ).fetchone()
     return row[0] if row else 0
 
 
 def prune_rate_limits(db: Database, before_window: int) -> None:
-    db.execute("DELETE FROM rate_limits WHERE window < ?", (before_window,))
+    db.execute('DELETE FROM rate_limits WHERE "window" < ?', (before_window,))
 
 
 def log_security(db: Database, at: str, kind: str, subject: str, detail: str) -> None:

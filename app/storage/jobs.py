@@ -9,11 +9,10 @@ from .core import _one
 
 def insert_job(db: Database, kind: str, params: str, created_by: str | None, now: str) -> dict:
     cursor = db.execute(
-        "INSERT INTO jobs (kind, params, created_by, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO jobs (kind, params, created_by, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (kind, params, created_by, now),
     )
-    assert cursor.lastrowid is not None
-    job = get_job(db, cursor.lastrowid)
+    job = get_job(db, cursor.fetchone()[0])
     assert job is not None
     return job
 

@@ -8,9 +8,12 @@ minor units (`cost_minor`) beside an ISO 4217 `currency`.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from app.core.db import is_postgres
 
 migrations = Migrations("touchpoint")
 
@@ -691,17 +694,91 @@ def _run(db: Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
 
 
+# PostgreSQL ---------------------------------------------------------------------------------
+#
+# A PostgreSQL database starts from postgres_baseline.sql, which is m001..m014 in one script
+# (tests/test_pg_schema.py proves it builds the same schema). Every later migration is a
+# SQLite function above AND an entry here under the same name, in the same order.
+
+BASELINE = Path(__file__).with_name("postgres_baseline.sql")
+BASELINE_LAST = "m014_lead_pipeline"
+_names = [m.name for m in migrations._migrations]
+BASELINE_INCLUDES = tuple(_names[: _names.index(BASELINE_LAST) + 1])
+POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = ()  # (name, SQL) after the baseline
+# The byte order SQLite compares text in (BINARY). Times are ISO text compared with < and >,
+# codes and ids sort in reports: a language collation would order some of them differently.
+POSTGRES_COLLATIONS = ("C", "POSIX", "C.UTF-8", "C.utf8")
+_MIGRATE_LOCK = 0x5450_4D49_4752_4154  # "TPMIGRAT": one host migrates at a time
+
+
+def _pg_names() -> list[str]:
+    return [*BASELINE_INCLUDES, *(name for name, _ in POSTGRES_MIGRATIONS)]
+
+
+def _pg_applied(db: Database) -> list[str]:
+    found = db.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+    if not found:
+        return []
+    return [r[0] for r in db.execute("SELECT name FROM schema_migrations ORDER BY id")]
+
+
+def _pg_apply(db: Database) -> list[str]:
+    collation = db.execute(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+    ).fetchone()[0]
+    if collation not in POSTGRES_COLLATIONS:
+        raise SystemExit(
+            f"This PostgreSQL database compares text by the {collation!r} collation; Touchpoint "
+            "needs byte order (C), as SQLite compares. Create it with: CREATE DATABASE "
+            "touchpoint TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C';"
+        )
+    done: list[str] = []
+    db.execute("BEGIN")
+    try:
+        # Two hosts starting at once: the second waits, then finds nothing left to do.
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
+        have = set(_pg_applied(db))
+        if not have:
+            db.execute(BASELINE.read_text())
+            db.execute(
+                "CREATE TABLE schema_migrations (id bigint GENERATED ALWAYS AS IDENTITY "
+                "PRIMARY KEY, name text NOT NULL UNIQUE, applied_at timestamptz NOT NULL "
+                "DEFAULT now())"
+            )
+            for name in BASELINE_INCLUDES:
+                db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+            done.append("postgres_baseline")
+            have = set(BASELINE_INCLUDES)
+        for name, sql in POSTGRES_MIGRATIONS:
+            if name not in have:
+                db.execute(sql)
+                db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+                done.append(name)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return done
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
+    if is_postgres(db):
+        return _pg_apply(db)
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
 
 
 def pending(db: Database) -> list[str]:
+    if is_postgres(db):
+        have = set(_pg_applied(db))
+        return [name for name in _pg_names() if name not in have]
     return [m.name for m in migrations.pending(db)]
 
 
 def applied(db: Database) -> list[str]:
     """The names applied so far; empty for a database Touchpoint never set up."""
+    if is_postgres(db):
+        return _pg_applied(db)
     return [m.name for m in migrations.applied(db)]

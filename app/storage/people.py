@@ -6,7 +6,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from app.core.db import begin
+
 from .core import _all, _one
+from .dialect import greatest, least
 
 # Leads and visitors ------------------------------------------------------------------------
 
@@ -48,7 +51,8 @@ def ensure_recipients(db: Database, link_id: int, lead_ids: list[str], now: str)
     """Create missing (link, lead) recipients; return {lead_id: recipient_id}."""
     unique = list(dict.fromkeys(lead_ids))
     db.conn.executemany(
-        "INSERT OR IGNORE INTO recipients (link_id, lead_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO recipients (link_id, lead_id, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         [(link_id, lead_id, now) for lead_id in unique],
     )
     found: dict[str, int] = {}
@@ -91,8 +95,8 @@ def link_visitor(db: Database, visitor_id: str, lead_id: str, at: str, source: s
     When the browser brought conversions of its own, they are now the lead's: its stage is
     marked due for a recount (app/people/pipeline.py ensure_current does it)."""
     tied = db.execute(
-        "INSERT OR IGNORE INTO lead_visitors (visitor_id, lead_id, linked_at, source) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT INTO lead_visitors (visitor_id, lead_id, linked_at, source) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (visitor_id, lead_id, at, source),
     ).rowcount
     if tied:
@@ -122,10 +126,10 @@ def visitor_first_seen(db: Database, visitor_id: str) -> str | None:
 
 
 def touch_lead(db: Database, lead_id: str, at: str) -> None:
+    latest, earliest = greatest(db, "last_seen", ":at"), least(db, "first_seen", ":at")
     db.execute(
-        "UPDATE leads SET last_seen = max(last_seen, ?), first_seen = min(first_seen, ?) "
-        "WHERE id = ?",
-        (at, at, lead_id),
+        f"UPDATE leads SET last_seen = {latest}, first_seen = {earliest} WHERE id = :lead",
+        {"at": at, "lead": lead_id},
     )
 
 
@@ -167,7 +171,7 @@ def lead_visitor_ids(db: Database, lead_id: str) -> list[str]:
 def erase_lead(db: Database, lead_id: str, now: str) -> None:
     """Remove personal data of a lead; keep anonymous rows so counts stay true."""
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
+    begin(db)
     try:
         conn.execute(
             "UPDATE leads SET email = NULL, email_key = NULL, name = NULL, external_id = NULL,"
@@ -206,10 +210,11 @@ def insert_conversion(db: Database, values: dict[str, Any]) -> int | None:
     marks = ", ".join(f":{k}" for k in values)
     cursor = db.execute(
         f"INSERT INTO conversions ({columns}) VALUES ({marks}) "
-        "ON CONFLICT (external_id) DO NOTHING",
+        "ON CONFLICT (external_id) DO NOTHING RETURNING id",
         values,
     )
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def get_conversion(db: Database, conversion_id: int) -> dict | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from sqlite_utils import Database
 
 from .core import _all, _insert
-from .reports import _JSON_IN, _MS
+from .dialect import contains, epoch_ms, full_scan, greatest, json_texts, unindexed
 
 __all__ = [
     "conversion_changes",
@@ -183,10 +184,9 @@ def list_leads(
         where.append("l.created_at < :created_to")
         params["created_to"] = filters["created_to"]
     if filters.get("q"):
-        where.append(
-            "(instr(lower(coalesce(l.email, '')), :q) > 0 "
-            "OR instr(lower(coalesce(l.name, '')), :q) > 0)"
-        )
+        in_email = contains(db, "lower(coalesce(l.email, ''))", ":q")
+        in_name = contains(db, "lower(coalesce(l.name, ''))", ":q")
+        where.append(f"({in_email} OR {in_name})")
         params["q"] = filters["q"].lower()
     if filters.get("uncontacted_before"):
         where.append(_UNCONTACTED)
@@ -268,35 +268,39 @@ def pipeline_cohort(
         params,
     ).fetchone()
     scan = bool(everyone) and cohort >= SCAN_SHARE * everyone
+    ms = functools.partial(epoch_ms, db)
+    latest = greatest(
+        db, "coalesce(l.stage_at, '')", "coalesce(l.last_activity_at, '')", "l.created_at"
+    )
+    cycle = greatest(db, ms("l.won_at") + " - " + ms("l.created_at"), "0")
     lost = "CASE WHEN l.status = 'lost' THEN {} END"
     leads = db.execute(
         f"SELECT l.id, {_GROUP_COLUMNS.get(group_by or '', 'NULL')}, {rank.format('l.stage')}, "
-        "l.status, l.status = 'open' AND max(coalesce(l.stage_at, ''), "
-        "coalesce(l.last_activity_at, ''), l.created_at) <= :stalled, "
-        f"coalesce({_UNCONTACTED}, 0), CASE WHEN l.status = 'won' THEN max("
-        f"{_MS.format('l.won_at')} - {_MS.format('l.created_at')}, 0) END, "
+        f"l.status, l.status = 'open' AND {latest} <= :stalled, "
+        f"coalesce({_UNCONTACTED}, 0), CASE WHEN l.status = 'won' THEN "
+        f"{cycle} END, "
         f"{lost.format('l.value_minor')}, {lost.format('l.currency')}, "
         f"{lost.format(rank.format('l.lost_stage'))}, {lost.format('l.lost_reason')} "
-        f"FROM leads l{' NOT INDEXED' if scan else ''} "
+        f"FROM leads l{full_scan(db) if scan else ''} "
         "WHERE l.created_at >= :start AND l.created_at < :end",
         params,
     ).fetchall()
     columns = (
-        f"{rank.format('c.type')}, c.type IN {_JSON_IN.replace('?', ':won')}, "
-        f"{_MS.format('c.occurred_at')}, c.value_minor, c.currency"
+        f"{rank.format('c.type')}, c.type IN {json_texts(db, ':won')}, "
+        f"{ms('c.occurred_at')}, c.value_minor, c.currency"
     )
     # +c.type: never through the index on type, a random row for each conversion.
-    wanted = f"c.voided_at IS NULL AND +c.type IN {_JSON_IN.replace('?', ':types')}"
+    wanted = f"c.voided_at IS NULL AND {unindexed(db, 'c.type')} IN {json_texts(db, ':types')}"
     # A conversion counts for its lead and for the lead its browser was stitched to later.
     stitched = (
         f"SELECT lv.lead_id, {columns} FROM conversions c JOIN lead_visitors lv "
         f"ON lv.visitor_id = c.visitor_id WHERE c.visitor_id IS NOT NULL AND {wanted} "
-        "AND c.lead_id IS NOT lv.lead_id"
+        "AND c.lead_id IS DISTINCT FROM lv.lead_id"
     )
     if scan:
         ids = {row[0] for row in leads}
         rows = db.execute(
-            f"SELECT c.lead_id, {columns} FROM conversions c NOT INDEXED "
+            f"SELECT c.lead_id, {columns} FROM conversions c{full_scan(db)} "
             f"WHERE c.lead_id IS NOT NULL AND {wanted} UNION ALL {stitched}",
             params,
         ).fetchall()

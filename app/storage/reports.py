@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.core.db import immediate
+from app.core.db import immediate, is_postgres
 
 __all__ = [
     "ACTIVITY_KIND",
@@ -88,8 +88,11 @@ REFRESH_CACHE_KIB = -65_536  # negative: KiB, as PRAGMA cache_size takes it
 
 @contextlib.contextmanager
 def report_snapshot(db: Database) -> Iterator[None]:
-    """One read transaction: every query of a report sees the same state of the database."""
-    db.conn.execute("BEGIN")
+    """One read transaction: every query of a report sees the same state of the database.
+
+    SQLite's read transaction is a snapshot by nature; PostgreSQL's READ COMMITTED would
+    give each statement its own, so a report asks for REPEATABLE READ (one snapshot)."""
+    db.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if is_postgres(db) else "BEGIN")
     try:
         yield
     finally:
@@ -136,14 +139,25 @@ def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
     done = 0
     # Summing inserts all over the clustered touches table; a bigger page cache meanwhile
     # keeps those pages in memory (the connection's own setting comes back afterwards).
-    cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
-    db.execute(f"PRAGMA cache_size = {REFRESH_CACHE_KIB}")
-    try:
+    with _big_cache(db):
         while True:
             counts = _refresh_chunk(db, chunk)
             done += sum(counts)
             if max(counts) < chunk:
                 return done
+
+
+@contextlib.contextmanager
+def _big_cache(db: Database) -> Iterator[None]:
+    """SQLite: a bigger page cache while summing (the connection's own comes back after).
+    PostgreSQL's shared buffers serve every connection; nothing to set per connection."""
+    if is_postgres(db):
+        yield
+        return
+    cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = {REFRESH_CACHE_KIB}")
+    try:
+        yield
     finally:
         db.execute(f"PRAGMA cache_size = {int(cache_size)}")
 

@@ -1,0 +1,156 @@
+"""PostgreSQL connections that the storage layer uses exactly like its SQLite ones.
+
+The storage functions call `db.execute(sql, params)` and `db.conn.execute(...)` with
+SQLite's `?` and `:name` placeholders and read tuples, `rowcount` and `description` back. A
+`PgDatabase` offers that same small surface over one psycopg 3 connection, so one statement
+text serves both backends wherever both accept it; where they differ, the storage function
+holds both variants side by side and picks one with `is_postgres(db)`.
+
+The only work between the caller and psycopg is rewriting placeholders (`?` -> `%s`, `:name`
+-> `%(name)s`, a literal `%` -> `%%`), done once per distinct statement text and cached: on
+the click path that is one dict lookup (bench/multihost measures the whole path).
+
+Connections run in autocommit, as the SQLite ones do (isolation_level=None): a statement
+outside BEGIN ... COMMIT is durable when it returns, so a click is committed before its 302.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from psycopg import adapt, pq
+
+# One 64-bit key for the advisory lock `immediate()` takes (db.py): the PostgreSQL stand-in
+# for SQLite's single write lock. "TPWRITE1" in ASCII, so it is recognisable in pg_locks.
+WRITE_LOCK_KEY = 0x5450575249544531
+
+# psycopg's errors that mean "the database cannot take this now" (db.py's DATABASE_ERRORS).
+Error = psycopg.Error
+IntegrityError = psycopg.IntegrityError
+OperationalError = psycopg.OperationalError
+
+_TOKEN = re.compile(
+    r"""
+    '(?:[^']|'')*'          # a string literal: nothing inside it is a placeholder
+  | "(?:[^"]|"")*"          # a quoted identifier
+  | --[^\n]*                # a comment
+  | ::                      # a PostgreSQL cast, not a named placeholder
+  | :(?P<name>[A-Za-z_]\w*) # :name
+  | (?P<mark>\?)            # ?
+  | (?P<percent>%)          # psycopg reads % itself
+    """,
+    re.VERBOSE,
+)
+_translated: dict[str, str] = {}
+
+
+def translate(sql: str) -> str:
+    """A statement with SQLite placeholders as psycopg expects it (cached per text)."""
+    found = _translated.get(sql)
+    if found is None:
+
+        def replace(match: re.Match[str]) -> str:
+            if match["name"]:
+                return f"%({match['name']})s"
+            if match["mark"]:
+                return "%s"
+            if match["percent"]:
+                return "%%"
+            return match[0]
+
+        found = _translated[sql] = _TOKEN.sub(replace, sql)
+    return found
+
+
+class _NumericLoader(adapt.Loader):
+    """numeric as int when it has no fraction, else float: what SQLite gives for sum(),
+    avg() and integer arithmetic. (PostgreSQL's sum(bigint) is numeric; a Decimal in a JSON
+    answer or a CSV cell would print differently from the SQLite backend.)"""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        if "." in text or "e" in text or "N" in text:  # NaN, Infinity
+            return float(text)
+        return int(text)
+
+
+class _TextBoolLoader(adapt.Loader):
+    """bool as 0/1, as SQLite answers a comparison: `SELECT a = b` reads the same."""
+
+    def load(self, data: Any) -> int:
+        return 1 if bytes(data) == b"t" else 0
+
+
+class PgDatabase:
+    """One PostgreSQL connection with the surface of a sqlite_utils Database that the storage
+    layer uses. `conn` is the object itself, so `db.conn.execute` works on both backends."""
+
+    dialect = "postgresql"
+    write_timeout_s = 5.0
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self.conn = self
+
+    @property
+    def raw(self) -> psycopg.Connection:
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()) -> Any:
+        return self._conn.execute(translate(sql), params or None)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]) -> Any:
+        cursor = self._conn.cursor()
+        cursor.executemany(translate(sql), rows)
+        return cursor
+
+    def query(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()
+    ) -> Iterator[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        keys = [d.name for d in cursor.description or ()]
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def connect(url: str, *, connect_timeout_s: int = 5) -> PgDatabase:
+    """Open one connection for Touchpoint: autocommit, UTC, numbers and flags read back as
+    SQLite reads them."""
+    conn = psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=connect_timeout_s,
+        # Statements the app repeats (the redirect's read, the click's INSERT) are prepared
+        # on the server after two runs: less parsing per click.
+        prepare_threshold=2,
+        options="-c timezone=UTC",
+    )
+    conn.adapters.register_loader("numeric", _NumericLoader)
+    conn.adapters.register_loader("bool", _TextBoolLoader)
+    return PgDatabase(conn)
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+    user = f"{parts.username}@" if parts.username else ""
+    return f"postgresql://{user}{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
