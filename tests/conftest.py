@@ -140,6 +140,11 @@ def api_for(app) -> Api:
     return Api(app.test_client(), secret)
 
 
+def row_count(app, table: str) -> int:
+    """How many rows `table` holds, on either backend."""
+    return app.extensions["touchpoint"].db().execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
 def events(app) -> list[dict]:
     """Every event row, oldest first, straight from the database file."""
     db = app.extensions["touchpoint"].db()

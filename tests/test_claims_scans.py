@@ -9,7 +9,7 @@ import uuid
 import zxingcpp
 from PIL import Image
 
-from .conftest import BROWSER_UA, Api, events
+from .conftest import BROWSER_UA, Api, events, row_count
 from .coupon_helpers import (
     claim,
     form_token,
@@ -27,7 +27,7 @@ SAFE_LINKS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrom
 
 
 def codes_count(app) -> int:
-    return app.extensions["touchpoint"].db()["codes"].count
+    return row_count(app, "codes")
 
 
 def test_landing_page_shows_the_offer_and_get_never_mints(app, api):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BROWSER_UA, api_for, events, make_app
+from .conftest import BROWSER_UA, api_for, events, make_app, row_count
 
 
 def upload(api, link_id: int, body: bytes | str, query: str = "", **headers):
@@ -32,7 +32,7 @@ def rows_of(response) -> list[dict]:
 
 
 def lead_count(app) -> int:
-    return app.extensions["touchpoint"].db()["leads"].count
+    return row_count(app, "leads")
 
 
 @pytest.mark.parametrize(

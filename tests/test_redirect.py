@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import BROWSER_UA, api_for, events, make_app
+from .conftest import BROWSER_UA, api_for, events, make_app, row_count
 
 
 def hit(client, link: dict, path: str = "r", **kw):
@@ -124,8 +124,7 @@ def test_tampered_token_is_404_page_and_orphan_hit(app, client, api):
 def test_garbage_paths_under_r_and_q_are_orphans_too(app, client):
     for path in ["/r/x", "/q/abc.def", "/r/a/b/c"]:
         assert client.get(path).status_code == 404
-    db = app.extensions["touchpoint"].db()
-    assert db["orphan_hits"].count == 3
+    assert row_count(app, "orphan_hits") == 3
 
 
 def test_token_of_another_install_is_404(app, client, api, tmp_path):

@@ -322,6 +322,7 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
             "visitor_id": row["visitor_id"],
         }
         if row["type"] == "conversion":
+            item["id"] = int(row["id"])
             item["stage"] = row["stage"]
             item["value"] = money.to_decimal_string(row["value_minor"], row["currency"])
             item["currency"] = row["currency"]

@@ -50,6 +50,12 @@ def json_item(db: Database, alias: str, index: int, sql_type: str = "bigint") ->
     return f"CAST({alias}.value ->> {index} AS {sql_type})"
 
 
+def false(db: Database) -> str:
+    """The false of a condition's result (SQLite's conditions are 0 and 1; PostgreSQL's are
+    booleans that coalesce() will not mix with integers)."""
+    return "false" if is_postgres(db) else "0"
+
+
 def greatest(db: Database, *exprs: str) -> str:
     """The largest of several values (SQLite's scalar max(), PostgreSQL's greatest()).
 

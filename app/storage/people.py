@@ -142,20 +142,22 @@ hits AS (
 )
 SELECT h.id, h.type, NULL AS stage, h.at, h.campaign_id, c.channel, h.link_id, h.visitor_id,
        h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency,
-       NULL AS voided_at, NULL AS void_reason
+       NULL AS voided_at, NULL AS void_reason, 1 AS tie, h.rowid AS seq
 FROM hits h LEFT JOIN campaigns c ON c.id = h.campaign_id
 UNION ALL
-SELECT v.id, 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
+SELECT CAST(v.id AS TEXT), 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
        NULL, v.visitor_id, NULL, 0, NULL, NULL, v.value_minor, v.currency, v.voided_at,
-       v.void_reason
+       v.void_reason, 0, v.id
 FROM conversions v LEFT JOIN campaigns c ON c.id = v.campaign_id
 WHERE v.lead_id = :lead OR v.visitor_id IN (SELECT visitor_id FROM visitors)
-ORDER BY 4, 1
+ORDER BY 4, 17, 18
 """
 
 
 def lead_timeline(db: Database, lead_id: str) -> list[dict]:
-    """Every event and conversion of a lead and its stitched visitors, in time order."""
+    """Every event and conversion of a lead and its stitched visitors, in time order (at one
+    moment conversions first, then in the order written). A conversion's id comes as text:
+    one column holds both kinds of id, and PostgreSQL's UNION wants one type."""
     return _all(db, _TIMELINE_SQL, {"lead": lead_id})
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .core import _all, _insert
-from .dialect import contains, epoch_ms, full_scan, greatest, json_texts, unindexed
+from .dialect import contains, epoch_ms, false, full_scan, greatest, json_texts, unindexed
 
 __all__ = [
     "conversion_changes",
@@ -134,7 +134,7 @@ def lead_touch_summary(db: Database, lead_ids: list[str]) -> dict[str, dict]:
         ).fetchone()
         last = db.execute(
             f"SELECT max(at) FROM (SELECT max(e.at) AS at FROM events e WHERE {where} "
-            "UNION ALL SELECT max(at) FROM lead_activities WHERE lead_id = :lead)",
+            "UNION ALL SELECT max(at) FROM lead_activities WHERE lead_id = :lead) AS touches",
             params,
         ).fetchone()
         found[lead_id] = {
@@ -277,7 +277,7 @@ def pipeline_cohort(
     leads = db.execute(
         f"SELECT l.id, {_GROUP_COLUMNS.get(group_by or '', 'NULL')}, {rank.format('l.stage')}, "
         f"l.status, l.status = 'open' AND {latest} <= :stalled, "
-        f"coalesce({_UNCONTACTED}, 0), CASE WHEN l.status = 'won' THEN "
+        f"coalesce({_UNCONTACTED}, {false(db)}), CASE WHEN l.status = 'won' THEN "
         f"{cycle} END, "
         f"{lost.format('l.value_minor')}, {lost.format('l.currency')}, "
         f"{lost.format(rank.format('l.lost_stage'))}, {lost.format('l.lost_reason')} "
