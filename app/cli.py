@@ -22,8 +22,10 @@ from sqlite_utils import Database
 from app import create_app, demo
 from app.access import api_tokens, users
 from app.clicks import links, visits
+from app.core import db as dbmod
 from app.core import settings
 from app.core.errors import TouchpointError, ValidationError
+from app.core.runtime import Runtime
 from app.core.validation import check_http_url
 from app.people import recipients
 from app.reports import attribution
@@ -111,6 +113,8 @@ def _existing_db() -> tuple[Database, str]:
     just created would look like a quiet season; say which file is missing instead.
     """
     rt = current_app.extensions["touchpoint"]
+    if dbmod.postgres.is_url(rt.database_path):
+        return _existing_postgres(rt)
     path = os.path.abspath(rt.database_path)
     if "TOUCHPOINT_DATABASE" in os.environ:
         source = "TOUCHPOINT_DATABASE"
@@ -139,6 +143,27 @@ def _existing_db() -> tuple[Database, str]:
             f"{path} needs {len(behind)} migration(s) first: run touchpoint migrate."
         )
     return db, path
+
+
+def _existing_postgres(rt: Runtime) -> tuple[Database, str]:
+    label = rt.database_label
+    try:
+        db = _db()
+        set_up, behind = migrations.applied(db), migrations.pending(db)
+    except dbmod.DATABASE_ERRORS as exc:
+        raise click.ClickException(
+            f"Cannot read {label} (TOUCHPOINT_DATABASE_URL): {exc}"
+        ) from None
+    if not set_up:
+        raise click.ClickException(
+            f"{label} holds no Touchpoint tables (TOUCHPOINT_DATABASE_URL); set it up with "
+            "touchpoint migrate."
+        )
+    if behind:
+        raise click.ClickException(
+            f"{label} needs {len(behind)} migration(s) first: run touchpoint migrate."
+        )
+    return db, label
 
 
 def _events_in(db: Database) -> str:
@@ -217,7 +242,7 @@ def bootstrap(url: str, admin_email: str) -> None:
     db = _db()
     migrations.apply(db)
     rt = current_app.extensions["touchpoint"]
-    click.echo(f"Touchpoint database: {rt.database_path}")
+    click.echo(f"Touchpoint database: {rt.database_label}")
     if not users.any_exist(db):
         try:
             password, user = users.create(
@@ -537,12 +562,12 @@ def demo_command(seed: int, days: int) -> None:
     except demo.NotEmpty as exc:
         raise click.ClickException(
             f"{exc} touchpoint demo fills only an empty database: set TOUCHPOINT_DATABASE to a "
-            f"new file (now {rt.database_path})."
+            f"new file (now {rt.database_label})."
         ) from None
     elapsed = time.perf_counter() - started
     season = summary.season
     click.echo(
-        f"Filled {rt.database_path} with a {days}-day demo season (seed {seed}), "
+        f"Filled {rt.database_label} with a {days}-day demo season (seed {seed}), "
         f"{season.start:%Y-%m-%d} to {season.end:%Y-%m-%d %H:%M} UTC, in {elapsed:.1f} s:"
     )
     events = dict(summary.events)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 
 from sqlite_utils import Database
@@ -12,6 +11,7 @@ from sqlite_utils import Database
 from app import storage
 from app.clicks import scanners, spool
 from app.clicks.hit import Hit
+from app.core import db as dbmod
 from app.core.runtime import Runtime, ScannerRules
 
 DRAIN_EVERY_S = 5.0  # a worker looks for spooled hits at most this often after a write
@@ -29,10 +29,10 @@ def save(db: Database, hit: Hit, rules: ScannerRules) -> None:
         storage.insert_hit(db, hit)
 
 
-def _refused(exc: sqlite3.DatabaseError) -> bool:
+def _refused(exc: Exception) -> bool:
     # A constraint failure is a bug a replay would repeat forever; everything else (full,
-    # locked, readonly, I/O error) is storage that may recover.
-    return not isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError)
+    # locked, readonly, I/O error, PostgreSQL gone) is storage that may recover.
+    return not isinstance(exc, dbmod.PERMANENT_ERRORS)
 
 
 def write(rt: Runtime, db: Database, hit: Hit) -> None:
@@ -41,7 +41,7 @@ def write(rt: Runtime, db: Database, hit: Hit) -> None:
     rules = rt.scanner_rules
     try:
         save(db, hit, rules)
-    except sqlite3.DatabaseError as exc:
+    except dbmod.DATABASE_ERRORS as exc:
         if not _refused(exc):
             raise
         _spooled(rt, spool.keep_hit(rt.config["SPOOL_DIR"], hit, rules), exc)
@@ -64,7 +64,7 @@ def record_orphan(
     args = (at, path, ip, user_agent, referrer)
     try:
         storage.record_orphan_hit(db, *args, rt.config["ORPHAN_HITS_PER_HOUR"])
-    except sqlite3.DatabaseError as exc:
+    except dbmod.DATABASE_ERRORS as exc:
         if not _refused(exc):
             raise
         _spooled(rt, spool.keep_orphan(rt.config["SPOOL_DIR"], args), exc)
@@ -90,5 +90,5 @@ def _after_write(rt: Runtime) -> None:
     try:
         added = spool.drain(rt.db(), spool_dir, rt.config["ORPHAN_HITS_PER_HOUR"])
         log.warning("%d spooled hits written to the database", added)
-    except sqlite3.DatabaseError as exc:
+    except dbmod.DATABASE_ERRORS as exc:
         log.warning("spooled hits still wait: %s", exc)

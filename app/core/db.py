@@ -50,7 +50,10 @@ def is_postgres(db: Database) -> bool:
 
 
 def open_database(path: str, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> Database:
-    """Open a new connection with the pragmas every Touchpoint connection needs."""
+    """Open a new connection with the pragmas every Touchpoint connection needs (or, for a
+    postgresql:// URL, a PostgreSQL connection: app/core/postgres.py)."""
+    if postgres.is_url(path):
+        return postgres.connect(path)  # type: ignore[return-value]
     mode = synchronous.upper()
     if mode not in SYNCHRONOUS_MODES:
         raise SystemExit(f"TOUCHPOINT_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -87,8 +90,6 @@ def thread_database(
         pool = _idle.get(key)
         if pool:
             db = cache[key] = pool.pop()
-        elif postgres.is_url(path):
-            db = cache[key] = postgres.connect(path)  # type: ignore[assignment]
         else:
             db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
             # retry_locked's deadline rides on the connection: it has no busy handler to ask.
@@ -102,7 +103,7 @@ def release_connections() -> None:
     if not cache:
         return
     for key, db in cache.items():
-        if is_postgres(db) and db.raw.closed:  # type: ignore[attr-defined]
+        if is_postgres(db) and db.raw.closed:
             continue  # the server went away (a restart, a failover): the next request reconnects
         try:
             if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
@@ -202,6 +203,24 @@ def immediate(db: Database) -> Iterator[Database]:
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def waiting_at_most(db: Database, ms: int, usual_ms: int) -> Iterator[None]:
+    """Statements inside give up after `ms` waiting for a lock (SQLite's busy_timeout,
+    PostgreSQL's lock_timeout), then the connection's usual `usual_ms` is back."""
+    if is_postgres(db):
+        db.execute(f"SET lock_timeout = {int(ms)}")
+        try:
+            yield
+        finally:
+            db.execute("RESET lock_timeout")
+        return
+    db.conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    try:
+        yield
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout = {int(usual_ms)}")
 
 
 def begin(db: Database) -> None:

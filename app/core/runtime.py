@@ -91,6 +91,14 @@ class Runtime:
     scanner_rules: ScannerRules
     pipeline_rules: PipelineRules
 
+    @property
+    def database_label(self) -> str:
+        """Where the data is, for messages: the SQLite path, or the PostgreSQL URL without
+        its password."""
+        if dbmod.postgres.is_url(self.database_path):
+            return dbmod.postgres.describe(self.database_path)
+        return self.database_path
+
     def db(self) -> Database:
         return dbmod.thread_database(
             self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]

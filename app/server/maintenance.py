@@ -8,7 +8,6 @@ day, whichever claims the day first (the claim is a row in the database).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
@@ -16,6 +15,7 @@ from sqlite_utils import Database
 from app import storage
 from app.clicks import spool
 from app.core import clock
+from app.core import db as dbmod
 
 log = logging.getLogger(__name__)
 PROBE_BUSY_TIMEOUT_MS = 1000  # health answers fast: a lock held longer is reported as such
@@ -32,7 +32,7 @@ def tick(db: Database, config: dict, now: float) -> None:
         if storage.maintenance_claim(db, "last_prune_day", day):
             removed = prune(db, config, now)
             log.info("daily prune: %s", removed)
-    except sqlite3.DatabaseError as exc:
+    except dbmod.DATABASE_ERRORS as exc:
         log.warning("maintenance skipped, the database refused: %s", exc)
 
 
@@ -59,15 +59,12 @@ def _days_before(now: float, days: int) -> str:
 
 def health(db: Database, config: dict) -> dict:
     """Whether the database takes a write now (a real one-row write), and the spool's size."""
-    conn = db.conn
     writable, problem = True, None
-    conn.execute(f"PRAGMA busy_timeout = {PROBE_BUSY_TIMEOUT_MS}")
     try:
-        storage.health_probe(db, clock.now_iso())
-    except sqlite3.DatabaseError as exc:
+        with dbmod.waiting_at_most(db, PROBE_BUSY_TIMEOUT_MS, int(config["BUSY_TIMEOUT_MS"])):
+            storage.health_probe(db, clock.now_iso())
+    except dbmod.DATABASE_ERRORS as exc:
         writable, problem = False, str(exc)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(config['BUSY_TIMEOUT_MS'])}")
     report: dict = {"database": {"writable": writable}}
     if problem:
         report["database"]["problem"] = problem

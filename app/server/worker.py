@@ -48,7 +48,7 @@ def run(rt: Runtime, *, poll_seconds: float = 1.0, once: bool = False, log=print
     )
     lease = float(rt.config["JOB_LEASE_SECONDS"])
     last_tick = 0.0
-    log(f"touchpoint worker: waiting for jobs in {rt.database_path}")
+    log(f"touchpoint worker: waiting for jobs in {rt.database_label}")
     while not stop.is_set():
         now = time.time()
         if now - last_tick >= TICK_SECONDS:

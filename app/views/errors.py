@@ -11,6 +11,7 @@ import sqlite3
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.core import postgres
 from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError
 from app.views import pages
@@ -82,6 +83,13 @@ def register(app: Flask) -> None:
             )
             return _storage_unavailable()
         return unexpected(exc)
+
+    @app.errorhandler(postgres.OperationalError)
+    def postgres_unavailable(exc: postgres.OperationalError) -> Response:
+        # The server is unreachable, restarting, out of connections or a lock waited too
+        # long: each passes, so the client is told to try again, not that we broke.
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        return _storage_unavailable()
 
     @app.errorhandler(TouchpointError)
     def touchpoint_error(exc: TouchpointError) -> Response:
