@@ -67,6 +67,8 @@ def create_app(
         database_path = config["DATABASE"] or str(instance / "touchpoint.db")
         Path(database_path).parent.mkdir(parents=True, exist_ok=True)
     config["SPOOL_DIR"] = str(config["SPOOL_DIR"] or instance / "spool")
+    beside = instance if postgres.is_url(database_path) else Path(database_path).resolve().parent
+    config["JOBS_DIR"] = str(config["JOBS_DIR"] or beside / "jobs")
     old_keys = [k.strip() for k in str(config["OLD_SECRET_KEYS"]).split(",") if k.strip()]
     config["PUBLIC_BASE_URL"] = str(config["PUBLIC_BASE_URL"]).rstrip("/")
 

@@ -89,6 +89,32 @@ def settings_for(folder) -> dict:
 def environment(app) -> dict[str, str]:
     """The environment a gunicorn or CLI process needs to reach the same database as `app`."""
     rt = app.extensions["touchpoint"]
+    files = {"TOUCHPOINT_JOBS_DIR": rt.config["JOBS_DIR"]}
     if POSTGRES:
-        return {"TOUCHPOINT_DATABASE_URL": rt.database_path}
-    return {"TOUCHPOINT_DATABASE": rt.database_path}
+        return {"TOUCHPOINT_DATABASE_URL": rt.database_path, **files}
+    return {"TOUCHPOINT_DATABASE": rt.database_path, **files}
+
+
+def refuse_writes(db, refuse: bool = True) -> None:
+    """Make one connection refuse every write, as a read-only or full database does
+    (SQLite: query_only, "attempt to write a readonly database"; PostgreSQL: a read-only
+    session, "cannot execute INSERT in a read-only transaction", as on a standby)."""
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        db.execute(f"SET default_transaction_read_only = {'on' if refuse else 'off'}")
+    else:
+        db.execute(f"PRAGMA query_only = {1 if refuse else 0}")
+
+
+def dump(db) -> str:
+    """Every row of every table as text: to show a secret is stored nowhere in the clear."""
+    if getattr(db, "dialect", "sqlite") != "postgresql":
+        return "\n".join(db.conn.iterdump())
+    tables = [
+        r[0]
+        for r in db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    ]
+    return "\n".join(
+        str(row[0]) for table in tables for row in db.execute(f'SELECT t::text FROM "{table}" t')
+    )

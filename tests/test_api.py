@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from . import backends
 from .conftest import api_for, make_app
 
 
@@ -49,7 +50,7 @@ def test_tokens_are_stored_hashed_and_prefixed(app, api):
     secret = created.get_json()["token"]
     assert secret.startswith("tpa_") and len(secret) > 40
     db = app.extensions["touchpoint"].db()
-    dump = "\n".join(db.conn.iterdump())
+    dump = backends.dump(db)
     assert secret not in dump
     listed = api.get("/api/v1/tokens").get_json()["items"]
     assert all("token" not in t and "token_hash" not in t for t in listed)

@@ -248,7 +248,7 @@ def test_replayed_scan_id_is_stored_once(app, api):
     assert body["matched"] is False and body["code"] == "hello from a badge"
     assert body["scanned_at"] == "2026-11-20T09:15:00.000Z"  # the device's clock, kept
     assert body["received_at"] != body["scanned_at"]
-    assert app.extensions["touchpoint"].db()["booth_scans"].count == 1
+    assert row_count(app, "booth_scans") == 1
 
 
 def test_scans_match_badges_personal_links_and_emails(app, api):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from . import backends
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import make_app
 from .dashboard_helpers import PASSWORD, create_user
@@ -47,7 +48,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("dashboard-browser")
     app = make_app(folder, SECRET_KEY=SECRET)
     create_user(app, "ada@example.com", "admin")
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     with gunicorn(env, workers=2) as port:
         yield Live(app, f"http://127.0.0.1:{port}")
 

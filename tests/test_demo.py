@@ -19,6 +19,7 @@ from app.access import api_tokens
 from app.cli import cli
 from app.clicks import campaigns
 
+from . import backends
 from .browser import browser_fixture, new_page  # noqa: F401
 from .conftest import api_for, make_app
 from .dashboard_helpers import create_user
@@ -226,7 +227,7 @@ def test_the_overview_and_the_report_page_show_the_same_revenue(season, api, bro
     app, _ = season
     create_user(app, "ada@example.com", "admin")
     env = {
-        "TOUCHPOINT_DATABASE": app.extensions["touchpoint"].database_path,
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": SECRET,
     }
     with gunicorn(env, workers=2) as port, new_page(browser) as page:

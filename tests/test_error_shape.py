@@ -19,6 +19,7 @@ import pytest
 from app.access import api_tokens
 from app.core.error_codes import EXTRA_KEYS, PAGES_ONLY, ErrorCode, api_codes
 
+from . import backends
 from .conftest import BROWSER_UA, Api, api_for, make_app
 from .coupon_helpers import codes_for, location, offer, redeem, staff
 from .test_guessing import mistype
@@ -164,7 +165,7 @@ def _range_past_the_end(w: World):
     rt = api.client.application.extensions["touchpoint"]
     env = {
         **os.environ,
-        "TOUCHPOINT_DATABASE": rt.database_path,
+        **backends.environment(api.client.application),
         "TOUCHPOINT_SECRET_KEY": rt.config["SECRET_KEY"],
     }
     worker = ROOT / ".venv" / "bin" / "touchpoint"

@@ -16,6 +16,7 @@ import pytest
 
 from app.server import maintenance
 
+from . import backends
 from .conftest import api_for, make_app
 from .live import gunicorn
 
@@ -67,6 +68,7 @@ def click_id(headers: dict) -> str:
 
 
 @pytest.mark.slow
+@backends.sqlite_only  # the SQLite file on a full disk; PostgreSQL's disk is the server's
 def test_clicks_survive_a_full_disk_and_land_once(small_disk, tmp_path):
     spool_dir = tmp_path / "spool"  # another filesystem than the database
     app = make_app(small_disk, SPOOL_DIR=str(spool_dir))
@@ -141,7 +143,7 @@ def test_a_database_refusing_writes_fails_open_without_a_mount(app, api, client,
     link = api.link()
     rt = app.extensions["touchpoint"]
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 1")
+        backends.refuse_writes(db)
     response = client.get(f"/r/{link['token']}")
     assert response.status_code == 302
     assert client.get("/r/unknown").status_code == 404
@@ -152,7 +154,7 @@ def test_a_database_refusing_writes_fails_open_without_a_mount(app, api, client,
     assert write.get_json()["error"]["code"] == "storage_unavailable"
 
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 0")
+        backends.refuse_writes(db, False)
     assert maintenance.health(rt.db(), rt.config)["database"]["writable"] is True
     maintenance.tick(rt.db(), rt.config, time.time())
     cid = parse_qs(urlsplit(response.headers["Location"]).query)["tp_cid"][0]
@@ -169,10 +171,10 @@ def test_a_spooled_recipient_click_is_stitched_when_replayed(app, api, client):
     url = response.get_json()["recipients"][0]["tracked_url"].replace("http://localhost", "")
     rt = app.extensions["touchpoint"]
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 1")
+        backends.refuse_writes(db)
     assert client.get(url, headers={"User-Agent": BROWSER_UA}).status_code == 302
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 0")
+        backends.refuse_writes(db, False)
     maintenance.tick(rt.db(), rt.config, time.time())
     maintenance.tick(rt.db(), rt.config, time.time())
     db = rt.db()
@@ -198,7 +200,7 @@ def test_spooled_recipient_clicks_are_judged_as_scanners_when_replayed(app, api)
     url = _recipient_url(api, api.link())
     rt = app.extensions["touchpoint"]
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 1")
+        backends.refuse_writes(db)
     browser = app.test_client()
     for address in ("52.100.1.1", "104.47.2.2"):
         response = browser.get(
@@ -206,7 +208,7 @@ def test_spooled_recipient_clicks_are_judged_as_scanners_when_replayed(app, api)
         )
         assert response.status_code == 302
     for db in (rt.db(), rt.hot_db()):
-        db.execute("PRAGMA query_only = 0")
+        backends.refuse_writes(db, False)
     maintenance.tick(rt.db(), rt.config, time.time())
     flags = rt.db().execute("SELECT is_bot, bot_reason FROM events ORDER BY at").fetchall()
     assert flags == [(1, "scanner:multi_network")] * 2

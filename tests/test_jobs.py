@@ -24,6 +24,7 @@ from app.core import db as dbmod
 from app.people import recipients_job  # noqa: F401 (registers the import kind)
 from app.server import jobs
 
+from . import backends
 from .conftest import api_for, make_app
 from .live import ROOT, gunicorn
 
@@ -40,9 +41,13 @@ def body_of(rows: int, start: int = 0) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def env_for(folder: Path, **extra: str) -> dict[str, str]:
+def jobs_dir(app) -> Path:
+    return Path(app.extensions["touchpoint"].config["JOBS_DIR"])
+
+
+def env_for(app, **extra: str) -> dict[str, str]:
     return {
-        "TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"),
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": SECRET,
         "TOUCHPOINT_PUBLIC_BASE_URL": BASE,
         "TOUCHPOINT_RECIPIENTS_JOB_ROWS": str(THRESHOLD),
@@ -111,7 +116,7 @@ def live(tmp_path):
     app = make_app(tmp_path, SECRET_KEY=SECRET, PUBLIC_BASE_URL=BASE)
     api = api_for(app)
     token, _ = api_tokens.create(app.extensions["touchpoint"].db(), "jobs test", "marketer")
-    env = env_for(tmp_path)
+    env = env_for(app)
     with gunicorn(env, workers=2) as port:
         yield app, api, Http(port, token), env
 
@@ -209,7 +214,7 @@ def test_a_killed_worker_s_job_is_finished_by_another_without_doubles(tmp_path):
     api = api_for(app)
     link = api.link()
     rows = 20_000
-    env = env_for(tmp_path, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="100")
+    env = env_for(app, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="100")
     db = app.extensions["touchpoint"].db()
     with gunicorn(env, workers=1) as port:
         http = Http(port, api.headers["Authorization"].split()[1])
@@ -258,9 +263,11 @@ def test_sigterm_gives_the_job_back_and_the_next_worker_continues_it(tmp_path):
     api = api_for(app)
     link = api.link()
     rows = 20_000
-    env = env_for(tmp_path, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="100")
+    env = env_for(app, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="100")
     db = app.extensions["touchpoint"].db()
-    path, _ = recipients_job.save_upload(io.BytesIO(body_of(rows)), tmp_path / "jobs", 10**9)
+    path, _ = recipients_job.save_upload(
+        io.BytesIO(body_of(rows)), Path(app.extensions["touchpoint"].config["JOBS_DIR"]), 10**9
+    )
     job = recipients_job.enqueue(db, path, link["id"], BASE, skip_invalid=False, created_by=None)
     first = start_worker(env)
     deadline = time.monotonic() + 60
@@ -295,7 +302,7 @@ def test_two_workers_never_run_one_job(tmp_path):
         queued.append(
             recipients_job.enqueue(db, path, link["id"], BASE, skip_invalid=False, created_by=None)
         )
-    env = env_for(tmp_path, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="50")
+    env = env_for(app, TOUCHPOINT_RECIPIENTS_JOB_CHUNK_ROWS="50")
     workers = [start_worker(env) for _ in range(3)]
     try:
         deadline = time.monotonic() + 90
@@ -343,7 +350,7 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(tmp_path):
     api = api_for(app)
     link = api.link()
     limit = 1_000_000
-    env = env_for(tmp_path, TOUCHPOINT_RECIPIENTS_MAX_BYTES=str(limit))
+    env = env_for(app, TOUCHPOINT_RECIPIENTS_MAX_BYTES=str(limit))
     budget = 200 * limit  # "endless": far more than any server should read
     with gunicorn(env, workers=1) as port:
         sock = socket.create_connection(("127.0.0.1", port))
@@ -433,7 +440,7 @@ def test_touchpoint_serve_runs_a_worker_beside_gunicorn(tmp_path):
         [str(ROOT / ".venv" / "bin" / "touchpoint"), "serve", "--bind", f"127.0.0.1:{port}"]
         + ["--workers", "1", "--no-access-log"],
         cwd=ROOT,
-        env={**os.environ, **env_for(tmp_path)},
+        env={**os.environ, **env_for(app)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import BROWSER_UA, events
+from .conftest import BROWSER_UA, events, row_count
 
 
 def click_id_of(response) -> str:
@@ -146,7 +146,7 @@ def test_conversion_validation_names_the_field(app, api, body, field, code):
     assert response.status_code == 422, response.get_json()
     error = response.get_json()["error"]
     assert (error["field"], error["code"]) == (field, code)
-    assert app.extensions["touchpoint"].db()["conversions"].count == 0
+    assert row_count(app, "conversions") == 0
 
 
 def test_conversion_before_its_click_is_refused(app, api, fake_clock):

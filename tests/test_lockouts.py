@@ -20,6 +20,7 @@ import pytest
 from app.access import throttle, users
 from app.views import staff as staff_views
 
+from . import backends
 from .conftest import make_app
 from .dashboard_helpers import PASSWORD, Dash, create_user, text
 from .live import gunicorn
@@ -246,7 +247,7 @@ def test_concurrent_guesses_cannot_share_the_free_tries_across_workers(tmp_path)
     # The real hash cost, so that checking a password takes long enough for tries to overlap.
     users.create(app.extensions["touchpoint"].db(), "ada@example.com", "admin", password=PASSWORD)
     env = {
-        "TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"),
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": "lockout-test-secret",
     }
     # Four sync workers check four passwords at a time (a gevent worker would take turns).
@@ -298,7 +299,7 @@ def test_wrong_staff_keys_slow_the_guesser_but_every_till_with_its_key_signs_in(
     assert "Too many wrong keys" in text(response)
     assert ("lockout", "signin:127.0.0.1") in [
         (r["kind"], r["subject"])
-        for r in shop.app.extensions["touchpoint"].db()["security_log"].rows
+        for r in shop.app.extensions["touchpoint"].db().query("SELECT * FROM security_log")
     ]
 
     # While the guesser waits, the till and a brand-new till sign in with their keys at once.

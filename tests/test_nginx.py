@@ -30,6 +30,7 @@ import pytest
 
 from app.core import settings
 
+from . import backends
 from .conftest import api_for, make_app
 from .live import free_port, gunicorn
 
@@ -179,7 +180,7 @@ def proxy(tmp_path_factory):
     cert, key = _certificate(folder)
     https_port, http_port = free_port(), free_port()
     env = {
-        "TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"),
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": SECRET,
         "TOUCHPOINT_TRUSTED_PROXIES": "127.0.0.1",
         "TOUCHPOINT_PUBLIC_BASE_URL": f"https://{HOST}:{https_port}",

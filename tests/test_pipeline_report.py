@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from . import backends
 from .conftest import api_for, make_app
 from .test_openapi import DOC_PATH, assert_matches
 from .test_reports import click
@@ -662,8 +663,8 @@ def test_the_answer_is_the_documented_schema(api, cohort):
 def test_the_command_line_writes_the_same_report(app, cohort, tmp_path):
     from .test_cli import SECRET, run
 
-    database = app.extensions["touchpoint"].database_path
-    env = {"TOUCHPOINT_DATABASE": database, "TOUCHPOINT_SECRET_KEY": SECRET}
+    database = app.extensions["touchpoint"].database_label
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     result = run(tmp_path, "report", "pipeline", "--from", NOV_1, "--to", NOV_8, **env)
     assert result.stderr == f"Read {database} (11 leads in the cohort).\n"
     rows = list(csv.reader(io.StringIO(result.stdout)))

@@ -9,7 +9,6 @@ import http.client
 import json
 import time
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import pytest
 from gunicorn.config import validate_string_to_addr_list
@@ -19,7 +18,7 @@ from app.clicks import visits
 from app.views import sessions
 from app.views.common import content_security_policy
 
-from . import live
+from . import backends, live
 from .conftest import BROWSER_UA, api_for, make_app
 from .coupon_helpers import form_token, offer_link
 from .dashboard_helpers import PASSWORD, Dash, create_user, csrf_of
@@ -99,10 +98,10 @@ def test_gunicorn_allow_list_is_the_trusted_proxies(trusted, expected):
     ]
 
 
-def _gunicorn(folder: Path, trusted: str):
+def _gunicorn(app, trusted: str):
     """One gunicorn worker as `make run` starts it, its allow list from TRUSTED_PROXIES."""
     env = {
-        "TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"),
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": "s" * 32,
         "TOUCHPOINT_TRUSTED_PROXIES": trusted,
     }
@@ -115,7 +114,7 @@ def test_gunicorn_and_the_app_believe_the_same_proxies(tmp_path, trusted, scheme
     app = make_app(tmp_path, SECRET_KEY="s" * 32)
     token, _ = api_tokens.create(app.extensions["touchpoint"].db(), "tests", "admin")
     api_for(app).campaign()
-    with _gunicorn(tmp_path, trusted) as port:
+    with _gunicorn(app, trusted) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         body = json.dumps({"campaign_id": 1, "destination": "https://shop.example.com/"})
         conn.request(

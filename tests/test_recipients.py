@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from . import backends
 from .conftest import BROWSER_UA, api_for, events, make_app, row_count
 
 
@@ -293,7 +294,7 @@ def test_cli_import_writes_the_merge_file(tmp_path):
     out = tmp_path / "out.csv"
     env = {
         **os.environ,
-        "TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"),
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": "cli-recipients-secret-key-0123456789",
         "TOUCHPOINT_PUBLIC_BASE_URL": "https://go.example.com",
     }

@@ -136,7 +136,7 @@ def test_token_of_another_install_is_404(app, client, api, tmp_path):
 def test_valid_token_for_missing_link_is_404(app, client):
     token = app.extensions["touchpoint"].link_tokens.mint(999)
     assert client.get(f"/r/{token}").status_code == 404
-    assert app.extensions["touchpoint"].db()["orphan_hits"].count == 1
+    assert row_count(app, "orphan_hits") == 1
 
 
 def _past() -> str:

@@ -33,6 +33,7 @@ from app.core import db as dbmod
 from app.reports.activity import marked, visitor_counts
 from app.storage import migrations
 
+from . import backends
 from .conftest import BROWSER_UA, Api
 from .coupon_helpers import location, offer, redeem, staff
 
@@ -1151,7 +1152,7 @@ def cli_env(app) -> tuple[str, dict]:
     """The touchpoint command and an environment that points it at the app's database."""
     env = {
         **os.environ,
-        "TOUCHPOINT_DATABASE": app.extensions["touchpoint"].database_path,
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": "cli-report-secret-key-0123456789",
     }
     env.pop("FLASK_APP", None)

@@ -15,6 +15,7 @@ import pytest
 
 from app.server import serving
 
+from . import backends
 from .conftest import api_for, make_app
 from .live import free_port
 
@@ -47,7 +48,7 @@ def test_serve_answers_clicks_and_stops_on_sigterm(tmp_path):
     port = free_port()
     env = {
         **os.environ,
-        "TOUCHPOINT_DATABASE": rt.database_path,
+        **backends.environment(app),
         "TOUCHPOINT_SECRET_KEY": rt.config["SECRET_KEY"],
         "TOUCHPOINT_TRUSTED_PROXIES": "10.0.0.0/8",
     }

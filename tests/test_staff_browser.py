@@ -16,6 +16,7 @@ import pytest
 
 from app.coupons import codes
 
+from . import backends
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import Api, api_for, make_app
 from .live import gunicorn
@@ -68,7 +69,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
     ).get_json()
     api.post(f"/api/v1/offers/{offer['id']}/codes", json={"count": 3})
     items = api.get(f"/api/v1/offers/{offer['id']}/codes?format=json").get_json()["items"]
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     with gunicorn(env, workers=2) as port:
         yield Live(app, api, f"http://127.0.0.1:{port}", keys, [i["code"] for i in items])
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from . import backends
 from .browser import browser_fixture, new_page, page_fixture, screenshot  # noqa: F401
 from .conftest import BROWSER_UA, api_for, events, make_app
 from .live import gunicorn
@@ -41,7 +42,7 @@ def touchpoint(tmp_path_factory) -> Iterator[Touchpoint]:
     """A real gunicorn on a migrated database; `app` opens the same file for the API and asserts."""
     folder = tmp_path_factory.mktemp("touchpoint-js")
     app = make_app(folder, SECRET_KEY=SECRET)
-    env = {"TOUCHPOINT_DATABASE": str(folder / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     with gunicorn(env, workers=2) as port:
         yield Touchpoint(app=app, base=f"http://127.0.0.1:{port}")
 

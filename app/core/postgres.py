@@ -32,10 +32,12 @@ WRITE_LOCK_KEY = 0x5450575249544531
 Error = psycopg.Error
 IntegrityError = psycopg.IntegrityError
 OperationalError = psycopg.OperationalError
+# A standby, or a database set read-only: writes fail as on a full SQLite disk.
+ReadOnly = psycopg.errors.ReadOnlySqlTransaction
 
 _TOKEN = re.compile(
     r"""
-    '(?:[^']|'')*'          # a string literal: nothing inside it is a placeholder
+    '(?:[^']|'')*'          # a string literal: no placeholder inside (but % is doubled)
   | "(?:[^"]|"")*"          # a quoted identifier
   | --[^\n]*                # a comment
   | ::                      # a PostgreSQL cast, not a named placeholder
@@ -60,7 +62,8 @@ def translate(sql: str) -> str:
                 return "%s"
             if match["percent"]:
                 return "%%"
-            return match[0]
+            # psycopg reads % everywhere, string literals included.
+            return match[0].replace("%", "%%")
 
         found = _translated[sql] = _TOKEN.sub(replace, sql)
     return found
@@ -125,6 +128,13 @@ class PgDatabase:
 
     def close(self) -> None:
         self._conn.close()
+
+    def __del__(self) -> None:
+        # A pooled connection of a finished thread is dropped with it; close it quietly
+        # rather than have psycopg warn about it.
+        conn = getattr(self, "_conn", None)
+        if conn is not None and not conn.closed:
+            conn.close()
 
 
 def is_url(target: str) -> bool:

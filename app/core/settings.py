@@ -212,6 +212,14 @@ SETTINGS: tuple[Setting, ...] = (
         "filesystem than the database so a full disk does not stop both.",
     ),
     Setting(
+        "JOBS_DIR",
+        "",
+        "Directory for big uploads waiting for their job and the jobs' result files. Empty "
+        "means a jobs folder beside the SQLite database, or instance/jobs with PostgreSQL. With "
+        "several hosts, put it on storage they all mount (the worker that runs a job and the "
+        "host that serves its result may not be the one that took the upload).",
+    ),
+    Setting(
         "ORPHAN_HITS_PER_HOUR",
         50,
         "Orphan hits (unknown tokens) kept in full per client address and hour; later ones are "

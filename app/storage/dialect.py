@@ -56,6 +56,15 @@ def false(db: Database) -> str:
     return "false" if is_postgres(db) else "0"
 
 
+def json_merge_patch(db: Database, target: str, patch: str) -> str:
+    """JSON object text `target` with the keys of object text `patch` set, and those `patch`
+    sets to null removed (RFC 7396 for flat objects, as SQLite's json_patch does)."""
+    if not is_postgres(db):
+        return f"json_patch({target}, {patch})"
+    nulls = f"ARRAY(SELECT key FROM jsonb_each(CAST({patch} AS jsonb)) WHERE value = 'null')"
+    return f"CAST((CAST({target} AS jsonb) || CAST({patch} AS jsonb)) - {nulls} AS text)"
+
+
 def greatest(db: Database, *exprs: str) -> str:
     """The largest of several values (SQLite's scalar max(), PostgreSQL's greatest()).
 

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from app.core.db import begin
 
 from .core import _all, _one
-from .dialect import greatest, least
+from .dialect import greatest, json_merge_patch, least
 
 # Leads and visitors ------------------------------------------------------------------------
 
@@ -20,19 +20,19 @@ def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, str]:
     rows: (new_id, email, email_key, name, external_id, attributes_json, now). A known email
     keeps its GUID; name and external id fill in when given, attributes merge.
     """
+    merged = json_merge_patch(db, "coalesce(leads.attributes, '{}')", "excluded.attributes")
     db.conn.executemany(
-        """
+        f"""
         INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,
                            last_seen, created_at)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (email_key) DO UPDATE SET
             name = coalesce(excluded.name, leads.name),
             external_id = coalesce(excluded.external_id, leads.external_id),
             attributes = CASE WHEN excluded.attributes IS NULL THEN leads.attributes
-                         ELSE json_patch(coalesce(leads.attributes, '{}'), excluded.attributes)
-                         END
+                         ELSE {merged} END
         """,
-        rows,
+        [(*row, row[-1], row[-1]) for row in rows],
     )
     keys = list({r[2] for r in rows})
     found: dict[str, str] = {}

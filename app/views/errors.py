@@ -85,7 +85,8 @@ def register(app: Flask) -> None:
         return unexpected(exc)
 
     @app.errorhandler(postgres.OperationalError)
-    def postgres_unavailable(exc: postgres.OperationalError) -> Response:
+    @app.errorhandler(postgres.ReadOnly)
+    def postgres_unavailable(exc: postgres.Error) -> Response:
         # The server is unreachable, restarting, out of connections or a lock waited too
         # long: each passes, so the client is told to try again, not that we broke.
         app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)

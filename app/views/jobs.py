@@ -23,8 +23,8 @@ bp.after_request(no_store)
 
 
 def jobs_folder() -> Path:
-    """Uploads waiting for their job: a `jobs` folder beside the database (instance/jobs)."""
-    return Path(runtime().database_path).resolve().parent / "jobs"
+    """Uploads waiting for their job and results (TOUCHPOINT_JOBS_DIR)."""
+    return Path(runtime().config["JOBS_DIR"])
 
 
 def creator() -> str | None:
