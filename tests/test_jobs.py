@@ -11,7 +11,6 @@ import os
 import select
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -121,15 +120,16 @@ def live(tmp_path):
         yield app, api, Http(port, token), env
 
 
-def counts(folder: Path) -> tuple[int, int]:
-    db = sqlite3.connect(folder / "touchpoint.db")
+def counts(app) -> tuple[int, int]:
+    """(leads, recipients), read on a connection of its own."""
+    db = dbmod.open_database(app.extensions["touchpoint"].database_path)
     try:
         return (
             db.execute("SELECT count(*) FROM leads").fetchone()[0],
             db.execute("SELECT count(*) FROM recipients").fetchone()[0],
         )
     finally:
-        db.close()
+        db.conn.close()
 
 
 def test_big_upload_is_a_job_whose_merge_file_matches_the_synchronous_one(live, tmp_path):
@@ -142,7 +142,7 @@ def test_big_upload_is_a_job_whose_merge_file_matches_the_synchronous_one(live, 
     assert headers["Location"] == f"/api/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["result_url"] is None
     # Nothing is imported until a worker runs it, and the result is not there yet.
-    assert counts(tmp_path) == (0, 0)
+    assert counts(app) == (0, 0)
     assert http.request("GET", f"{headers['Location']}/result")[0] == 409
     worker = start_worker(env)
     try:
@@ -164,7 +164,7 @@ def test_big_upload_is_a_job_whose_merge_file_matches_the_synchronous_one(live, 
     )
     assert sync.status_code == 200
     assert merge == sync.get_data()
-    assert counts(tmp_path) == (120, 120)
+    assert counts(app) == (120, 120)
 
 
 def test_small_uploads_stay_synchronous_on_the_server(live):
@@ -236,7 +236,7 @@ def test_a_killed_worker_s_job_is_finished_by_another_without_doubles(tmp_path):
         killed = http.job(headers["Location"])
         # Killed mid-job: some chunks committed, not all, and the job still looks running.
         assert killed["status"] == "running" and 0 < killed["rows_done"] < rows, killed
-        assert counts(tmp_path)[1] == killed["rows_done"]
+        assert counts(app)[1] == killed["rows_done"]
         second = start_worker(env)
         try:
             done = http.wait(headers["Location"])
@@ -244,7 +244,7 @@ def test_a_killed_worker_s_job_is_finished_by_another_without_doubles(tmp_path):
             stop(second)
         assert done["status"] == "done" and done["attempts"] == 2
         assert done["rows_done"] == rows and done["imported"] == rows
-        assert counts(tmp_path) == (rows, rows)
+        assert counts(app) == (rows, rows)
         _, _, merge = http.request("GET", done["result_url"])
     answer = list(csv.DictReader(io.StringIO(merge.decode())))
     assert len(answer) == rows
@@ -286,7 +286,7 @@ def test_sigterm_gives_the_job_back_and_the_next_worker_continues_it(tmp_path):
             time.sleep(0.05)
     finally:
         stop(second)
-    assert counts(tmp_path) == (rows, rows)
+    assert counts(app) == (rows, rows)
 
 
 def test_two_workers_never_run_one_job(tmp_path):
@@ -315,7 +315,7 @@ def test_two_workers_never_run_one_job(tmp_path):
     claimed_ids = sorted(int(line.split("job ")[1].split()[0]) for line in claims)
     assert claimed_ids == [j["id"] for j in queued], logs
     assert all(jobs.get(db, j["id"])["attempts"] == 1 for j in queued)
-    assert counts(tmp_path) == (1800, 1800)
+    assert counts(app) == (1800, 1800)
 
 
 def test_a_claim_has_exactly_one_winner(tmp_path):

@@ -17,7 +17,7 @@ outside BEGIN ... COMMIT is durable when it returns, so a click is committed bef
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,16 +97,31 @@ class PgDatabase:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
-        self.conn = self
+        self._trace: Callable[[str], object] | None = None
+
+    def set_trace_callback(self, trace: Callable[[str], object] | None) -> None:
+        """Call `trace` with every statement run, as sqlite3's connection does (tests count
+        the statements a page costs with it)."""
+        self._trace = trace
+
+    @property
+    def conn(self) -> PgDatabase:
+        # A property, not `self.conn = self`: no reference cycle, so a dropped connection
+        # is closed at once (__del__) rather than by a later garbage collection.
+        return self
 
     @property
     def raw(self) -> psycopg.Connection:
         return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()) -> Any:
+        if self._trace is not None:
+            self._trace(sql)
         return self._conn.execute(translate(sql), params or None)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]) -> Any:
+        if self._trace is not None:
+            self._trace(sql)
         cursor = self._conn.cursor()
         cursor.executemany(translate(sql), rows)
         return cursor

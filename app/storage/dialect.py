@@ -98,6 +98,12 @@ def unindexed(db: Database, expr: str) -> str:
     return expr if is_postgres(db) else f"+{expr}"
 
 
+def skip_locked(db: Database) -> str:
+    """The end of a queue's SELECT: on PostgreSQL, lock the row and pass over rows another
+    transaction holds (SQLite has one writer at a time, and no such clause)."""
+    return " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+
+
 def full_scan(db: Database) -> str:
     """What to put after a table name to read it whole rather than by index.
 

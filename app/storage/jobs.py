@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from .core import _one
+from .dialect import greatest, skip_locked
 
 
 def insert_job(db: Database, kind: str, params: str, created_by: str | None, now: str) -> dict:
@@ -27,21 +28,23 @@ def claim_job(
     """Take the oldest queued job, or a running one whose lease ran out, in one statement.
 
     A single conditional UPDATE is atomic in SQLite, so of several workers exactly one wins
-    a job; the others see no row (or the next job).
+    a job; the others see no row (or the next job). On PostgreSQL two workers can pick the
+    same id in the subquery; the one that waited for the other's row lock re-checks the
+    outer WHERE on the row as committed, finds it running with a fresh lease and updates
+    nothing; SKIP LOCKED lets it take the next job instead of waiting.
     """
+    claimable = "(status = 'queued' OR (status = 'running' AND lease_until < :now))"
     return _one(
         db,
-        """
-        UPDATE jobs SET status = 'running', claim_token = ?, lease_until = ?,
-            attempts = attempts + 1, started_at = coalesce(started_at, ?)
-        WHERE id = (
-            SELECT id FROM jobs
-            WHERE status = 'queued' OR (status = 'running' AND lease_until < ?)
-            ORDER BY id LIMIT 1
+        f"""
+        UPDATE jobs SET status = 'running', claim_token = :token, lease_until = :lease,
+            attempts = attempts + 1, started_at = coalesce(started_at, :now_iso)
+        WHERE {claimable} AND id = (
+            SELECT id FROM jobs WHERE {claimable} ORDER BY id LIMIT 1{skip_locked(db)}
         )
         RETURNING *
         """,
-        (token, lease_until, now_iso, now),
+        {"token": token, "lease": lease_until, "now_iso": now_iso, "now": now},
     )
 
 
@@ -66,8 +69,9 @@ def save_progress(
 ) -> bool:
     """Record progress if we still hold the job; call it inside the transaction of the work."""
     cursor = db.execute(
-        """
-        UPDATE jobs SET progress = max(progress, ?), rows_done = coalesce(?, rows_done),
+        f"""
+        UPDATE jobs SET progress = {greatest(db, "progress", "?")},
+            rows_done = coalesce(?, rows_done),
             rows_total = coalesce(?, rows_total), state = coalesce(?, state)
         WHERE id = ? AND claim_token = ? AND status = 'running'
         """,
