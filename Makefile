@@ -37,13 +37,29 @@ demo: $(VENV)/.installed
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
 
-# Everything, as CI runs it (.ci/run).
+# Everything, as CI runs it (.ci/run): the suite on SQLite, then again on PostgreSQL where its
+# server binaries are installed (tests/backends.py starts a throwaway server; under CI a
+# missing PostgreSQL fails instead of skipping).
+PG_INITDB = $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/ruff check .
 	$(BIN)/cog --check --check-fail-msg 'run make docs' README.md
+	@echo "== the suite on SQLite"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+ifneq ($(PG_INITDB),)
+	@echo "== the suite on PostgreSQL"
+	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	@if [ -n "$$CI" ]; then echo "CI: PostgreSQL is not installed (.ci/run installs it)"; exit 1; fi
+	@echo "== PostgreSQL not installed (apt-get install postgresql): its run of the suite is skipped"
+endif
+
+# The suite on PostgreSQL only (TOUCHPOINT_TEST_BACKEND=postgresql), fast markers.
+.PHONY: test-postgres
+test-postgres: $(VENV)/.installed-test
+	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/mypy

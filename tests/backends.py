@@ -28,6 +28,9 @@ _numbers = itertools.count(1)
 _created: list[str] = []
 
 sqlite_only = pytest.mark.skipif(POSTGRES, reason="about SQLite itself (its file, its locks)")
+# Tests that start their own database server or never touch the app's database: the SQLite
+# pass runs them; a second run on PostgreSQL would repeat them unchanged.
+once = pytest.mark.skipif(POSTGRES, reason="independent of the backend: run in the SQLite pass")
 
 
 def server():

@@ -7,6 +7,11 @@ import sqlite3
 from app.core import db as dbmod
 from app.storage import migrations
 
+from . import backends
+
+# The SQLite migrations themselves (PostgreSQL starts from its baseline: test_pg_schema).
+pytestmark = backends.sqlite_only
+
 
 def test_empty_database_gets_every_table_in_wal_mode(tmp_path):
     path = tmp_path / "fresh.db"

@@ -18,9 +18,9 @@ from sqlite_utils import Database
 
 from app.storage import migrations
 
-from . import pg_server
+from . import backends, pg_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, backends.once]
 
 BASELINE = Path(migrations.__file__).with_name("postgres_baseline.sql")
 

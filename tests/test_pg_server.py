@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from . import pg_server
+from . import backends, pg_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, backends.once]
 
 
 @pytest.fixture(scope="module")

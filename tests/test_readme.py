@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from . import backends
 from .live import ROOT, gunicorn
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -32,6 +33,7 @@ SECRET = "readme-test-secret-key-0123456789-abcdef"
 
 pytestmark = [
     pytest.mark.slow,
+    backends.once,  # `make run` as the README shows it: the embedded SQLite default
     pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl"),
 ]
 
