@@ -136,13 +136,13 @@ def touch_lead(db: Database, lead_id: str, at: str) -> None:
 _TIMELINE_SQL = """
 WITH visitors AS (SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead),
 hits AS (
-    SELECT * FROM events WHERE lead_id = :lead
+    SELECT rowid AS seq, * FROM events WHERE lead_id = :lead
     UNION
-    SELECT * FROM events WHERE visitor_id IN (SELECT visitor_id FROM visitors)
+    SELECT rowid AS seq, * FROM events WHERE visitor_id IN (SELECT visitor_id FROM visitors)
 )
 SELECT h.id, h.type, NULL AS stage, h.at, h.campaign_id, c.channel, h.link_id, h.visitor_id,
        h.store_code, h.is_bot, h.bot_reason, h.outcome, NULL AS value_minor, NULL AS currency,
-       NULL AS voided_at, NULL AS void_reason, 1 AS tie, h.rowid AS seq
+       NULL AS voided_at, NULL AS void_reason, 1 AS tie, h.seq
 FROM hits h LEFT JOIN campaigns c ON c.id = h.campaign_id
 UNION ALL
 SELECT CAST(v.id AS TEXT), 'conversion', v.type, v.occurred_at, v.campaign_id, c.channel,
