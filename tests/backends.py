@@ -52,6 +52,7 @@ def server():
         db.close()
         _state["server"] = found
         _state["admin"] = postgres.psycopg.connect(found.url(), autocommit=True)
+        atexit.register(_state["admin"].close)  # runs before the server stops (LIFO)
     return _state["server"]
 
 
