@@ -29,7 +29,7 @@ def _split_period(period: Period) -> tuple[tuple[str, str] | None, list[tuple[st
 
 
 def activity(
-    db: Database, period: Period, last: int, campaign_id: int | None, by_day: bool = False
+    db: Database, period: Period, last: storage.Mark, campaign_id: int | None, by_day: bool = False
 ) -> list[tuple]:
     """Buckets (day or month, campaign, link, store, clicks, scans, bot hits, claims, booth
     scans, packed visitor numbers) covering exactly [start, end): whole months from

@@ -58,7 +58,7 @@ class Journeys:
         db: Database,
         conversions: list[Conversion],
         window_ms: int | None,
-        last: int,
+        last: storage.Mark,
         *,
         activities: list[tuple] | None = None,
     ) -> None:

@@ -31,9 +31,9 @@ def collector_paused() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def up_to_date(db: Database) -> Iterator[int]:
+def up_to_date(db: Database) -> Iterator[storage.Mark]:
     """Sum what is new into the report tables, then hold one read snapshot for every query
-    of the report; yields the rowid of the last event summed (raw reads stop there)."""
+    of the report; yields the mark of the last event summed (raw reads stop there)."""
     storage.refresh_report_tables(db)
     with storage.report_snapshot(db):
         last, _ = storage.report_state(db)

@@ -110,3 +110,12 @@ def full_scan(db: Database) -> str:
     SQLite's planner can be told (NOT INDEXED); PostgreSQL's chooses a sequential scan
     itself from its statistics, and has no such clause."""
     return "" if is_postgres(db) else " NOT INDEXED"
+
+
+def join_in_order(db: Database) -> str:
+    """The join keyword that keeps the left table as the outer loop, for joins with ON.
+
+    SQLite's planner takes CROSS JOIN as that order (its documented hint: the key list first,
+    read in key order); PostgreSQL's CROSS JOIN takes no ON, and its planner picks the
+    order itself."""
+    return "JOIN" if is_postgres(db) else "CROSS JOIN"

@@ -13,11 +13,12 @@ tables are derived from events (migration m006) and from lead_visitors (m009):
   thousands of conversions are one pass over a small index, not two GUID lookups each.
 
 They are brought up to date lazily, before each report, by reading events and lead_visitors
-past the last rowid summed (refresh_report_tables): the redirect hot path pays nothing,
-since no index or trigger fires on INSERT. The UPDATE and DELETE triggers of m006 queue the
-old values of events already summed (scanner flags, a booth scan matched later), and the
-refresh recounts the buckets they touched from raw events; lead_visitors is only appended
-to. All of them can be rebuilt from the source tables at any time.
+past the mark of the last row summed (refresh_report_tables; see Mark): the redirect hot
+path pays nothing on SQLite, since no index or trigger fires on INSERT. The UPDATE and
+DELETE triggers of m006 queue the old values of events already summed (scanner flags, a
+booth scan matched later), and the refresh recounts the buckets they touched from raw
+events; lead_visitors is only appended to. All of them can be rebuilt from the source
+tables at any time.
 
 Every lookup a report makes for many keys is one query over the keys in sorted order, so
 each B-tree page is read once however many keys fall on it: a report's cost follows the
@@ -40,8 +41,11 @@ from sqlite_utils import Database
 
 from app.core.db import immediate, is_postgres
 
+from . import dialect
+
 __all__ = [
     "ACTIVITY_KIND",
+    "Mark",
     "TOUCH_KINDS",
     "claims_between",
     "conversions_between",
@@ -78,10 +82,7 @@ TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
 ACTIVITY_KIND = 5
 # A note records no contact with the person: it is no touch.
 _CONTACT = "kind != 'note'"
-# Stored text times to epoch milliseconds inside SQLite (exact: julianday keeps integer ms).
-_MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000.0) AS INTEGER)"
 _EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
-_JSON_IN = "(SELECT value FROM json_each(?))"
 REFRESH_CHUNK = 10_000
 REFRESH_CACHE_KIB = -65_536  # negative: KiB, as PRAGMA cache_size takes it
 
@@ -123,16 +124,103 @@ def next_month(month: str) -> str:
 # Keeping the derived tables up to date -----------------------------------------------------
 
 
-def report_state(db: Database) -> tuple[int, str | None]:
-    """(rowid of the last event summed, its id)."""
-    return db.execute("SELECT last_event_rowid, last_event_id FROM report_state").fetchone()
+# The mark of the last row summed, so the next refresh starts after it and a report reads raw
+# events up to it (never one the tables hold, never one they miss).
+#
+# SQLite has one writer at a time: rowids become visible in order, and the mark is the last
+# rowid summed. PostgreSQL's writers commit in any order: a transaction that inserted rowid 1
+# may commit after one that inserted rowid 2 was summed, so a rowid mark would skip rowid 1
+# for ever. There every row records the transaction that inserted it (tx, m001's baseline),
+# and a refresh only sums rows of transactions older than the oldest one still running
+# (pg_snapshot_xmin): those have all committed or rolled back, so no row can appear below
+# the mark later. The mark is (tx, rowid) of the last row summed, rows are taken in that
+# order (the events_tx index), and a row of a younger transaction waits for a later refresh
+# even if it is already visible, the price of never skipping one.
+Mark = int | tuple[str, int]
+_SETTLED = "tx < pg_snapshot_xmin(pg_current_snapshot())"
+
+
+def _past(db: Database, mark: Mark, alias: str = "") -> tuple[str, list]:
+    """(SQL condition, params): the rows of events or lead_visitors after `mark`."""
+    if not is_postgres(db):
+        return f"{alias}rowid > ?", [mark]
+    tx, rowid = mark  # type: ignore[misc]
+    return f"({alias}tx, {alias}rowid) > (CAST(? AS xid8), ?)", [tx, rowid]
+
+
+def _summed(db: Database, mark: Mark) -> tuple[str, list]:
+    """(SQL condition, params): the events at or before `mark`, those the tables hold."""
+    if not is_postgres(db):
+        return "rowid <= ?", [mark]
+    tx, rowid = mark  # type: ignore[misc]
+    return "(tx, rowid) <= (CAST(? AS xid8), ?)", [tx, rowid]
+
+
+def _marks(db: Database) -> tuple[Mark, str | None, Mark, str | None]:
+    """(events mark, id of that event, lead_visitors mark, visitor id of that row)."""
+    if not is_postgres(db):
+        return db.execute(
+            "SELECT last_event_rowid, last_event_id, last_lead_rowid, last_lead_visitor_id "
+            "FROM report_state"
+        ).fetchone()
+    # FOR UPDATE inside a refresh: the events trigger reads the mark FOR SHARE, so an UPDATE
+    # of an event either finishes before this refresh reads events or sees its new mark.
+    lock = " FOR UPDATE" if db.conn.in_transaction else ""
+    tx, rowid, event_id, lead_tx, lead_rowid, visitor_id = db.execute(
+        "SELECT CAST(last_event_tx AS text), last_event_rowid, last_event_id, "
+        "CAST(last_lead_tx AS text), last_lead_rowid, last_lead_visitor_id FROM report_state" + lock
+    ).fetchone()
+    return (tx, rowid), event_id, (lead_tx, lead_rowid), visitor_id
+
+
+def _set_mark(db: Database, table: str, mark: Mark, key: str | None) -> None:
+    """Record the last row of `table` (events or lead_visitors) summed, and its key."""
+    prefix = "last_event" if table == "events" else "last_lead"
+    key_column = "last_event_id" if table == "events" else "last_lead_visitor_id"
+    if not is_postgres(db):
+        db.execute(f"UPDATE report_state SET {prefix}_rowid = ?, {key_column} = ?", (mark, key))
+        return
+    tx, rowid = mark  # type: ignore[misc]
+    db.execute(
+        f"UPDATE report_state SET {prefix}_tx = CAST(? AS xid8), {prefix}_rowid = ?, "
+        f"{key_column} = ?",
+        (tx, rowid, key),
+    )
+
+
+def _mark_of(db: Database, row: tuple) -> Mark:
+    """The mark of a row read with _after (rowid first, tx last on PostgreSQL)."""
+    return (row[-1], row[0]) if is_postgres(db) else row[0]
+
+
+def _after(db: Database, table: str, columns: str, mark: Mark, chunk: int) -> list[tuple]:
+    """Up to `chunk` rows of `table` after `mark` in mark order; on PostgreSQL only those of
+    settled transactions, each row ending with its tx as text."""
+    where, params = _past(db, mark)
+    if not is_postgres(db):
+        return db.execute(
+            f"SELECT {columns} FROM {table} WHERE {where} ORDER BY rowid LIMIT ?",
+            (*params, chunk),
+        ).fetchall()
+    return db.execute(
+        f"SELECT {columns}, CAST(tx AS text) FROM {table} WHERE {where} AND {_SETTLED} "
+        "ORDER BY tx, rowid LIMIT ?",
+        (*params, chunk),
+    ).fetchall()
+
+
+def report_state(db: Database) -> tuple[Mark, str | None]:
+    """(mark of the last event summed, its id): what raw reads of a report stop at."""
+    mark, event_id, _, _ = _marks(db)
+    return mark, event_id
 
 
 def refresh_report_tables(db: Database, chunk: int = REFRESH_CHUNK) -> int:
     """Sum the events written since the last refresh, and recount changed ones; return how many.
 
-    Each chunk is one IMMEDIATE transaction, so two reports never sum the same rows and a
-    redirect worker waits at most one chunk (tens of milliseconds) for the write lock.
+    Each chunk is one IMMEDIATE transaction (on PostgreSQL: the write lock every host
+    takes), so two reports never sum the same rows, and a redirect worker waits at most one
+    chunk (tens of milliseconds) for the write lock.
     """
     if _nothing_new(db):
         return 0
@@ -169,6 +257,18 @@ def _nothing_new(db: Database) -> bool:
     took the write lock and ran its statements only to find nothing to do. Rowids that moved
     (a VACUUM) fail the id checks, so the full refresh below deals with them.
     """
+    if is_postgres(db):
+        # Rowids never move here; rows past the marks count once their transaction settled.
+        event_mark, _, lead_mark, _ = _marks(db)
+        events, event_params = _past(db, event_mark)
+        stitches, stitch_params = _past(db, lead_mark)
+        row = db.execute(
+            f"SELECT NOT EXISTS (SELECT 1 FROM events WHERE {events} AND {_SETTLED})"
+            " AND NOT EXISTS (SELECT 1 FROM report_changes)"
+            f" AND NOT EXISTS (SELECT 1 FROM lead_visitors WHERE {stitches} AND {_SETTLED})",
+            (*event_params, *stitch_params),
+        ).fetchone()
+        return bool(row[0])
     row = db.execute(
         "SELECT s.last_event_rowid = coalesce((SELECT max(rowid) FROM events), 0)"
         " AND coalesce((SELECT id FROM events WHERE rowid = s.last_event_rowid), '')"
@@ -186,22 +286,16 @@ def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int, int]:
     """Sum one chunk of new events, of queued changes and of new lead_visitors rows; return
     how many of each."""
     with immediate(db):
-        last, last_id = report_state(db)
-        if last and _event_id_at(db, last) != last_id:
+        last, last_id, lead_mark, lead_visitor = _marks(db)
+        if not is_postgres(db) and last and _event_id_at(db, last) != last_id:
             # Rowids moved (a VACUUM after deletions): what was summed cannot be trusted.
             _clear(db)
-            last = 0
-        rows = db.execute(
-            f"SELECT {_EVENT_COLUMNS}, id FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (last, chunk),
-        ).fetchall()
+            last = lead_mark = 0
+        rows = _after(db, "events", f"{_EVENT_COLUMNS}, id", last, chunk)
         if rows:
             _add_events(db, rows)
-            last = rows[-1][0]
-            db.execute(
-                "UPDATE report_state SET last_event_rowid = ?, last_event_id = ?",
-                (last, rows[-1][-1]),
-            )
+            last = _mark_of(db, rows[-1])
+            _set_mark(db, "events", last, rows[-1][9])
         changes = db.execute(
             "SELECT id, event_rowid, at, visitor_id, campaign_id, link_id, store_code "
             "FROM report_changes ORDER BY id LIMIT ?",
@@ -209,39 +303,34 @@ def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int, int]:
         ).fetchall()
         if changes:
             _apply_changes(db, changes, last)
-            db.execute("DELETE FROM report_changes WHERE id <= ?", (changes[-1][0],))
-        stitched = _add_stitches(db, chunk)
+            # By id, not `id <= the last`: on PostgreSQL a smaller id may commit later.
+            db.execute(
+                f"DELETE FROM report_changes WHERE id IN {dialect.json_ints(db)}",
+                (json.dumps([c[0] for c in changes]),),
+            )
+        stitched = _add_stitches(db, chunk, lead_mark, lead_visitor)
     return len(rows), len(changes), stitched
 
 
-def _add_stitches(db: Database, chunk: int) -> int:
+def _add_stitches(db: Database, chunk: int, last: Mark, last_visitor: str | None) -> int:
     """Copy browsers linked to a lead since the last refresh into report_leads, by number."""
-    last, last_visitor = db.execute(
-        "SELECT last_lead_rowid, last_lead_visitor_id FROM report_state"
-    ).fetchone()
-    if last and _stitch_at(db, last) != last_visitor:
+    if not is_postgres(db) and last and _stitch_at(db, last) != last_visitor:
         # Rowids moved (a VACUUM): copy them all again. Only ever appended to otherwise.
         db.execute("DELETE FROM report_leads")
         last = 0
-    rows = db.execute(
-        "SELECT rowid, visitor_id, lead_id FROM lead_visitors WHERE rowid > ? ORDER BY rowid "
-        "LIMIT ?",
-        (last, chunk),
-    ).fetchall()
+    rows = _after(db, "lead_visitors", "rowid, visitor_id, lead_id", last, chunk)
     if rows:
-        numbers = _number_visitors(db, {visitor for _, visitor, _ in rows})
+        numbers = _number_visitors(db, {row[1] for row in rows})
         db.conn.executemany(
-            "INSERT OR REPLACE INTO report_leads (visitor_n, lead_id) VALUES (?, ?)",
-            sorted((numbers[visitor], lead) for _, visitor, lead in rows),
+            "INSERT INTO report_leads (visitor_n, lead_id) VALUES (?, ?) "
+            "ON CONFLICT (visitor_n) DO UPDATE SET lead_id = excluded.lead_id",
+            sorted((numbers[row[1]], row[2]) for row in rows),
         )
-        db.execute(
-            "UPDATE report_state SET last_lead_rowid = ?, last_lead_visitor_id = ?",
-            rows[-1][:2],
-        )
+        _set_mark(db, "lead_visitors", _mark_of(db, rows[-1]), rows[-1][1])
     return len(rows)
 
 
-def _stitch_at(db: Database, rowid: int) -> str | None:
+def _stitch_at(db: Database, rowid: Mark) -> str | None:
     row = db.execute("SELECT visitor_id FROM lead_visitors WHERE rowid = ?", (rowid,)).fetchone()
     return row[0] if row else None
 
@@ -261,10 +350,11 @@ def _clear(db: Database) -> None:
     db.execute(
         "UPDATE report_state SET last_event_rowid = 0, last_event_id = NULL, "
         "last_lead_rowid = 0, last_lead_visitor_id = NULL"
+        + (", last_event_tx = '0', last_lead_tx = '0'" if is_postgres(db) else "")
     )
 
 
-def _event_id_at(db: Database, rowid: int) -> str | None:
+def _event_id_at(db: Database, rowid: Mark) -> str | None:
     row = db.execute("SELECT id FROM events WHERE rowid = ?", (rowid,)).fetchone()
     return row[0] if row else None
 
@@ -274,7 +364,7 @@ def _number_visitors(db: Database, visitor_ids: set[str]) -> dict[str, int]:
     if not visitor_ids:
         return {}
     db.conn.executemany(
-        "INSERT OR IGNORE INTO report_visitors (visitor_id) VALUES (?)",
+        "INSERT INTO report_visitors (visitor_id) VALUES (?) ON CONFLICT DO NOTHING",
         [(v,) for v in sorted(visitor_ids)],
     )
     return visitor_numbers_of(db, visitor_ids)
@@ -347,11 +437,11 @@ def _merge(db: Database, table: str, buckets: dict[tuple, list]) -> None:
     unit = _UNITS[table]
     for *key, clicks, scans, bots, claims, booths, visitors in db.execute(
         f"SELECT t.{unit}, t.campaign_id, t.link_id, t.store_code, {_COUNTS} "
-        f"FROM json_each(?) AS k CROSS JOIN {table} AS t "
-        f"ON t.{unit} = json_extract(k.value, '$[0]') "
-        "AND t.campaign_id = json_extract(k.value, '$[1]') "
-        "AND t.link_id = json_extract(k.value, '$[2]') "
-        "AND t.store_code = json_extract(k.value, '$[3]')",
+        f"FROM {dialect.json_rows(db, '?', 'k')} {dialect.join_in_order(db)} {table} AS t "
+        f"ON t.{unit} = {dialect.json_item(db, 'k', 0, 'text')} "
+        f"AND t.campaign_id = {dialect.json_item(db, 'k', 1)} "
+        f"AND t.link_id = {dialect.json_item(db, 'k', 2)} "
+        f"AND t.store_code = {dialect.json_item(db, 'k', 3, 'text')}",
         (json.dumps(list(buckets)),),
     ):
         bucket = buckets[tuple(key)]
@@ -359,8 +449,7 @@ def _merge(db: Database, table: str, buckets: dict[tuple, list]) -> None:
             bucket[i] += old
         bucket[5].update(unpack_visitors(visitors))
     db.conn.executemany(
-        f"INSERT OR REPLACE INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _put_bucket(table),
         [
             (*key, *counts[:5], _pack(counts[5]))
             for key, counts in buckets.items()
@@ -375,23 +464,34 @@ def _write_bucket(db: Database, table: str, key: tuple, counts: list | tuple) ->
     if not any(counts[:5]):
         db.execute(f"DELETE FROM {table} WHERE {where}", key)
         return
-    db.execute(
-        f"INSERT OR REPLACE INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*key, *counts[:5], _pack(counts[5])),
+    db.execute(_put_bucket(table), (*key, *counts[:5], _pack(counts[5])))
+
+
+def _put_bucket(table: str) -> str:
+    """The statement that stores one bucket of `table`, replacing what its key held."""
+    unit = _UNITS[table]
+    counts = [c.strip() for c in _COUNTS.split(",")]
+    return (
+        f"INSERT INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"ON CONFLICT ({unit}, campaign_id, link_id, store_code) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in counts)
     )
 
 
 def _insert_touches(db: Database, touches: list[tuple]) -> None:
     touches.sort(key=lambda t: (t[0], t[1]))  # in key order: neighbouring pages, fewer reads
     db.conn.executemany(
-        "INSERT OR REPLACE INTO report_touches (visitor_n, at_ms, event_rowid, lead_id, kind, "
-        f"campaign_id, link_id, store_code) VALUES (?, {_MS.format('?')}, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO report_touches (visitor_n, at_ms, event_rowid, lead_id, kind, "
+        f"campaign_id, link_id, store_code) VALUES (?, {dialect.epoch_ms(db, '?')}, ?, ?, ?, ?, "
+        "?, ?) ON CONFLICT (visitor_n, at_ms, event_rowid) DO UPDATE SET "
+        "lead_id = excluded.lead_id, kind = excluded.kind, campaign_id = excluded.campaign_id, "
+        "link_id = excluded.link_id, store_code = excluded.store_code",
         touches,
     )
 
 
-def _apply_changes(db: Database, changes: list[tuple], last: int) -> None:
+def _apply_changes(db: Database, changes: list[tuple], last: Mark) -> None:
     """Recount every bucket a changed event left or entered; re-derive its touch row."""
     buckets = set()
     old_numbers = visitor_numbers_of(db, {c[3] for c in changes if c[3]})
@@ -399,13 +499,15 @@ def _apply_changes(db: Database, changes: list[tuple], last: int) -> None:
         if at is not None:
             buckets.add(_bucket_of((None, None, at, link_id, campaign_id, store_code)))
             db.execute(
-                f"DELETE FROM report_touches WHERE visitor_n = ? AND at_ms = {_MS.format('?')} "
+                "DELETE FROM report_touches WHERE visitor_n = ? "
+                f"AND at_ms = {dialect.epoch_ms(db, '?')} "
                 "AND event_rowid = ?",
                 (old_numbers.get(visitor_id, 0) if visitor_id else 0, at, rowid),
             )
     rowids = json.dumps(sorted({c[1] for c in changes}))
     current = db.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE rowid IN {_JSON_IN}", (rowids,)
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE rowid IN {dialect.json_ints(db)}",
+        (rowids,),
     ).fetchall()
     buckets.update(_bucket_of(row) for row in current)
     _, touches = _count(current, _number_visitors(db, _human_visitors(current)))
@@ -419,13 +521,20 @@ def _apply_changes(db: Database, changes: list[tuple], last: int) -> None:
         _recount_month(db, month_key)
 
 
-def _recount_day(db: Database, key: tuple[str, int, int, str], last: int) -> None:
+def _recount_day(db: Database, key: tuple[str, int, int, str], last: Mark) -> None:
     """A day bucket counted again from raw events (through the events_link_at index)."""
     day, campaign_id, link_id, store_code = key
+    # `= ?` or `IS NULL` spelled out: PostgreSQL has no index lookup for a NULL-safe `IS ?`.
+    terms, params = ["at >= ?", "at < ?"], [day, _next_day(day)]
+    for column, value in (("link_id", link_id), ("campaign_id", campaign_id)):
+        terms.append(f"{column} = ?" if value else f"{column} IS NULL")
+        params += [value] if value else []
+    terms.append("store_code = ?" if store_code else "store_code IS NULL")
+    params += [store_code] if store_code else []
+    summed, summed_params = _summed(db, last)
     rows = db.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IS ? AND at >= ? AND at < ? "
-        "AND campaign_id IS ? AND store_code IS ? AND rowid <= ?",
-        (link_id or None, day, _next_day(day), campaign_id or None, store_code or None, last),
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(terms)} AND {summed}",
+        (*params, *summed_params),
     ).fetchall()
     counted, _ = _count(rows, _number_visitors(db, _human_visitors(rows)))
     _write_bucket(db, "report_days", key, counted.get(key, [0, 0, 0, 0, 0, set()]))
@@ -486,7 +595,7 @@ def _buckets_between(
 
 
 def raw_activity(
-    db: Database, start: str, end: str, last: int, campaign_id: int | None
+    db: Database, start: str, end: str, last: Mark, campaign_id: int | None
 ) -> list[tuple]:
     """Buckets like report_days_between, counted from raw events in [start, end) up to rowid
     `last`: for the parts of days at the edges of a report.
@@ -494,14 +603,17 @@ def raw_activity(
     Read through the events_link_at index (one range per link, then link-less events), so the
     cost follows the hours asked for, not the size of the table.
     """
+    summed, summed_params = _summed(db, last)
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IN {_JSON_IN} AND at >= ? AND at < ?"
-        " AND rowid <= ? UNION ALL "
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IN {dialect.json_ints(db)} "
+        f"AND at >= ? AND at < ? AND {summed} UNION ALL "
         f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IS NULL AND at >= ? AND at < ?"
-        " AND rowid <= ?"
+        f" AND {summed}"
     )
     link_ids = json.dumps([r[0] for r in db.execute("SELECT id FROM links")])
-    rows = db.execute(sql, (link_ids, start, end, last, start, end, last)).fetchall()
+    rows = db.execute(
+        sql, (link_ids, start, end, *summed_params, start, end, *summed_params)
+    ).fetchall()
     if campaign_id is not None:
         rows = [r for r in rows if r[4] == campaign_id]
     numbers = visitor_numbers_of(db, _human_visitors(rows))
@@ -514,7 +626,9 @@ def visitor_numbers_of(db: Database, visitor_ids: Iterable[str]) -> dict[str, in
     ids = json.dumps(sorted(visitor_ids))
     return dict(
         db.execute(
-            f"SELECT visitor_id, n FROM report_visitors WHERE visitor_id IN {_JSON_IN}", (ids,)
+            "SELECT visitor_id, n FROM report_visitors "
+            f"WHERE visitor_id IN {dialect.json_texts(db)}",
+            (ids,),
         ).fetchall()
     )
 
@@ -532,9 +646,10 @@ def touches_of_visitors(
     # In key order, so the clustered table is read front to back, each page once, rather
     # than a random page per person (which costs more per person as the table grows).
     rows = db.execute(
-        f"SELECT {_TOUCH_COLUMNS}, visitor_n FROM json_each(?) AS w CROSS JOIN report_touches "
-        "WHERE visitor_n = json_extract(w.value, '$[0]') "
-        "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
+        f"SELECT {_TOUCH_COLUMNS}, visitor_n FROM {dialect.json_rows(db, '?', 'w')} "
+        f"CROSS JOIN report_touches WHERE visitor_n = {dialect.json_item(db, 'w', 0)} "
+        f"AND at_ms >= {dialect.json_item(db, 'w', 1)} "
+        f"AND at_ms <= {dialect.json_item(db, 'w', 2)}",
         (json.dumps(sorted(windows)),),
     )
     return _grouped(rows)
@@ -545,9 +660,10 @@ def touches_of_leads(db: Database, windows: list[tuple[str, int, int]]) -> dict[
     (lead, from_ms, to_ms) windows."""
     # In key order through the covering report_touches_lead index (m009).
     rows = db.execute(
-        f"SELECT {_TOUCH_COLUMNS}, lead_id FROM json_each(?) AS w CROSS JOIN report_touches "
-        "WHERE lead_id = json_extract(w.value, '$[0]') "
-        "AND at_ms >= json_extract(w.value, '$[1]') AND at_ms <= json_extract(w.value, '$[2]')",
+        f"SELECT {_TOUCH_COLUMNS}, lead_id FROM {dialect.json_rows(db, '?', 'w')} "
+        f"CROSS JOIN report_touches WHERE lead_id = {dialect.json_item(db, 'w', 0, 'text')} "
+        f"AND at_ms >= {dialect.json_item(db, 'w', 1)} "
+        f"AND at_ms <= {dialect.json_item(db, 'w', 2)}",
         (json.dumps(sorted(windows)),),
     )
     return _grouped(rows)
@@ -562,7 +678,7 @@ def sales_activities_between(db: Database, start: str, end: str) -> list[tuple]:
     then as many table rows), and the same list gives the period's activity counts.
     """
     return db.execute(
-        f"SELECT at, {_MS.format('at')}, id, lead_id, campaign_id FROM lead_activities "
+        f"SELECT at, {dialect.epoch_ms(db, 'at')}, id, lead_id, campaign_id FROM lead_activities "
         f"WHERE at >= ? AND at <= ? AND {_CONTACT}",
         (start, end),
     ).fetchall()
@@ -588,19 +704,25 @@ def first_touches(db: Database, lead_ids: set[str]) -> dict[str, tuple[int, int,
     # index, in lead order, costs less than looking up each lead of a big cohort. min()
     # takes the bare columns from its row (SQLite documents this); within one millisecond
     # one of the touches is as first as the other.
+    first_of_each = (
+        # PostgreSQL has no bare columns beside min(); DISTINCT ON takes the first row.
+        "SELECT DISTINCT ON (lead_id) lead_id, at_ms, event_rowid, campaign_id "
+        "FROM report_touches WHERE lead_id IS NOT NULL ORDER BY lead_id, at_ms, event_rowid"
+        if is_postgres(db)
+        else "SELECT lead_id, min(at_ms), event_rowid, campaign_id FROM report_touches "
+        "WHERE lead_id IS NOT NULL GROUP BY lead_id"
+    )
     found: dict[str, tuple[int, int, int | None]] = {
         lead: (at, rowid, campaign)
-        for lead, at, rowid, campaign in db.execute(
-            "SELECT lead_id, min(at_ms), event_rowid, campaign_id FROM report_touches "
-            "WHERE lead_id IS NOT NULL GROUP BY lead_id"
-        )
+        for lead, at, rowid, campaign in db.execute(first_of_each)
         if lead in lead_ids
     }
     lead_of = {n: lead for n, lead in stitched_visitor_numbers(db).items() if lead in lead_ids}
     # A browser's first touch is the first row of its range: one index seek each, in order.
     for number, at, rowid, campaign in db.execute(
-        "SELECT t.visitor_n, t.at_ms, t.event_rowid, t.campaign_id FROM json_each(?) AS w "
-        "CROSS JOIN report_touches t ON t.visitor_n = w.value AND (t.at_ms, t.event_rowid) = "
+        f"SELECT t.visitor_n, t.at_ms, t.event_rowid, t.campaign_id FROM {dialect.json_ints(db)}"
+        f" AS w {dialect.join_in_order(db)} report_touches t ON t.visitor_n = w.value "
+        "AND (t.at_ms, t.event_rowid) = "
         "(SELECT at_ms, event_rowid FROM report_touches WHERE visitor_n = w.value "
         "ORDER BY at_ms, event_rowid LIMIT 1)",
         (json.dumps(sorted(lead_of)),),
@@ -612,12 +734,13 @@ def first_touches(db: Database, lead_ids: set[str]) -> dict[str, tuple[int, int,
     return found
 
 
-def click_touches(db: Database, click_ids: Iterable[str], last: int) -> dict[str, tuple]:
+def click_touches(db: Database, click_ids: Iterable[str], last: Mark) -> dict[str, tuple]:
     """{click id: touch row} for clicks a conversion names (they may carry no visitor)."""
+    summed, params = _summed(db, last)
     rows = db.execute(
-        f"SELECT id, {_MS.format('at')}, rowid, lead_id, type, campaign_id, link_id, store_code,"
-        f" is_bot FROM events WHERE id IN {_JSON_IN} AND rowid <= ?",
-        (json.dumps(sorted(click_ids)), last),
+        f"SELECT id, {dialect.epoch_ms(db, 'at')}, rowid, lead_id, type, campaign_id, link_id, "
+        f"store_code, is_bot FROM events WHERE id IN {dialect.json_texts(db)} AND {summed}",
+        (json.dumps(sorted(click_ids)), *params),
     ).fetchall()
     return {
         r[0]: (r[1], r[2], TOUCH_KINDS[r[4]], r[5], r[6], r[7], None)
@@ -636,10 +759,12 @@ def click_touches(db: Database, click_ids: Iterable[str], last: int) -> dict[str
 def _stitches_since_refresh(db: Database) -> list[tuple[str, str, int | None]]:
     """(visitor id, lead, visitor number) linked after the last refresh: not yet in
     report_leads, but inside this report's snapshot."""
+    _, _, mark, _ = _marks(db)
+    past, params = _past(db, mark, "lv.")
     return db.execute(
         "SELECT lv.visitor_id, lv.lead_id, rv.n FROM lead_visitors lv "
-        "LEFT JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id "
-        "WHERE lv.rowid > (SELECT last_lead_rowid FROM report_state)"
+        f"LEFT JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id WHERE {past}",
+        params,
     ).fetchall()
 
 
@@ -647,7 +772,7 @@ def lead_visitor_numbers(db: Database, lead_ids: Iterable[str]) -> list[tuple[st
     """(lead, visitor number) for every browser stitched to these leads."""
     leads = sorted(set(lead_ids))
     found = db.execute(
-        f"SELECT lead_id, visitor_n FROM report_leads WHERE lead_id IN {_JSON_IN}",
+        f"SELECT lead_id, visitor_n FROM report_leads WHERE lead_id IN {dialect.json_texts(db)}",
         (json.dumps(leads),),
     ).fetchall()
     wanted = set(leads)
@@ -667,7 +792,8 @@ def people_of(db: Database, visitor_ids: set[str]) -> dict[str, tuple[int | None
     numbers = visitor_numbers_of(db, visitor_ids)
     leads = dict(
         db.execute(
-            f"SELECT visitor_n, lead_id FROM report_leads WHERE visitor_n IN {_JSON_IN}",
+            "SELECT visitor_n, lead_id FROM report_leads "
+            f"WHERE visitor_n IN {dialect.json_ints(db)}",
             (json.dumps(sorted(numbers.values())),),
         )
     )
@@ -688,13 +814,14 @@ def conversions_between(db: Database, start: str, end: str, types: list[str] | N
     """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency); the lead
     is the conversion's own or else the one its visitor was stitched to (maybe later)."""
     sql = (
-        f"SELECT type, occurred_at, {_MS.format('occurred_at')}, lead_id, visitor_id, click_id, "
+        f"SELECT type, occurred_at, {dialect.epoch_ms(db, 'occurred_at')}, lead_id, visitor_id, "
+        "click_id, "
         "value_minor, currency FROM conversions WHERE occurred_at >= ? AND occurred_at < ? "
         "AND voided_at IS NULL"
     )
     params: list[Any] = [start, end]
     if types is not None:
-        sql += f" AND type IN {_JSON_IN}"
+        sql += f" AND type IN {dialect.json_texts(db)}"
         params.append(json.dumps(types))
     rows = db.execute(sql, params).fetchall()
     people = people_of(db, {r[4] for r in rows if r[4]})
@@ -715,16 +842,18 @@ def lead_first_reached(
         return {}
     keys = json.dumps(sorted(set(lead_ids)))
     kinds = json.dumps(sorted(set(types)))
-    first = f"{_MS.format('min(c.occurred_at)')}"
+    first = dialect.epoch_ms(db, "min(c.occurred_at)")
+    leads, types_in = dialect.json_texts(db, ":leads"), dialect.json_texts(db, ":types")
+    join = dialect.join_in_order(db)
     rows = db.execute(
-        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
-        "CROSS JOIN conversions AS c ON c.lead_id = k.value "
-        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        f"SELECT k.value, c.type, {first} FROM {leads} AS k "
+        f"{join} conversions AS c ON c.lead_id = k.value "
+        f"WHERE c.type IN {types_in} AND c.voided_at IS NULL "
         "GROUP BY k.value, c.type UNION ALL "
-        f"SELECT k.value, c.type, {first} FROM json_each(:leads) AS k "
-        "CROSS JOIN lead_visitors AS lv ON lv.lead_id = k.value "
-        "CROSS JOIN conversions AS c ON c.visitor_id = lv.visitor_id "
-        f"WHERE c.type IN (SELECT value FROM json_each(:types)) AND c.voided_at IS NULL "
+        f"SELECT k.value, c.type, {first} FROM {leads} AS k "
+        f"{join} lead_visitors AS lv ON lv.lead_id = k.value "
+        f"{join} conversions AS c ON c.visitor_id = lv.visitor_id "
+        f"WHERE c.type IN {types_in} AND c.voided_at IS NULL "
         "GROUP BY k.value, c.type",
         {"leads": keys, "types": kinds},
     )
@@ -740,7 +869,8 @@ def redemptions_between(db: Database, start: str, end: str) -> list[tuple]:
     """Redemptions not voided: (redeemed_at, ms, amount_minor, currency, campaign_id,
     location_code, claim id, claim's visitor number, lead, claim's link)."""
     rows = db.execute(
-        f"SELECT r.redeemed_at, {_MS.format('r.redeemed_at')}, r.amount_minor, r.currency,"
+        f"SELECT r.redeemed_at, {dialect.epoch_ms(db, 'r.redeemed_at')}, r.amount_minor, "
+        "r.currency,"
         " r.campaign_id, r.location_code, r.claim_id, c.visitor_id,"
         " coalesce(r.lead_id, c.lead_id), c.link_id"
         " FROM redemptions r LEFT JOIN claims c ON c.id = r.claim_id"
