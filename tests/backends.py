@@ -65,6 +65,16 @@ def new_database_url() -> str:
     return found.url(name)
 
 
+def empty_database_url() -> str:
+    """A fresh PostgreSQL database with no tables, for `touchpoint migrate` to create them;
+    dropped by `drop_databases` like the others."""
+    found = server()
+    name = f"t{os.getpid()}_{next(_numbers)}"
+    _state["admin"].execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    _created.append(name)
+    return found.url(name)
+
+
 def created() -> int:
     """How many databases exist now: `drop_databases(created())` later drops the newer."""
     return len(_created)

@@ -19,6 +19,7 @@ from app.access import users
 from app.core import settings
 from app.storage import migrations
 
+from . import backends
 from .conftest import BROWSER_UA, api_for, make_app
 
 pytestmark = pytest.mark.slow
@@ -28,11 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cli-test-secret-key-0123456789-abcdef"
 
 
+# The database of the app a_season built in a folder, for the commands run there (under
+# PostgreSQL a URL: TOUCHPOINT_DATABASE_URL wins over TOUCHPOINT_DATABASE).
+SEASONS: dict[str, dict[str, str]] = {}
+
+
 def run(tmp_path, *args, check=True, database="cli.db", **env_vars):
     env = {
         **os.environ,
         "TOUCHPOINT_DATABASE": str(tmp_path / database),
         "TOUCHPOINT_SECRET_KEY": SECRET,
+        **(SEASONS.get(str(tmp_path), {}) if database == "cli.db" else {}),
     }
     env.pop("FLASK_APP", None)
     env.pop("TOUCHPOINT_PUBLIC_BASE_URL", None)
@@ -45,17 +52,25 @@ def run(tmp_path, *args, check=True, database="cli.db", **env_vars):
     return result
 
 
-def test_migrate_then_token_lifecycle(tmp_path):
-    assert "Applied" in run(tmp_path, "migrate").stdout
-    assert "up to date" in run(tmp_path, "migrate").stdout
-    created = run(tmp_path, "token", "create", "--name", "CRM sync").stdout
+@pytest.fixture
+def fresh(tmp_path) -> dict[str, str]:
+    """The environment naming an empty database: a file in tmp_path, or a PostgreSQL one."""
+    if backends.POSTGRES:
+        return {"TOUCHPOINT_DATABASE_URL": backends.empty_database_url()}
+    return {}
+
+
+def test_migrate_then_token_lifecycle(tmp_path, fresh):
+    assert "Applied" in run(tmp_path, "migrate", **fresh).stdout
+    assert "up to date" in run(tmp_path, "migrate", **fresh).stdout
+    created = run(tmp_path, "token", "create", "--name", "CRM sync", **fresh).stdout
     # Only the token on stdout, so `T=$(touchpoint token create --name x)` works.
     assert created.count("\n") == 1 and created.startswith("tpa_")
-    listing = run(tmp_path, "token", "list").stdout
+    listing = run(tmp_path, "token", "list", **fresh).stdout
     assert "CRM sync" in listing and "active" in listing and created.strip() not in listing
-    assert "revoked" in run(tmp_path, "token", "revoke", "1").stdout
-    assert "revoked 20" in run(tmp_path, "token", "list").stdout
-    failed = run(tmp_path, "token", "revoke", "1", check=False)
+    assert "revoked" in run(tmp_path, "token", "revoke", "1", **fresh).stdout
+    assert "revoked 20" in run(tmp_path, "token", "list", **fresh).stdout
+    failed = run(tmp_path, "token", "revoke", "1", check=False, **fresh)
     assert failed.returncode != 0 and "No active token" in failed.stderr
 
 
@@ -189,6 +204,8 @@ def test_report_choices_and_defaults_are_the_apis():
 def a_season(tmp_path, database="cli.db"):
     """A database with one campaign, one link and one human click, built by the app."""
     app = make_app(tmp_path, DATABASE=str(tmp_path / database), SECRET_KEY=SECRET)
+    if backends.POSTGRES:
+        SEASONS[str(tmp_path)] = backends.environment(app)
     api = api_for(app)
     link = api.link(api.campaign(cost="100.00")["id"])
     api.client.get(f"/r/{link['token']}", headers={"User-Agent": BROWSER_UA})
@@ -196,18 +213,20 @@ def a_season(tmp_path, database="cli.db"):
 
 
 def test_report_names_the_database_it_read_on_stderr_and_keeps_stdout_clean(tmp_path):
-    a_season(tmp_path)
+    app, _, _ = a_season(tmp_path)
+    label = app.extensions["touchpoint"].database_label  # the URL without its password
     result = run(tmp_path, "report", "attribution", "--format", "json")
     assert json.loads(result.stdout)["totals"]["human_clicks"] == 1
-    assert result.stderr == f"Read {tmp_path / 'cli.db'} (1 event).\n"
+    assert result.stderr == f"Read {label} (1 event).\n"
     written = run(tmp_path, "report", "attribution", "-o", "table.csv")
     assert written.stdout == "" and "Read " in written.stderr
     assert (tmp_path / "table.csv").read_text().startswith("key,label,")
     refreshed = run(tmp_path, "report", "refresh")
     assert "up to date" in refreshed.stdout
-    assert refreshed.stderr == f"Refreshed {tmp_path / 'cli.db'} (1 event).\n"
+    assert refreshed.stderr == f"Refreshed {label} (1 event).\n"
 
 
+@backends.sqlite_only
 def test_a_relative_database_path_is_named_absolutely(tmp_path):
     a_season(tmp_path)
     result = run(tmp_path, "report", "attribution", TOUCHPOINT_DATABASE="cli.db")
@@ -215,6 +234,7 @@ def test_a_relative_database_path_is_named_absolutely(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["report", "attribution"], ["report", "refresh"]])
+@backends.sqlite_only
 def test_a_missing_database_is_an_error_and_is_not_created(tmp_path, command):
     result = run(tmp_path, *command, check=False, database="typo.db")
     assert result.returncode == 1 and result.stdout == ""
@@ -226,6 +246,7 @@ def test_a_missing_database_is_an_error_and_is_not_created(tmp_path, command):
     assert "a missing database is an error" in help_text
 
 
+@backends.sqlite_only
 def test_a_file_that_is_not_a_touchpoint_database_is_named(tmp_path):
     (tmp_path / "notes.db").write_text("not a database")
     (tmp_path / "empty.db").write_bytes(b"")
@@ -350,13 +371,14 @@ def import_list(tmp_path, link, *options, **env_vars):
 
 
 def test_recipients_import_defaults_to_the_make_run_address_and_says_so(tmp_path):
-    _, _, link = a_season(tmp_path)
+    app, _, link = a_season(tmp_path)
     (tmp_path / "list.csv").write_text("email,name\nann@example.com,Ann\n")
     result = import_list(tmp_path, link, "-o", "merge.csv")
     with (tmp_path / "merge.csv").open() as handle:
         [row] = list(csv.DictReader(handle))
     assert row["tracked_url"].startswith("http://127.0.0.1:8000/r/")
-    assert f"1 imported, 0 invalid, into {tmp_path / 'cli.db'}." in result.stderr
+    label = app.extensions["touchpoint"].database_label
+    assert f"1 imported, 0 invalid, into {label}." in result.stderr
     assert (
         "Tracked URLs minted with base URL http://127.0.0.1:8000 (where make run listens; "
         "--base-url or TOUCHPOINT_PUBLIC_BASE_URL sets another)." in result.stderr

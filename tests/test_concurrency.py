@@ -10,6 +10,7 @@ import pytest
 
 from app.clicks import campaigns, links
 
+from . import backends
 from .conftest import BROWSER_UA, make_app
 from .live import gunicorn
 
@@ -28,7 +29,7 @@ def test_every_redirect_has_its_row_under_several_workers(tmp_path):
         db, {"campaign_id": campaign["id"], "destination": "https://shop.example.com/"}
     )
     token = app.extensions["touchpoint"].link_tokens.mint(link["id"])
-    env = {"TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
 
     def burst(port: int, n: int) -> list[str]:
         click_ids = []

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from . import backends
 from .conftest import api_for, make_app
 from .coupon_helpers import codes_for, location, offer, staff
 from .live import gunicorn
@@ -37,7 +38,7 @@ def test_fifty_concurrent_attempts_give_exactly_one_redemption(tmp_path):
     location(api)
     key = staff(api).headers["Authorization"].split()[1]
     code = codes_for(api, offer(api)["id"], 1)[0]
-    env = {"TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     with gunicorn(env, workers=4) as port, ProcessPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(attempt, [(port, key, code, n) for n in range(50)]))
     assert statuses.count(201) == 1
@@ -73,7 +74,7 @@ def test_a_lead_is_lost_once_and_a_conversion_voided_once_under_a_race(tmp_path)
     sale = api.post(
         "/api/v1/conversions", json={"type": "purchase", "email": "race@example.com", "value": "9"}
     ).get_json()
-    env = {"TOUCHPOINT_DATABASE": str(tmp_path / "touchpoint.db"), "TOUCHPOINT_SECRET_KEY": SECRET}
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
     lost = (f"/api/v1/leads/{lead_id}/lost", {"reason": "timing"})
     void = (f"/api/v1/conversions/{sale['id']}/void", {"reason": "refund"})
     calls = [(path, body) for _ in range(30) for path, body in (lost, void)]
