@@ -100,6 +100,12 @@ def settings_for(folder) -> dict:
     return {"DATABASE": str(folder / "touchpoint.db")}
 
 
+def same_database(app) -> dict:
+    """The app settings that give a second app the database of `app`."""
+    key = "DATABASE_URL" if POSTGRES else "DATABASE"
+    return {key: app.extensions["touchpoint"].database_path}
+
+
 def environment(app) -> dict[str, str]:
     """The environment a gunicorn or CLI process needs to reach the same database as `app`."""
     rt = app.extensions["touchpoint"]

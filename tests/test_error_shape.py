@@ -142,7 +142,7 @@ def _rate_limited(w: World):
 def _storage_unavailable(w: World):
     api = w.fresh()
     rt = api.client.application.extensions["touchpoint"]
-    rt.db().execute("PRAGMA query_only = 1")  # SQLite's "attempt to write a readonly database"
+    backends.refuse_writes(rt.db())  # as a read-only database (or a standby) does
     return api.post("/api/v1/campaigns", json={"name": "x", "channel": "email"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from . import backends
 from .conftest import make_app
 
 
@@ -310,7 +311,9 @@ def test_changed_stage_settings_restage_leads(tmp_path, stages):
     api = api_for(app)
     lead_id = convert(api, "lu@example.com", "paid", "2026-11-01T10:00:00Z")["lead_id"]
     assert lead_of(api, lead_id)["stage"] is None  # not a stage of the default funnel
-    app2 = make_app(tmp_path, FUNNEL_STAGES=stages, WON_STAGES="paid")
+    app2 = make_app(
+        tmp_path, FUNNEL_STAGES=stages, WON_STAGES="paid", **backends.same_database(app)
+    )
     lead = lead_of(api_for(app2), lead_id)
     assert (lead["stage"], lead["status"]) == ("paid", "won")
 

@@ -140,12 +140,12 @@ Mark = int | tuple[str, int]
 _SETTLED = "tx < pg_snapshot_xmin(pg_current_snapshot())"
 
 
-def _past(db: Database, mark: Mark, alias: str = "") -> tuple[str, list]:
+def _past(db: Database, mark: Mark) -> tuple[str, list]:
     """(SQL condition, params): the rows of events or lead_visitors after `mark`."""
     if not is_postgres(db):
-        return f"{alias}rowid > ?", [mark]
+        return "rowid > ?", [mark]
     tx, rowid = mark  # type: ignore[misc]
-    return f"({alias}tx, {alias}rowid) > (CAST(? AS xid8), ?)", [tx, rowid]
+    return "(tx, rowid) > (CAST(? AS xid8), ?)", [tx, rowid]
 
 
 def _summed(db: Database, mark: Mark) -> tuple[str, list]:
@@ -202,9 +202,11 @@ def _after(db: Database, table: str, columns: str, mark: Mark, chunk: int) -> li
             f"SELECT {columns} FROM {table} WHERE {where} ORDER BY rowid LIMIT ?",
             (*params, chunk),
         ).fetchall()
+    # The text is named tx_text: an output column named tx would be what ORDER BY tx sorts
+    # by, and as text '999' comes after '1000'.
     return db.execute(
-        f"SELECT {columns}, CAST(tx AS text) FROM {table} WHERE {where} AND {_SETTLED} "
-        "ORDER BY tx, rowid LIMIT ?",
+        f"SELECT {columns}, CAST(tx AS text) AS tx_text FROM {table} "
+        f"WHERE {where} AND {_SETTLED} ORDER BY {table}.tx, {table}.rowid LIMIT ?",
         (*params, chunk),
     ).fetchall()
 
@@ -259,16 +261,15 @@ def _nothing_new(db: Database) -> bool:
     """
     if is_postgres(db):
         # Rowids never move here; rows past the marks count once their transaction settled.
-        event_mark, _, lead_mark, _ = _marks(db)
-        events, event_params = _past(db, event_mark)
-        stitches, stitch_params = _past(db, lead_mark)
         row = db.execute(
-            f"SELECT NOT EXISTS (SELECT 1 FROM events WHERE {events} AND {_SETTLED})"
+            "SELECT NOT EXISTS (SELECT 1 FROM events WHERE (tx, rowid) > "
+            f"(s.last_event_tx, s.last_event_rowid) AND {_SETTLED})"
             " AND NOT EXISTS (SELECT 1 FROM report_changes)"
-            f" AND NOT EXISTS (SELECT 1 FROM lead_visitors WHERE {stitches} AND {_SETTLED})",
-            (*event_params, *stitch_params),
+            " AND NOT EXISTS (SELECT 1 FROM lead_visitors WHERE (tx, rowid) > "
+            f"(s.last_lead_tx, s.last_lead_rowid) AND {_SETTLED})"
+            " FROM report_state s"
         ).fetchone()
-        return bool(row[0])
+        return bool(row and row[0])
     row = db.execute(
         "SELECT s.last_event_rowid = coalesce((SELECT max(rowid) FROM events), 0)"
         " AND coalesce((SELECT id FROM events WHERE rowid = s.last_event_rowid), '')"
@@ -759,12 +760,14 @@ def click_touches(db: Database, click_ids: Iterable[str], last: Mark) -> dict[st
 def _stitches_since_refresh(db: Database) -> list[tuple[str, str, int | None]]:
     """(visitor id, lead, visitor number) linked after the last refresh: not yet in
     report_leads, but inside this report's snapshot."""
-    _, _, mark, _ = _marks(db)
-    past, params = _past(db, mark, "lv.")
+    past = (
+        "(lv.tx, lv.rowid) > (SELECT last_lead_tx, last_lead_rowid FROM report_state)"
+        if is_postgres(db)
+        else "lv.rowid > (SELECT last_lead_rowid FROM report_state)"
+    )
     return db.execute(
         "SELECT lv.visitor_id, lv.lead_id, rv.n FROM lead_visitors lv "
-        f"LEFT JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id WHERE {past}",
-        params,
+        f"LEFT JOIN report_visitors rv ON rv.visitor_id = lv.visitor_id WHERE {past}"
     ).fetchall()
 
 
