@@ -526,7 +526,8 @@ def _recount_day(db: Database, key: tuple[str, int, int, str], last: Mark) -> No
     """A day bucket counted again from raw events (through the events_link_at index)."""
     day, campaign_id, link_id, store_code = key
     # `= ?` or `IS NULL` spelled out: PostgreSQL has no index lookup for a NULL-safe `IS ?`.
-    terms, params = ["at >= ?", "at < ?"], [day, _next_day(day)]
+    terms = ["at >= ?", "at < ?"]
+    params: list[Any] = [day, _next_day(day)]
     for column, value in (("link_id", link_id), ("campaign_id", campaign_id)):
         terms.append(f"{column} = ?" if value else f"{column} IS NULL")
         params += [value] if value else []
