@@ -105,8 +105,12 @@ def _owner() -> str:
 
 
 @contextmanager
-def running(folder: Path) -> Iterator[Server]:
-    """Start a fresh server with its data and socket under `folder`; stop it afterwards."""
+def running(folder: Path, durable: bool = False) -> Iterator[Server]:
+    """Start a fresh server with its data and socket under `folder`; stop it afterwards.
+
+    durable: PostgreSQL's own defaults for fsync, synchronous_commit and full_page_writes
+    (an acknowledged commit survives a crash), as benchmarks of the click path need; tests
+    turn them off for speed."""
     found = binaries()
     if found is None:
         unavailable("PostgreSQL server binaries not installed: apt-get install postgresql")
@@ -136,7 +140,8 @@ def running(folder: Path) -> Iterator[Server]:
         "--locale=C",
         "--no-sync",
     )
-    options = " ".join(f"-c {s}" for s in SETTINGS) + f" -k {sockets}"
+    settings = [s for s in SETTINGS if not (durable and s.endswith("=off"))]
+    options = " ".join(f"-c {s}" for s in settings) + f" -k {sockets}"
     server._as_owner(
         str(found / "pg_ctl"),
         "-D",
