@@ -1137,6 +1137,26 @@ def test_an_update_racing_a_refresh_is_recounted(tmp_path):
     db.conn.close()
 
 
+@postgres_only
+def test_a_report_reading_while_a_refresh_moves_the_mark_is_not_disturbed(tmp_path):
+    """A report's snapshot began before another host's refresh moved the mark: the report
+    goes on with the mark of its snapshot (no lock taken, no serialization failure), and
+    the refresh was not held back by it."""
+    url = backends.new_database_url()
+    reader, writer = fresh_db(str(tmp_path), url), dbmod.open_database(url)
+    insert_event(writer, 1, "click", 60, 1, "v1", 0, None)
+    storage.refresh_report_tables(writer)
+    with storage.report_snapshot(reader):
+        before = storage.report_state(reader)
+        insert_event(writer, 2, "click", 120, 1, "v2", 0, None)
+        assert storage.refresh_report_tables(writer) == 1
+        assert storage.report_state(reader) == before  # the snapshot's own mark
+        assert sum(c[0] for c in from_report(reader, *WIDE).values()) == 1
+    assert sum(c[0] for c in from_report(reader, *WIDE).values()) == 2
+    reader.conn.close()
+    writer.conn.close()
+
+
 def _click_burst(args: tuple[list[int], str, int, int]) -> list[int]:
     """`count` human clicks on a link, spread over the hosts at `ports`, from a few visitors."""
     import http.client

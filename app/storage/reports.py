@@ -156,19 +156,22 @@ def _summed(db: Database, mark: Mark) -> tuple[str, list]:
     return "(tx, rowid) <= (CAST(? AS xid8), ?)", [tx, rowid]
 
 
-def _marks(db: Database) -> tuple[Mark, str | None, Mark, str | None]:
-    """(events mark, id of that event, lead_visitors mark, visitor id of that row)."""
+def _marks(db: Database, lock: bool = False) -> tuple[Mark, str | None, Mark, str | None]:
+    """(events mark, id of that event, lead_visitors mark, visitor id of that row); `lock`:
+    a refresh's, holding report_state until it commits."""
     if not is_postgres(db):
         return db.execute(
             "SELECT last_event_rowid, last_event_id, last_lead_rowid, last_lead_visitor_id "
             "FROM report_state"
         ).fetchone()
-    # FOR UPDATE inside a refresh: the events trigger reads the mark FOR SHARE, so an UPDATE
-    # of an event either finishes before this refresh reads events or sees its new mark.
-    lock = " FOR UPDATE" if db.conn.in_transaction else ""
+    # FOR UPDATE in a refresh: the events trigger reads the mark FOR SHARE, so an UPDATE of
+    # an event either finishes before this refresh reads events or sees its new mark. Never
+    # in a report: its REPEATABLE READ snapshot would fail on a row a refresh changed since,
+    # and a standby refuses row locks.
     tx, rowid, event_id, lead_tx, lead_rowid, visitor_id = db.execute(
         "SELECT CAST(last_event_tx AS text), last_event_rowid, last_event_id, "
-        "CAST(last_lead_tx AS text), last_lead_rowid, last_lead_visitor_id FROM report_state" + lock
+        "CAST(last_lead_tx AS text), last_lead_rowid, last_lead_visitor_id FROM report_state"
+        + (" FOR UPDATE" if lock else "")
     ).fetchone()
     return (tx, rowid), event_id, (lead_tx, lead_rowid), visitor_id
 
@@ -287,7 +290,7 @@ def _refresh_chunk(db: Database, chunk: int) -> tuple[int, int, int]:
     """Sum one chunk of new events, of queued changes and of new lead_visitors rows; return
     how many of each."""
     with immediate(db):
-        last, last_id, lead_mark, lead_visitor = _marks(db)
+        last, last_id, lead_mark, lead_visitor = _marks(db, lock=True)
         if not is_postgres(db) and last and _event_id_at(db, last) != last_id:
             # Rowids moved (a VACUUM after deletions): what was summed cannot be trusted.
             _clear(db)
