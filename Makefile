@@ -50,7 +50,12 @@ PG_READY = $(addprefix tests/, \
 	test_form_errors.py test_full_disk.py test_guessing.py test_jobs.py test_leads_conversions.py \
 	test_local_time.py test_location_currency.py test_nginx.py test_openapi.py test_permissions.py \
 	test_public_headers.py test_qr.py test_recipients.py test_redirect.py test_scanners.py \
-	test_serving.py test_slow_clients.py test_staff_pages.py test_tokens.py test_utm.py)
+	test_serving.py test_slow_clients.py test_staff_pages.py test_tokens.py test_utm.py \
+	test_cli.py test_concurrency.py test_coupons.py test_csv_injection.py test_dashboard.py \
+	test_dashboard_offers.py test_dashboard_pipeline.py test_dashboard_report.py test_demo.py \
+	test_error_shape.py test_exactly_once.py test_favicon.py test_lead_pipeline.py \
+	test_lockouts.py test_pipeline_report.py test_prune.py test_reports.py test_revenue.py \
+	test_multihost.py test_report_replica.py)
 test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -63,6 +63,13 @@ def create_app(
     database_path = str(config["DATABASE_URL"]).strip()
     if database_path and not postgres.is_url(database_path):
         raise SystemExit("TOUCHPOINT_DATABASE_URL must start with postgresql://")
+    reports_url = str(config["REPORTS_DATABASE_URL"]).strip()
+    if reports_url and not (postgres.is_url(reports_url) and database_path):
+        raise SystemExit(
+            "TOUCHPOINT_REPORTS_DATABASE_URL must start with postgresql:// and name a standby "
+            "of TOUCHPOINT_DATABASE_URL (a PostgreSQL database)"
+        )
+    config["REPORTS_DATABASE_URL"] = reports_url
     if not database_path:
         database_path = config["DATABASE"] or str(instance / "touchpoint.db")
         Path(database_path).parent.mkdir(parents=True, exist_ok=True)

@@ -741,7 +741,11 @@ def report_attribution(
             db, args, clock.utcnow(), revenue_types=settings.names(rt.config["REVENUE_TYPES"])
         )
         report = reports.attribute(
-            db, params, default_currency=rt.config["DEFAULT_CURRENCY"], rules=rt.pipeline_rules
+            db,
+            params,
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+            rules=rt.pipeline_rules,
+            reader=rt.reports_db(),
         )
     except ValidationError as exc:
         raise click.UsageError(cli_messages(exc)) from None
@@ -827,6 +831,7 @@ def report_pipeline(from_, to, group_by, campaign_id, currency, fmt, output) -> 
             rules=rt.pipeline_rules,
             now=now,
             default_currency=rt.config["DEFAULT_CURRENCY"],
+            reader=rt.reports_db(),
         )
     except ValidationError as exc:
         raise click.UsageError(cli_messages(exc)) from None

@@ -104,6 +104,34 @@ def _owner() -> str:
     return user
 
 
+def _folders(folder: Path, name: str, user: str) -> tuple[Path, Path, Path]:
+    """(base, data, sockets) under `folder`, reachable by the server's user."""
+    base = Path(folder) / name
+    data, sockets = base / "data", base / "run"
+    sockets.mkdir(parents=True)
+    if os.getuid() == 0:
+        # The server's user must reach its folders (tmp_path is root's, mode 700).
+        for path in (*reversed(base.parents), base):
+            if str(path).startswith(str(Path(folder).anchor)) and path != Path("/"):
+                path.chmod(path.stat().st_mode | 0o011)
+        shutil.chown(base, user)
+        shutil.chown(sockets, user)
+    return base, data, sockets
+
+
+@contextmanager
+def _started(server: Server, base: Path, durable: bool) -> Iterator[Server]:
+    settings = [s for s in SETTINGS if not (durable and s.endswith("=off"))]
+    options = " ".join(f"-c {s}" for s in settings) + f" -k {server.socket_dir}"
+    pg_ctl = str(server.bin / "pg_ctl")
+    server._as_owner(pg_ctl, "-D", str(server.data), "-l", str(base / "log"), "-o", options,
+                     "-w", "start")  # fmt: skip
+    try:
+        yield server
+    finally:
+        server._as_owner(pg_ctl, "-D", str(server.data), "-m", "immediate", "stop", check=False)
+
+
 @contextmanager
 def running(folder: Path, durable: bool = False) -> Iterator[Server]:
     """Start a fresh server with its data and socket under `folder`; stop it afterwards.
@@ -116,45 +144,34 @@ def running(folder: Path, durable: bool = False) -> Iterator[Server]:
         unavailable("PostgreSQL server binaries not installed: apt-get install postgresql")
     assert found is not None
     user = _owner()
-    base = Path(folder) / "pg"
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir(parents=True)
-    if os.getuid() == 0:
-        # The server's user must reach its folders (tmp_path is root's, mode 700).
-        for path in (*reversed(base.parents), base):
-            if str(path).startswith(str(Path(folder).anchor)) and path != Path("/"):
-                path.chmod(path.stat().st_mode | 0o011)
-        shutil.chown(base, user)
-        shutil.chown(sockets, user)
+    base, data, sockets = _folders(folder, "pg", user)
     server = Server(found, data, sockets, user)
-    server._as_owner(
-        str(found / "initdb"),
-        "-D",
-        str(data),
-        "-A",
-        "trust",
-        "-U",
-        user,
-        "-E",
-        "UTF8",
-        "--locale=C",
-        "--no-sync",
-    )
-    settings = [s for s in SETTINGS if not (durable and s.endswith("=off"))]
-    options = " ".join(f"-c {s}" for s in settings) + f" -k {sockets}"
-    server._as_owner(
-        str(found / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(base / "log"),
-        "-o",
-        options,
-        "-w",
-        "start",
-    )
-    try:
+    server._as_owner(str(found / "initdb"), "-D", str(data), "-A", "trust", "-U", user,
+                     "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+    with _started(server, base, durable):
         yield server
-    finally:
-        server._as_owner(str(found / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop",
-                         check=False)  # fmt: skip
+
+
+@contextmanager
+def standby(primary: Server, folder: Path) -> Iterator[Server]:
+    """A hot standby of `primary` (pg_basebackup, then streaming replication), read-only,
+    with its own data and socket under `folder`; stopped afterwards."""
+    base, data, sockets = _folders(folder, "pg-standby", primary.user)
+    replica = Server(primary.bin, data, sockets, primary.user)
+    replica._as_owner(str(primary.bin / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream", "-c", "fast",
+                      "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", primary.user,
+                      "--no-sync")  # fmt: skip
+    with _started(replica, base, durable=False):
+        yield replica
+
+
+def replayed(primary: Server, replica: Server, timeout_s: float = 30.0) -> None:
+    """Wait until `replica` has replayed everything `primary` has written so far."""
+    import time
+
+    lsn = primary.psql("SELECT pg_current_wal_lsn()")
+    deadline = time.monotonic() + timeout_s
+    while replica.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") != "t":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the standby did not replay up to {lsn} in {timeout_s} s")
+        time.sleep(0.05)

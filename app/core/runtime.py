@@ -104,6 +104,15 @@ class Runtime:
             self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
         )
 
+    def reports_db(self) -> Database | None:
+        """The standby the reports read (TOUCHPOINT_REPORTS_DATABASE_URL), or None: read db()."""
+        url = self.config["REPORTS_DATABASE_URL"]
+        if not url:
+            return None
+        return dbmod.thread_database(
+            url, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
+        )
+
     def hot_db(self) -> Database:
         """The redirect path's connection: writes retry quickly instead of sleeping (db.py)."""
         return dbmod.thread_database(

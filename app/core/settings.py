@@ -42,6 +42,13 @@ SETTINGS: tuple[Setting, ...] = (
         "production).",
     ),
     Setting(
+        "REPORTS_DATABASE_URL",
+        "",
+        "A PostgreSQL standby (streaming replica) of DATABASE_URL that the reports and the "
+        "dashboard's report pages read, to spare the primary: postgresql://user@replica/"
+        "touchpoint. Their summing still runs on the primary. Empty: reports read DATABASE_URL.",
+    ),
+    Setting(
         "SECRET_KEY",
         "",
         "Key that signs every link token, QR code and cookie. Empty means: read "

@@ -325,12 +325,14 @@ def attribute(
     default_currency: str = "USD",
     pick_currency: bool = False,
     rules: PipelineRules | None = None,
+    reader: Database | None = None,
 ) -> dict:
     """The attribution report: rows by params.group_by, totals and the parameters used.
 
     pick_currency: with values in several currencies and none asked for, report in the one
     most conversions use instead of refusing (the dashboard's choice; the API refuses).
     rules: the funnel stages (milestones) and pipeline types; default, the settings' defaults.
+    reader: where to read the report (a standby), as for up_to_date.
     """
     rules = rules or PipelineRules()
     period = params.period
@@ -338,7 +340,7 @@ def attribute(
     wanted = params.types
     if wanted is not None:
         wanted = tuple(dict.fromkeys((*wanted, *rules.pipeline_types)))
-    with up_to_date(db) as last:
+    with up_to_date(db, reader) as (db, last):
         campaigns = storage.report_campaigns(db)
         found, redemptions = conversions_in(db, period, wanted)
         chosen = set(params.types) if params.types is not None else None

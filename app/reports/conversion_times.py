@@ -17,7 +17,7 @@ LATER = "later"
 
 
 @collector_paused()
-def time_to_convert(db: Database, params: Params) -> dict:
+def time_to_convert(db: Database, params: Params, reader: Database | None = None) -> dict:
     """How long after a campaign's latest touch people convert: evidence for the window.
 
     For each conversion in the period, the time since the most recent touch of each campaign
@@ -25,7 +25,7 @@ def time_to_convert(db: Database, params: Params) -> dict:
     totals cover every conversion of the period, with the most recent touch of any campaign.
     """
     period = params.period
-    with up_to_date(db) as last:
+    with up_to_date(db, reader) as (db, last):
         campaigns = storage.report_campaigns(db)
         conversions, _ = conversions_in(db, period, params.types)
         journeys = Journeys(db, conversions, None, last)

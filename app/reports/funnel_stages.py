@@ -25,6 +25,7 @@ def funnel(
     stages: tuple[str, ...],
     default_currency: str = "USD",
     pick_currency: bool = False,
+    reader: Database | None = None,
 ) -> dict:
     """People through the stages, from a human click to a redemption or a sale.
 
@@ -35,9 +36,10 @@ def funnel(
     period (a CRM may report a sale without the opportunity before it), so counts never grow
     along a chain. drop_off: people at the previous stage of the chain (`after`) who did not
     reach this one; value_lost: what those people were worth at that stage, where known.
+    reader: where to read the report (a standby), as for up_to_date.
     """
     period = params.period
-    with up_to_date(db) as last:
+    with up_to_date(db, reader) as (db, last):
         buckets = activity(db, period, last, params.campaign_id)
         lead_of = storage.stitched_visitor_numbers(db)
         claims = storage.claims_between(db, period.start, period.end, params.campaign_id)

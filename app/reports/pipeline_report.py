@@ -117,6 +117,7 @@ def pipeline_report(
     now: datetime,
     default_currency: str = "USD",
     pick_currency: bool = False,
+    reader: Database | None = None,
 ) -> dict:
     """Every stage of the cohort created in the period: reached, advanced, open, stalled,
     uncontacted, lost (by reason, with the value lost), conversion rate and the median time
@@ -128,9 +129,11 @@ def pipeline_report(
     period = params.period
     touches = params.group_by in ("campaign", "channel") or params.campaign_id is not None
     lead_pipeline.ensure_current(db, rules)  # before the snapshot: it may restage (a write)
-    # The report tables hold the touches; without touches one read snapshot is enough.
+    # The report tables hold the touches; without touches one read snapshot is enough. Read
+    # on `reader` (a standby, as for up_to_date) when given.
+    primary, db = db, reader or db
     snapshot: AbstractContextManager[Any] = (
-        up_to_date(db) if touches else storage.report_snapshot(db)
+        up_to_date(primary, reader) if touches else storage.report_snapshot(db)
     )
     with snapshot:
         cohort, conversions = storage.pipeline_cohort(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
@@ -60,6 +61,7 @@ __all__ = [
     "rebuild_report_tables",
     "redemptions_between",
     "refresh_report_tables",
+    "replica_caught_up",
     "report_campaigns",
     "report_days_between",
     "report_links",
@@ -337,6 +339,21 @@ def _add_stitches(db: Database, chunk: int, last: Mark, last_visitor: str | None
 def _stitch_at(db: Database, rowid: Mark) -> str | None:
     row = db.execute("SELECT visitor_id FROM lead_visitors WHERE rowid = ?", (rowid,)).fetchone()
     return row[0] if row else None
+
+
+def replica_caught_up(db: Database, reader: Database, wait_s: float) -> bool:
+    """Wait up to `wait_s` for the standby `reader` to replay what the primary `db` has
+    written so far (a refresh just committed); whether it did. A report then shows the sums
+    of its own refresh unless the standby lags by more than that."""
+    lsn = db.execute("SELECT CAST(pg_current_wal_lsn() AS text)").fetchone()[0]
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = reader.execute(
+            "SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(? AS pg_lsn), true)", (lsn,)
+        ).fetchone()[0]
+        if done or time.monotonic() >= deadline:
+            return bool(done)
+        time.sleep(0.02)
 
 
 def rebuild_report_tables(db: Database) -> int:

@@ -34,7 +34,11 @@ def attribution() -> Response:
         db, request.args, clock.utcnow(), revenue_types=revenue_types(rt.config)
     )
     report = reports.attribute(
-        db, params, default_currency=rt.config["DEFAULT_CURRENCY"], rules=rt.pipeline_rules
+        db,
+        params,
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        rules=rt.pipeline_rules,
+        reader=rt.reports_db(),
     )
     if params.format == "csv":
         return Response(
@@ -59,6 +63,7 @@ def funnel() -> Response:
             params,
             stages=funnel_stages(rt.config),
             default_currency=rt.config["DEFAULT_CURRENCY"],
+            reader=rt.reports_db(),
         )
     )
 
@@ -76,6 +81,7 @@ def pipeline() -> Response:
         rules=rt.pipeline_rules,
         now=now,
         default_currency=rt.config["DEFAULT_CURRENCY"],
+        reader=rt.reports_db(),
     )
     if params.format == "csv":
         filename = reports.pipeline_csv_filename(report)
@@ -95,4 +101,4 @@ def time_to_convert() -> Response:
     params = reports.time_to_convert_params(
         db, request.args, clock.utcnow(), revenue_types=revenue_types(rt.config)
     )
-    return jsonify(reports.time_to_convert(db, params))
+    return jsonify(reports.time_to_convert(db, params, reader=rt.reports_db()))

@@ -71,6 +71,7 @@ def pipeline_for(form: dict[str, str], fmt: str = "json") -> dict:
         now=now,
         default_currency=rt.config["DEFAULT_CURRENCY"],
         pick_currency=True,
+        reader=rt.reports_db(),
     )
 
 

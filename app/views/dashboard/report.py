@@ -241,11 +241,13 @@ def _reports(form: dict[str, str]) -> tuple[dict, dict, dict]:
         stages=funnel_stages(rt.config),
         default_currency=rt.config["DEFAULT_CURRENCY"],
         pick_currency=True,
+        reader=rt.reports_db(),
     )
     ttc_args = _report_args(form, TIME_TO_CONVERT_FIELDS)
     times = reports.time_to_convert(
         db,
         reports.time_to_convert_params(db, ttc_args, now, revenue_types=revenue_types(rt.config)),
+        reader=rt.reports_db(),
     )
     return table, funnel, times
 
@@ -265,6 +267,7 @@ def attribution_table(form: dict[str, str]) -> dict:
         default_currency=rt.config["DEFAULT_CURRENCY"],
         pick_currency=True,
         rules=rt.pipeline_rules,
+        reader=rt.reports_db(),
     )
 
 
