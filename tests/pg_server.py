@@ -158,8 +158,9 @@ def standby(primary: Server, folder: Path) -> Iterator[Server]:
     with its own data and socket under `folder`; stopped afterwards."""
     base, data, sockets = _folders(folder, "pg-standby", primary.user)
     replica = Server(primary.bin, data, sockets, primary.user)
-    replica._as_owner(str(primary.bin / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream", "-c", "fast",
-                      "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", primary.user,
+    replica._as_owner(str(primary.bin / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
+                      "-c", "fast", "-h", str(primary.socket_dir), "-p", str(primary.port),
+                      "-U", primary.user,
                       "--no-sync")  # fmt: skip
     with _started(replica, base, durable=False):
         yield replica
