@@ -80,12 +80,17 @@ def count(app, sql: str, params: tuple = ()) -> int:
     return app.extensions["touchpoint"].db().execute(sql, params).fetchone()[0]
 
 
+def single_use_code(api, store: str) -> tuple[str, int, str]:
+    """(a till's staff key at a new store, an offer, one single-use code of it)."""
+    location(api, store)
+    till = staff(api, store).headers["Authorization"].split()[1]
+    offer_id = offer(api)["id"]
+    return till, offer_id, codes_for(api, offer_id, 1)[0]
+
+
 def test_fifty_attempts_on_one_code_over_two_hosts_redeem_it_once(hosts):
     app, api, ports = hosts
-    location(api, "MH-1")
-    till = staff(api, "MH-1").headers["Authorization"].split()[1]
-    offer_id = offer(api)["id"]
-    code = codes_for(api, offer_id, 1)[0]
+    till, offer_id, code = single_use_code(api, "MH-1")
     bodies = [json.dumps({"code": code, "transaction_id": f"T-{n}"}) for n in range(50)]
     answers = spread(ports, "POST", "/api/v1/redemptions", json_headers(till), bodies)
     statuses = [status for status, _ in answers]
@@ -99,10 +104,7 @@ def test_fifty_attempts_on_one_code_over_two_hosts_redeem_it_once(hosts):
 
 def test_one_idempotency_key_sent_to_both_hosts_at_once_is_one_redemption(hosts):
     app, api, ports = hosts
-    location(api, "MH-2")
-    till = staff(api, "MH-2").headers["Authorization"].split()[1]
-    offer_id = offer(api)["id"]
-    code = codes_for(api, offer_id, 1)[0]
+    till, offer_id, code = single_use_code(api, "MH-2")
     body = json.dumps({"code": code, "transaction_id": "T-42"})
     headers = json_headers(till, **{"Idempotency-Key": f"till-2-{uuid.uuid4()}"})
     answers = spread(ports, "POST", "/api/v1/redemptions", headers, [body] * 20)
