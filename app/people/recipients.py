@@ -374,7 +374,10 @@ class BatchImporter:
                     )
                 )
             lead_of = storage.upsert_leads(db, lead_rows)
-            recipient_of = storage.ensure_recipients(db, self.link_id, list(lead_of.values()), now)
+            # Recipient ids follow the upload's order, not the order a lookup returns rows in
+            # (PostgreSQL's varies), so the same upload numbers its recipients the same way.
+            in_order = [lead_of[row[2]] for row in lead_rows]
+            recipient_of = storage.ensure_recipients(db, self.link_id, in_order, now)
         out = []
         for line, values, email, reason in batch:
             lead_id = url = None
