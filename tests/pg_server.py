@@ -170,7 +170,8 @@ def replayed(primary: Server, replica: Server, timeout_s: float = 30.0) -> None:
     """Wait until `replica` has replayed everything `primary` has written so far."""
     import time
 
-    lsn = primary.psql("SELECT pg_current_wal_lsn()")
+    # The insert position: with synchronous_commit=off the last commit may not be written yet.
+    lsn = primary.psql("SELECT pg_current_wal_insert_lsn()")
     deadline = time.monotonic() + timeout_s
     while replica.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") != "t":
         if time.monotonic() > deadline:

@@ -22,11 +22,6 @@ def clicks_in_report(api, path: str = "/api/v1/reports/attribution") -> int:
 
 
 @pytest.mark.skipif(not backends.POSTGRES, reason="a standby is PostgreSQL's")
-@pytest.mark.xfail(
-    reason="open (issue 15): the standby has the click but not the refresh's report tables "
-    "when the report reads it (see the closing note)",
-    strict=True,
-)
 def test_reports_read_the_standby_as_far_as_it_has_replayed(tmp_path):
     primary = backends.server()
     url = backends.new_database_url()

@@ -344,8 +344,12 @@ def _stitch_at(db: Database, rowid: Mark) -> str | None:
 def replica_caught_up(db: Database, reader: Database, wait_s: float) -> bool:
     """Wait up to `wait_s` for the standby `reader` to replay what the primary `db` has
     written so far (a refresh just committed); whether it did. A report then shows the sums
-    of its own refresh unless the standby lags by more than that."""
-    lsn = db.execute("SELECT CAST(pg_current_wal_lsn() AS text)").fetchone()[0]
+    of its own refresh unless the standby lags by more than that.
+
+    The insert position, not pg_current_wal_lsn (the write position): with
+    synchronous_commit=off a commit returns while its record is still in WAL buffers, so the
+    write position can be short of it and a standby "caught up" to it lacks the refresh."""
+    lsn = db.execute("SELECT CAST(pg_current_wal_insert_lsn() AS text)").fetchone()[0]
     deadline = time.monotonic() + wait_s
     while True:
         done = reader.execute(
