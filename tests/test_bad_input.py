@@ -236,3 +236,44 @@ def test_times_before_the_year_1000_are_stored_as_iso_and_read_back(api):
     assert response.status_code == 201
     assert response.get_json()["at"] == "0369-06-14T00:10:29.000Z"
     assert api.get(f"/api/v1/leads/{lead_id}").status_code == 200
+
+
+# NUL characters: PostgreSQL text cannot hold one (SQLite can); neither backend may 500 ----
+
+
+def test_a_nul_in_a_code_lookup_is_not_found(api):
+    coupon_helpers.location(api, "NYC-5TH")
+    response = api.get("/api/v1/codes/AB%00CD", query_string={"location": "NYC-5TH"})
+    assert error_of(response, 404)["code"] == "unknown_code"
+    response = api.get("/api/v1/codes/ABCD", query_string={"location": "NYC\x005TH"})
+    assert_field(response, "location", "unknown_location")
+
+
+def test_a_nul_in_a_click_still_redirects_and_is_logged(client, api, app):
+    from .conftest import BROWSER_UA
+
+    link = api.link()
+    response = client.get(
+        f"/r/{link['token']}?utm_content=a%00b&gclid=x%00", headers={"User-Agent": BROWSER_UA}
+    )
+    assert response.status_code == 302
+    db = app.extensions["touchpoint"].db()
+    assert (
+        db.execute("SELECT count(*) FROM events WHERE link_id = ?", (link["id"],)).fetchone()[0]
+        == 1
+    )
+
+
+def test_a_nul_in_a_name_is_refused_and_in_lead_attributes_stored_in_its_place(api):
+    body = {"name": "Spring\x00Sale", "channel": "email", "utm_source": "n", "utm_medium": "e"}
+    assert_field(api.post("/api/v1/campaigns", json=body), "name")
+    link = api.link()
+    records = [{"email": f"ada{n}@example.com", "team\x00": "a\x00b"} for n in range(2)]
+    for _ in range(2):  # the second upload merges into the stored attributes
+        imported = api.post(f"/api/v1/links/{link['id']}/recipients", json={"recipients": records})
+        assert imported.status_code == 200, imported.get_json()
+    lead_id = imported.get_json()["recipients"][0]["lead_id"]
+    lead = api.get(f"/api/v1/leads/{lead_id}")
+    assert lead.status_code == 200, lead.get_json()
+    (value,) = lead.get_json()["lead"]["attributes"].values()
+    assert value[0] == "a" and value[-1] == "b"

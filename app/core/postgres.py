@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from psycopg import adapt, pq
+from psycopg.abc import Buffer
+from psycopg.types.string import StrDumperUnknown
 
 # One 64-bit key for the advisory lock `immediate()` takes (db.py): the PostgreSQL stand-in
 # for SQLite's single write lock. "TPWRITE1" in ASCII, so it is recognisable in pg_locks.
@@ -79,6 +81,19 @@ class _NumericLoader(adapt.Loader):
         if "." in text or "e" in text or "N" in text:  # NaN, Infinity
             return float(text)
         return int(text)
+
+
+class _TextDumper(StrDumperUnknown):
+    """str as psycopg sends it, except NUL: PostgreSQL text cannot hold one (SQLite can), and
+    psycopg would raise on it, so a NUL a client sent (a generated `?location=%00`, a note)
+    would make a 500 or lose a click. It is stored as U+FFFD, the replacement character; a
+    lookup for a value with a NUL finds nothing, as on SQLite, where no stored code has one."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", NUL_STAND_IN) if "\x00" in obj else obj)
+
+
+NUL_STAND_IN = "\ufffd"
 
 
 class _TextBoolLoader(adapt.Loader):
@@ -170,6 +185,7 @@ def connect(url: str, *, connect_timeout_s: int = 5) -> PgDatabase:
     )
     conn.adapters.register_loader("numeric", _NumericLoader)
     conn.adapters.register_loader("bool", _TextBoolLoader)
+    conn.adapters.register_dumper(str, _TextDumper)
     return PgDatabase(conn)
 
 

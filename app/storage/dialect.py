@@ -8,6 +8,9 @@ functions, CTEs) is the same text on both.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlite_utils import Database
 
 from app.core.db import is_postgres
@@ -54,6 +57,25 @@ def false(db: Database) -> str:
     """The false of a condition's result (SQLite's conditions are 0 and 1; PostgreSQL's are
     booleans that coalesce() will not mix with integers)."""
     return "false" if is_postgres(db) else "0"
+
+
+def jsonb_safe(db: Database, text: str | None) -> str | None:
+    """JSON text that PostgreSQL's jsonb accepts: it refuses the escape of NUL (\\u0000), so
+    a client's NUL inside a string becomes U+FFFD, as every text column stores it there
+    (app/core/postgres.py); SQLite's JSON functions take the text as it is."""
+    if text is None or not is_postgres(db) or "\\u0000" not in text:
+        return text
+    return json.dumps(_without_nul(json.loads(text)), ensure_ascii=False)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def json_merge_patch(db: Database, target: str, patch: str) -> str:

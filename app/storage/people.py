@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from app.core.db import begin
 
 from .core import _all, _one
-from .dialect import greatest, json_merge_patch, least
+from .dialect import greatest, json_merge_patch, jsonb_safe, least
 
 # Leads and visitors ------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, str]:
             attributes = CASE WHEN excluded.attributes IS NULL THEN leads.attributes
                          ELSE {merged} END
         """,
-        [(*row, row[-1], row[-1]) for row in rows],
+        [(*row[:5], jsonb_safe(db, row[5]), row[6], row[6], row[6]) for row in rows],
     )
     keys = list({r[2] for r in rows})
     found: dict[str, str] = {}
