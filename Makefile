@@ -41,21 +41,6 @@ test-fast: $(VENV)/.installed-test
 # server binaries are installed (tests/backends.py starts a throwaway server; under CI a
 # missing PostgreSQL fails instead of skipping).
 PG_INITDB = $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
-# The test modules that pass on PostgreSQL so far (issue 15 is porting the rest: the report
-# tables, the dashboard pages that show reports, the CLI reports, the demo). Add a module here
-# once `TOUCHPOINT_TEST_BACKEND=postgresql pytest tests/<module>` passes.
-PG_READY = $(addprefix tests/, \
-	test_api.py test_attribution.py test_bad_input.py test_charts.py test_claims_scans.py \
-	test_codes.py test_dashboard_leads.py test_docs.py test_error_codes.py test_flood_limits.py \
-	test_form_errors.py test_full_disk.py test_guessing.py test_jobs.py test_leads_conversions.py \
-	test_local_time.py test_location_currency.py test_nginx.py test_openapi.py test_permissions.py \
-	test_public_headers.py test_qr.py test_recipients.py test_redirect.py test_scanners.py \
-	test_serving.py test_slow_clients.py test_staff_pages.py test_tokens.py test_utm.py \
-	test_cli.py test_concurrency.py test_coupons.py test_csv_injection.py test_dashboard.py \
-	test_dashboard_offers.py test_dashboard_pipeline.py test_dashboard_report.py test_demo.py \
-	test_error_shape.py test_exactly_once.py test_favicon.py test_lead_pipeline.py \
-	test_lockouts.py test_pipeline_report.py test_prune.py test_reports.py test_revenue.py \
-	test_multihost.py test_report_replica.py)
 test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -64,17 +49,17 @@ test: $(VENV)/.installed-test
 	@echo "== the suite on SQLite"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 ifneq ($(PG_INITDB),)
-	@echo "== the ported test modules (PG_READY) on PostgreSQL"
-	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) $(PG_READY)
+	@echo "== the suite again on PostgreSQL (tests about SQLite itself, and those independent of the backend, skip)"
+	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
 else
 	@if [ -n "$$CI" ]; then echo "CI: PostgreSQL is not installed (.ci/run installs it)"; exit 1; fi
 	@echo "== PostgreSQL not installed (apt-get install postgresql): its run of the suite is skipped"
 endif
 
-# The ported modules on PostgreSQL only, fast markers; ALL=1 tries the whole suite.
+# The edit-test loop on PostgreSQL: the fast markers, as test-fast.
 .PHONY: test-postgres
 test-postgres: $(VENV)/.installed-test
-	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS) $(if $(ALL),,$(PG_READY))
+	TOUCHPOINT_TEST_BACKEND=postgresql $(BIN)/python -m pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -388,10 +388,21 @@ def _number_visitors(db: Database, visitor_ids: set[str]) -> dict[str, int]:
     """Give each visitor id a small number (kept forever), creating the missing ones."""
     if not visitor_ids:
         return {}
-    db.conn.executemany(
-        "INSERT INTO report_visitors (visitor_id) VALUES (?) ON CONFLICT DO NOTHING",
-        [(v,) for v in sorted(visitor_ids)],
-    )
+    ordered = sorted(visitor_ids)
+    if is_postgres(db):
+        # One statement over a JSON array: psycopg's executemany costs ~20 us a row in
+        # Python, a third of catching up 1,000,000 events (bench/report --postgresql).
+        db.execute(
+            "INSERT INTO report_visitors (visitor_id) SELECT v FROM "
+            "json_array_elements_text(CAST(? AS json)) WITH ORDINALITY AS j(v, i) ORDER BY i "
+            "ON CONFLICT DO NOTHING",
+            (json.dumps(ordered),),
+        )
+    else:
+        db.conn.executemany(
+            "INSERT INTO report_visitors (visitor_id) VALUES (?) ON CONFLICT DO NOTHING",
+            [(v,) for v in ordered],
+        )
     return visitor_numbers_of(db, visitor_ids)
 
 
@@ -473,14 +484,17 @@ def _merge(db: Database, table: str, buckets: dict[tuple, list]) -> None:
         for i, old in enumerate((clicks, scans, bots, claims, booths)):
             bucket[i] += old
         bucket[5].update(unpack_visitors(visitors))
-    db.conn.executemany(
-        _put_bucket(table),
-        [
-            (*key, *counts[:5], _pack(counts[5]))
-            for key, counts in buckets.items()
-            if any(counts[:5])
-        ],
-    )
+    rows = [
+        (*key, *counts[:5], _pack(counts[5])) for key, counts in buckets.items() if any(counts[:5])
+    ]
+    if is_postgres(db):
+        # One statement for the chunk (see _number_visitors); the visitor sets travel as hex.
+        db.execute(
+            _put_bucket(table, from_json=True),
+            (json.dumps([(*row[:9], row[9].hex()) for row in rows]),),
+        )
+    else:
+        db.conn.executemany(_put_bucket(table), rows)
 
 
 def _write_bucket(db: Database, table: str, key: tuple, counts: list | tuple) -> None:
@@ -492,27 +506,49 @@ def _write_bucket(db: Database, table: str, key: tuple, counts: list | tuple) ->
     db.execute(_put_bucket(table), (*key, *counts[:5], _pack(counts[5])))
 
 
-def _put_bucket(table: str) -> str:
-    """The statement that stores one bucket of `table`, replacing what its key held."""
+def _put_bucket(table: str, from_json: bool = False) -> str:
+    """The statement that stores one bucket of `table`, replacing what its key held;
+    `from_json` (PostgreSQL): every bucket of a JSON array of rows, visitors in hex."""
     unit = _UNITS[table]
     counts = [c.strip() for c in _COUNTS.split(",")]
+    values = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    if from_json:
+        values = (
+            "SELECT r->>0, CAST(r->>1 AS bigint), CAST(r->>2 AS bigint), r->>3, "
+            + ", ".join(f"CAST(r->>{i} AS bigint)" for i in range(4, 9))
+            + ", decode(r->>9, 'hex') FROM json_array_elements(CAST(? AS json)) AS j(r)"
+        )
     return (
-        f"INSERT INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"INSERT INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) {values} "
         f"ON CONFLICT ({unit}, campaign_id, link_id, store_code) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in counts)
     )
 
 
+_PUT_TOUCH = (
+    "INSERT INTO report_touches (visitor_n, at_ms, event_rowid, lead_id, kind, campaign_id, "
+    "link_id, store_code) {} ON CONFLICT (visitor_n, at_ms, event_rowid) DO UPDATE SET "
+    "lead_id = excluded.lead_id, kind = excluded.kind, campaign_id = excluded.campaign_id, "
+    "link_id = excluded.link_id, store_code = excluded.store_code"
+)
+
+
 def _insert_touches(db: Database, touches: list[tuple]) -> None:
     touches.sort(key=lambda t: (t[0], t[1]))  # in key order: neighbouring pages, fewer reads
+    if is_postgres(db):
+        # One statement for the chunk (see _number_visitors): executemany spent 31 of the 83 s
+        # that catching up 1,000,000 events took.
+        db.execute(
+            _PUT_TOUCH.format(
+                f"SELECT CAST(r->>0 AS bigint), {dialect.epoch_ms(db, 'r->>1')}, "
+                "CAST(r->>2 AS bigint), r->>3, CAST(r->>4 AS bigint), CAST(r->>5 AS bigint), "
+                "CAST(r->>6 AS bigint), r->>7 FROM json_array_elements(CAST(? AS json)) AS j(r)"
+            ),
+            (json.dumps(touches),),
+        )
+        return
     db.conn.executemany(
-        "INSERT INTO report_touches (visitor_n, at_ms, event_rowid, lead_id, kind, "
-        f"campaign_id, link_id, store_code) VALUES (?, {dialect.epoch_ms(db, '?')}, ?, ?, ?, ?, "
-        "?, ?) ON CONFLICT (visitor_n, at_ms, event_rowid) DO UPDATE SET "
-        "lead_id = excluded.lead_id, kind = excluded.kind, campaign_id = excluded.campaign_id, "
-        "link_id = excluded.link_id, store_code = excluded.store_code",
-        touches,
+        _PUT_TOUCH.format(f"VALUES (?, {dialect.epoch_ms(db, '?')}, ?, ?, ?, ?, ?, ?)"), touches
     )
 
 
