@@ -490,7 +490,7 @@ def _merge(db: Database, table: str, buckets: dict[tuple, list]) -> None:
     if is_postgres(db):
         # One statement for the chunk (see _number_visitors); the visitor sets travel as hex.
         db.execute(
-            _put_bucket(table, from_json=True),
+            _put_bucket(table, db),
             (json.dumps([(*row[:9], row[9].hex()) for row in rows]),),
         )
     else:
@@ -506,18 +506,18 @@ def _write_bucket(db: Database, table: str, key: tuple, counts: list | tuple) ->
     db.execute(_put_bucket(table), (*key, *counts[:5], _pack(counts[5])))
 
 
-def _put_bucket(table: str, from_json: bool = False) -> str:
-    """The statement that stores one bucket of `table`, replacing what its key held;
-    `from_json` (PostgreSQL): every bucket of a JSON array of rows, visitors in hex."""
+def _put_bucket(table: str, db: Database | None = None) -> str:
+    """The statement that stores one bucket of `table`, replacing what its key held; with
+    `db` (PostgreSQL): every bucket of a JSON array of rows, visitors in hex."""
     unit = _UNITS[table]
     counts = [c.strip() for c in _COUNTS.split(",")]
     values = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    if from_json:
-        values = (
-            "SELECT r->>0, CAST(r->>1 AS bigint), CAST(r->>2 AS bigint), r->>3, "
-            + ", ".join(f"CAST(r->>{i} AS bigint)" for i in range(4, 9))
-            + ", decode(r->>9, 'hex') FROM json_array_elements(CAST(? AS json)) AS j(r)"
-        )
+    if db is not None:
+        items = [
+            dialect.json_item(db, "k", i, "text" if i in (0, 3, 9) else "bigint") for i in range(10)
+        ]
+        items[9] = f"decode({items[9]}, 'hex')"
+        values = f"SELECT {', '.join(items)} FROM {dialect.json_rows(db, '?', 'k')}"
     return (
         f"INSERT INTO {table} ({unit}, campaign_id, link_id, store_code, {_COUNTS}) {values} "
         f"ON CONFLICT ({unit}, campaign_id, link_id, store_code) DO UPDATE SET "
@@ -540,9 +540,14 @@ def _insert_touches(db: Database, touches: list[tuple]) -> None:
         # that catching up 1,000,000 events took.
         db.execute(
             _PUT_TOUCH.format(
-                f"SELECT CAST(r->>0 AS bigint), {dialect.epoch_ms(db, 'r->>1')}, "
-                "CAST(r->>2 AS bigint), r->>3, CAST(r->>4 AS bigint), CAST(r->>5 AS bigint), "
-                "CAST(r->>6 AS bigint), r->>7 FROM json_array_elements(CAST(? AS json)) AS j(r)"
+                "SELECT "
+                + ", ".join(
+                    dialect.epoch_ms(db, dialect.json_item(db, "k", i, "text"))
+                    if i == 1
+                    else dialect.json_item(db, "k", i, "text" if i in (3, 7) else "bigint")
+                    for i in range(8)
+                )
+                + f" FROM {dialect.json_rows(db, '?', 'k')}"
             ),
             (json.dumps(touches),),
         )
