@@ -297,3 +297,35 @@ def test_clicks_a_killed_host_acknowledged_are_all_in_the_database(hosts, tmp_pa
         (ids,),
     ).fetchone()[0]
     assert stored == len(acknowledged)
+
+
+def test_a_request_waiting_on_postgresql_does_not_hold_up_clicks_on_its_worker(tmp_path):
+    """One gevent worker: a redemption waits for the write lock (held here), and a click sent
+    meanwhile is answered at once. psycopg must wait cooperatively under gevent, though
+    gunicorn's master imported it before the worker patched (app/core/postgres.py)."""
+    app = make_app(tmp_path, SECRET_KEY=SECRET)
+    api = api_for(app)
+    till, offer_id, code = single_use_code(api, "MH-9")
+    link = api.link()
+    env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": SECRET}
+    db = app.extensions["touchpoint"].db()
+    body = json.dumps({"code": code, "transaction_id": "T-9"}).encode()
+    with gunicorn(env, workers=1) as port, ThreadPoolExecutor(max_workers=1) as pool:
+        assert (
+            call((port, "GET", f"/r/{link['token']}", {"User-Agent": BROWSER_UA}, None))[0] == 302
+        )
+        db.execute("BEGIN")
+        db.execute("SELECT pg_advisory_xact_lock(?)", (0x5450575249544531,))
+        try:
+            redemption = pool.submit(
+                call, (port, "POST", "/api/v1/redemptions", json_headers(till), body)
+            )
+            time.sleep(0.3)  # the redemption is waiting for the lock now
+            started = time.monotonic()
+            click = call((port, "GET", f"/r/{link['token']}", {"User-Agent": BROWSER_UA}, None))
+            took = time.monotonic() - started
+            assert not redemption.done()
+        finally:
+            db.execute("COMMIT")
+        assert redemption.result()[0] == 201
+    assert click[0] == 302 and took < 1.0, took

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from . import backends
 from .conftest import BROWSER_UA, api_for, events, make_app, row_count
 
 
@@ -169,6 +170,68 @@ def test_deactivated_link_follows_the_same_rules(app, client, api):
     assert hit(client, link).headers["Location"].startswith("https://shop.example.com/spring?")
 
 
+_FALLBACK = "https://shop.example.com/offers"
+
+
+@pytest.mark.parametrize(
+    ("fields", "patch", "status", "outcome"),
+    [
+        ({}, {}, 302, "redirect"),
+        ({"store_code": "NYC-5TH"}, {}, 302, "redirect"),
+        ({"expires_at": "future"}, {}, 302, "redirect"),
+        ({"expires_at": "past"}, {}, 410, "gone"),
+        ({"expires_at": "past", "fallback_url": _FALLBACK}, {}, 302, "fallback"),
+        ({}, {"active": False}, 410, "gone"),
+        ({"fallback_url": _FALLBACK}, {"active": False}, 302, "fallback"),
+        ({"offer": True}, {}, 200, "landing"),
+        ({"offer": True}, {"active": False}, 410, "gone"),
+    ],
+)
+def test_every_state_of_a_link_logs_the_outcome_its_answer_shows(
+    app, client, api, fields, patch, status, outcome
+):
+    """The liveness rule is kept twice (links.target in Python, and in SQL for PostgreSQL's
+    one-statement click): the row a hit leaves must say what the visitor got."""
+    from .coupon_helpers import offer_link
+
+    fields = dict(fields)
+    when = fields.pop("expires_at", None)
+    if when is not None:
+        delta = timedelta(days=1) if when == "future" else -timedelta(minutes=1)
+        fields["expires_at"] = (datetime.now(UTC) + delta).isoformat()
+    if fields.pop("offer", False):
+        _, link = offer_link(api)
+    else:
+        link = api.link(**fields)
+    if patch:
+        assert api.patch(f"/api/v1/links/{link['id']}", json=patch).status_code == 200
+    response = hit(client, link)
+    assert response.status_code == status
+    if outcome == "fallback":
+        assert response.headers["Location"] == _FALLBACK
+    [row] = events(app)
+    assert row["outcome"] == outcome
+    assert (row["link_id"], row["campaign_id"]) == (link["id"], link["campaign_id"])
+    assert row["store_code"] == fields.get("store_code")
+    assert (row["type"], row["is_bot"], row["recipient_id"]) == ("click", 0, None)
+
+
+def test_a_click_is_one_statement_on_postgresql_and_two_on_sqlite(app, client, api):
+    """PostgreSQL reads the link and logs the click in one round trip (storage/core.py)."""
+    link = api.link()
+    assert hit(client, link).status_code == 302  # the hot connection exists now
+    statements: list[str] = []
+    connection = app.extensions["touchpoint"].hot_db().conn
+    connection.set_trace_callback(statements.append)
+    try:
+        response = hit(client, link)
+    finally:
+        connection.set_trace_callback(None)
+    assert response.status_code == 302
+    assert len(statements) == (1 if backends.POSTGRES else 2), statements
+    assert row_count(app, "events") == 2
+
+
 def test_future_expiry_still_redirects(client, api):
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert hit(client, api.link(expires_at=future)).status_code == 302
@@ -315,3 +378,65 @@ def test_stats_count_clicks_scans_humans_bots_and_unique_visitors(client, api):
     assert stats["first_at"] <= stats["last_at"]
     [day] = stats["by_day"]
     assert day["clicks"] == 5 and day["scans"] == 1 and day["human"] == 5 and day["bots"] == 1
+
+
+@pytest.mark.skipif(not backends.POSTGRES, reason="the pool bound is PostgreSQL's")
+def test_a_click_when_every_pooled_connection_is_busy_is_asked_to_try_again(tmp_path):
+    """TOUCHPOINT_DATABASE_POOL_SIZE bounds the connections a worker holds; a click that
+    waited BUSY_TIMEOUT_MS for one gets a 503 page with Retry-After, never a stack trace."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.core import db as dbmod
+
+    app = make_app(tmp_path, DATABASE_POOL_SIZE=1, BUSY_TIMEOUT_MS=200)
+    link = api_for(app).link()
+    app.extensions["touchpoint"].db()  # this thread holds the worker's one connection
+
+    def click_elsewhere():
+        try:
+            return hit(app.test_client(), link)
+        finally:
+            dbmod.release_connections()
+
+    with ThreadPoolExecutor(max_workers=1) as other:
+        busy = other.submit(click_elsewhere).result()
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
+        assert "try the link again" in busy.get_data(as_text=True)
+        dbmod.release_connections()
+        assert other.submit(click_elsewhere).result().status_code == 302
+    assert row_count(app, "events") == 1
+
+
+@pytest.mark.skipif(not backends.POSTGRES, reason="the pool bound is PostgreSQL's")
+def test_requests_of_one_process_hold_at_most_the_pool_size_of_connections(tmp_path):
+    """Eight requests at once (threads here; greenlets under gevent) with a pool of 3: three
+    hold connections, the others wait their turn, and the server never sees more than 3."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.core import db as dbmod
+
+    app = make_app(tmp_path, DATABASE_POOL_SIZE=3, BUSY_TIMEOUT_MS=5000)
+    rt = app.extensions["touchpoint"]
+    dbmod.close_connections()  # make_app's own connection is not one of the pool's requests
+    gate = threading.Barrier(3, timeout=10)
+    busiest = []
+
+    def request(n: int) -> int:
+        try:
+            db = rt.db()
+            if n < 3:
+                gate.wait()  # the first three hold theirs at once
+            busiest.append(
+                db.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                ).fetchone()[0]
+            )
+            return db.execute("SELECT 1").fetchone()[0]
+        finally:
+            dbmod.release_connections()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(request, range(8)))
+    assert answers == [1] * 8
+    assert max(busiest) == 3, busiest

@@ -29,7 +29,8 @@ def save(db: Database, hit: Hit, rules: ScannerRules) -> None:
         storage.insert_hit(db, hit)
 
 
-def _refused(exc: Exception) -> bool:
+def refused(exc: Exception) -> bool:
+    """Whether a failed write is the storage refusing it for now (so the hit is spooled)."""
     # A constraint failure is a bug a replay would repeat forever; everything else (full,
     # locked, readonly, I/O error, PostgreSQL gone) is storage that may recover.
     return not isinstance(exc, dbmod.PERMANENT_ERRORS)
@@ -42,11 +43,11 @@ def write(rt: Runtime, db: Database, hit: Hit) -> None:
     try:
         save(db, hit, rules)
     except dbmod.DATABASE_ERRORS as exc:
-        if not _refused(exc):
+        if not refused(exc):
             raise
         _spooled(rt, spool.keep_hit(rt.config["SPOOL_DIR"], hit, rules), exc)
         return
-    _after_write(rt)
+    written(rt)
 
 
 def record_orphan(
@@ -65,18 +66,19 @@ def record_orphan(
     try:
         storage.record_orphan_hit(db, *args, rt.config["ORPHAN_HITS_PER_HOUR"])
     except dbmod.DATABASE_ERRORS as exc:
-        if not _refused(exc):
+        if not refused(exc):
             raise
         _spooled(rt, spool.keep_orphan(rt.config["SPOOL_DIR"], args), exc)
         return
-    _after_write(rt)
+    written(rt)
 
 
 def _spooled(rt: Runtime, where: str, exc: Exception) -> None:
     log.warning("database refused a hit (%s); kept in %s", exc, where)
 
 
-def _after_write(rt: Runtime) -> None:
+def written(rt: Runtime) -> None:
+    """After a hit went into the database: drain the spool now and then."""
     # The database took a write, so spooled hits may go in now. One clock read per hit; the
     # directory is listed at most every DRAIN_EVERY_S per process.
     global _next_look

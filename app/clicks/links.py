@@ -256,8 +256,12 @@ def resolve(db: Database, link_id: int, now: str, click_id: str, click_param: st
 
     The one liveness rule of a link (active, not expired), for hits and for claims alike."""
     row = storage.link_for_redirect(db, link_id)
-    if row is None:
-        return None
+    return None if row is None else target(row, now, click_id, click_param)
+
+
+def target(row: tuple, now: str, click_id: str, click_param: str) -> Target:
+    """Where a hit goes, from the link row of storage.link_for_redirect. The rule is also
+    spelled in SQL for PostgreSQL's one-statement click (storage/core.py): change both."""
     (
         destination,
         active,

@@ -18,6 +18,7 @@ from app import storage
 from app.clicks import bots, hit_log, links, visits
 from app.clicks.hit import Hit, Visitor
 from app.core import clock
+from app.core import db as dbmod
 from app.core.runtime import Runtime
 
 MAX_PATH = 512  # of an unknown path, kept for the orphan-hit log
@@ -109,6 +110,10 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Answer:
     ref = rt.link_tokens.verify(token)
     click_id = clock.new_event_id()
     decided = None
+    if ref is not None and ref.recipient_id is None and dbmod.is_postgres(db):
+        answer = _record_in_one_statement(rt, db, visitor, kind, ref.link_id, now, click_id)
+        if answer is not None:
+            return answer
     if ref is not None:
         decided = decide(
             db,
@@ -132,3 +137,40 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Answer:
     return Answer(
         outcome, target.location, visitor.visitor_id, click_id, hit.link_id, target.offer_id
     )
+
+
+def _record_in_one_statement(
+    rt: Runtime, db: Database, visitor: Visitor, kind: str, link_id: int, now: str, click_id: str
+) -> Answer | None:
+    """PostgreSQL: read the link and log the hit in one round trip (storage/core.py says why).
+
+    None sends the hit down the two-statement path: for an unknown link (an orphan hit), and
+    when PostgreSQL refuses the write, so that path reads the link alone and spools the hit.
+    """
+    reason = bots.classify(visitor.method, visitor.user_agent, visitor.referrer)
+    try:
+        row = storage.link_for_redirect_logging_hit(
+            db,
+            {
+                "id": click_id,
+                "type": kind,
+                "at": now,
+                "link_id": link_id,
+                "visitor_id": visitor.visitor_id,
+                "ip": visitor.ip,
+                "user_agent": visitor.user_agent,
+                "referrer": visitor.referrer,
+                "is_bot": 0 if reason is None else 1,
+                "bot_reason": reason,
+            },
+        )
+    except dbmod.DATABASE_ERRORS as exc:
+        if not hit_log.refused(exc):
+            raise
+        return None
+    if row is None:
+        return None
+    hit_log.written(rt)
+    target = links.target(row, now, click_id, rt.config["CLICK_ID_PARAM"])
+    outcome = "redirect" if target.location is not None else target.outcome
+    return Answer(outcome, target.location, visitor.visitor_id, click_id, link_id, target.offer_id)

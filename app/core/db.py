@@ -4,12 +4,13 @@ The target is a SQLite file path or, with TOUCHPOINT_DATABASE_URL, a PostgreSQL 
 (app/core/postgres.py gives those connections the same surface).
 
 Opening a connection per request costs more than the whole redirect, so connections are kept.
-A request (a thread, or a greenlet under gunicorn's gevent worker, where `threading.local` is
-per greenlet) holds its own from first use until `release_connections()` at the end of its
+A request (a thread, or a greenlet under gunicorn's gevent worker: `_request_local`) holds
+its own from first use until `release_connections()` at the end of its
 response, then the next request takes it from the pool: two requests never share one (one
 could be inside a transaction), and a worker with a thousand idle keep-alive connections
 still holds only as many as it serves at once. Keys include the process id so a connection
-opened before gunicorn forks is never shared with a child.
+opened before gunicorn forks is never shared with a child. PostgreSQL connections are
+bounded per process (`pool_size`, TOUCHPOINT_DATABASE_POOL_SIZE): requests beyond it wait.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
 from app.core import postgres
 
-_local = threading.local()
+_locals: dict[int, threading.local] = {}  # per process: see _request_local
 _idle: dict[tuple, list[Database]] = {}  # per process: the pool requests take from
+# Per process and PostgreSQL URL: how many connections its requests may hold at once. A
+# gevent worker serves up to a thousand requests at a time; without a bound a burst of
+# clicks would open as many server connections and run into max_connections.
+_slots: dict[tuple, threading.BoundedSemaphore] = {}
 T = TypeVar("T")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -72,47 +77,99 @@ def open_database(path: str, synchronous: str = "NORMAL", busy_timeout_ms: int =
 
 
 def thread_database(
-    path: str, synchronous: str, busy_timeout_ms: int, *, hot: bool = False
+    path: str,
+    synchronous: str,
+    busy_timeout_ms: int,
+    *,
+    hot: bool = False,
+    pool_size: int = 0,
 ) -> Database:
     """Return this thread's connection to `path`, opening it on first use.
 
     `hot=True` gives the redirect path its own connection without SQLite's busy handler:
     its writes go through `retry_locked` instead (see there for why).
+
+    For PostgreSQL, `pool_size` (0: no bound) is how many connections this process's
+    requests hold at once; a request beyond it waits up to `busy_timeout_ms` for one to be
+    released, then gets postgres.PoolTimeout (an OperationalError: a 503, as an unreachable
+    server is). SQLite connections are not bounded: they cost the database nothing.
     """
+    slot = None
     if postgres.is_url(path):
         hot = False  # no busy handler to leave out: one pool serves every request
-    key = (os.getpid(), path, hot)
-    cache = getattr(_local, "dbs", None)
+    pid = os.getpid()
+    key = (pid, path, hot)
+    local = _request_local(pid)
+    cache = getattr(local, "dbs", None)
     if cache is None:
-        cache = _local.dbs = {}
+        cache = local.dbs = {}
     db = cache.get(key)
     if db is None:
-        pool = _idle.get(key)
-        if pool:
-            db = cache[key] = pool.pop()
-        else:
-            db = cache[key] = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
-            # retry_locked's deadline rides on the connection: it has no busy handler to ask.
-            db.write_timeout_s = busy_timeout_ms / 1000  # type: ignore[attr-defined]
+        if pool_size > 0 and postgres.is_url(path):
+            slot = _slots.get(key) or _slots.setdefault(key, threading.BoundedSemaphore(pool_size))
+            if not slot.acquire(timeout=busy_timeout_ms / 1000):
+                raise postgres.PoolTimeout(
+                    f"all {pool_size} connections of this process are in use"
+                    f" (TOUCHPOINT_DATABASE_POOL_SIZE) after {busy_timeout_ms} ms"
+                )
+        try:
+            pool = _idle.get(key)
+            if pool:
+                db = pool.pop()
+            else:
+                db = open_database(path, synchronous, 0 if hot else busy_timeout_ms)
+                # retry_locked's deadline rides on the connection: it has no busy handler.
+                db.write_timeout_s = busy_timeout_ms / 1000  # type: ignore[attr-defined]
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        db.pool_slot = slot  # type: ignore[attr-defined]
+        cache[key] = db
     return db
+
+
+def _request_local(pid: int) -> threading.local:
+    """This process's per-request storage, made on first use in the process.
+
+    gunicorn's master imports this module before a gevent worker patches `threading`; a
+    `threading.local` made at import would be one per thread, shared by every greenlet of
+    the worker, so concurrent requests would share connections (and transactions). Made in
+    the worker, it is gevent's local: one per greenlet.
+    """
+    local = _locals.get(pid)
+    if local is None:
+        local = _locals.setdefault(pid, threading.local())
+    return local
 
 
 def release_connections() -> None:
     """Give the connections this thread or greenlet holds back to the process's pool."""
-    cache = getattr(_local, "dbs", None)
+    cache = getattr(_request_local(os.getpid()), "dbs", None)
     if not cache:
         return
     for key, db in cache.items():
-        if is_postgres(db) and db.raw.closed:
-            continue  # the server went away (a restart, a failover): the next request reconnects
+        slot = getattr(db, "pool_slot", None)
         try:
-            if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
-                db.conn.rollback()
-        except DATABASE_ERRORS:
-            db.conn.close()
-            continue
-        _idle.setdefault(key, []).append(db)
+            _give_back(key, db)
+        finally:
+            if slot is not None:  # only now: the connection is idle in the pool again
+                db.pool_slot = None
+                slot.release()
     cache.clear()
+
+
+def _give_back(key: tuple, db: Any) -> None:
+    """Put a request's connection back in the pool, unless it is broken or closed."""
+    if is_postgres(db) and db.raw.closed:
+        return  # the server went away (a restart, a failover): the next request reconnects
+    try:
+        if db.conn.in_transaction:  # an exception skipped a ROLLBACK: never pass that on
+            db.conn.rollback()
+    except DATABASE_ERRORS:
+        db.conn.close()
+        return
+    _idle.setdefault(key, []).append(db)
 
 
 def close_connections() -> None:
@@ -122,6 +179,7 @@ def close_connections() -> None:
         for db in pool:
             db.conn.close()
     _idle.clear()
+    _slots.clear()
 
 
 class ReleasingIterable:

@@ -17,12 +17,13 @@ outside BEGIN ... COMMIT is durable when it returns, so a click is committed bef
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-from psycopg import adapt, pq
+from psycopg import adapt, pq, waiting
 from psycopg.abc import Buffer
 from psycopg.types.string import StrDumperUnknown
 
@@ -36,6 +37,12 @@ IntegrityError = psycopg.IntegrityError
 OperationalError = psycopg.OperationalError
 # A standby, or a database set read-only: writes fail as on a full SQLite disk.
 ReadOnly = psycopg.errors.ReadOnlySqlTransaction
+
+
+class PoolTimeout(OperationalError):
+    """Every connection this process may hold is in use and none came free in time
+    (db.py thread_database): the database is as unavailable as an unreachable one."""
+
 
 _TOKEN = re.compile(
     r"""
@@ -171,9 +178,23 @@ def is_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
+def _wait_cooperatively_under_gevent() -> None:
+    # psycopg picks how it waits for the server once, when imported: its C wait unless gevent
+    # has patched `select` by then. gunicorn's master imports the app (so psycopg) before a
+    # gevent worker patches, so each worker would block on every query, and one slow report
+    # would hold up every click on its worker. Pick what psycopg picks under gevent instead.
+    if waiting.wait is not getattr(waiting, "wait_c", None) or "gevent.monkey" not in sys.modules:
+        return
+    from gevent import monkey
+
+    if monkey.is_module_patched("select"):
+        waiting.wait = waiting.wait_poll
+
+
 def connect(url: str, *, connect_timeout_s: int = 5) -> PgDatabase:
     """Open one connection for Touchpoint: autocommit, UTC, numbers and flags read back as
     SQLite reads them."""
+    _wait_cooperatively_under_gevent()
     conn = psycopg.connect(
         url,
         autocommit=True,

@@ -101,7 +101,10 @@ class Runtime:
 
     def db(self) -> Database:
         return dbmod.thread_database(
-            self.database_path, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
+            self.database_path,
+            self.config["SYNCHRONOUS"],
+            self.config["BUSY_TIMEOUT_MS"],
+            pool_size=self.config["DATABASE_POOL_SIZE"],
         )
 
     def reports_db(self) -> Database | None:
@@ -110,7 +113,10 @@ class Runtime:
         if not url:
             return None
         return dbmod.thread_database(
-            url, self.config["SYNCHRONOUS"], self.config["BUSY_TIMEOUT_MS"]
+            url,
+            self.config["SYNCHRONOUS"],
+            self.config["BUSY_TIMEOUT_MS"],
+            pool_size=self.config["DATABASE_POOL_SIZE"],
         )
 
     def hot_db(self) -> Database:
@@ -120,4 +126,5 @@ class Runtime:
             self.config["SYNCHRONOUS"],
             self.config["BUSY_TIMEOUT_MS"],
             hot=True,
+            pool_size=self.config["DATABASE_POOL_SIZE"],
         )

@@ -49,6 +49,14 @@ SETTINGS: tuple[Setting, ...] = (
         "touchpoint. Their summing still runs on the primary. Empty: reports read DATABASE_URL.",
     ),
     Setting(
+        "DATABASE_POOL_SIZE",
+        10,
+        "PostgreSQL only: how many connections each worker process holds at most (a gevent "
+        "worker serves many requests at once; beyond this many they wait, up to "
+        "BUSY_TIMEOUT_MS, for a free one). A host opens workers x this; 0 means no bound.",
+        int,
+    ),
+    Setting(
         "SECRET_KEY",
         "",
         "Key that signs every link token, QR code and cookie. Empty means: read "

@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.core.db import is_postgres
+from app.core.postgres import NUL_STAND_IN
 
 
 def epoch_ms(db: Database, expr: str) -> str:
@@ -70,7 +71,7 @@ def jsonb_safe(db: Database, text: str | None) -> str | None:
 
 def _without_nul(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return value.replace("\x00", NUL_STAND_IN)
     if isinstance(value, dict):
         return {_without_nul(k): _without_nul(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -15,11 +15,12 @@ from flask import Blueprint, Flask, Response, request
 
 from app.clicks import tracking, visits
 from app.core import db as dbmod
+from app.core import postgres
 from app.core.errors import TouchpointError
 from app.core.runtime import Runtime
 from app.views import pages, qr
 
-from . import coupon
+from . import coupon, errors
 from .common import base_url, qr_response, runtime
 
 bp = Blueprint("redirect", __name__)
@@ -79,6 +80,18 @@ class HotPath:
             return self._flask(environ, start_response)
         try:
             answer = tracking.record(self.rt, environ, path[3:], kind)
+        except postgres.OperationalError as exc:
+            # PostgreSQL unreachable, restarting or every pooled connection busy: the link
+            # cannot be read, so the visitor is asked to try again, as the API's 503 does.
+            dbmod.release_connections()
+            self.app.logger.warning("hit on %s: database unavailable: %s", path[:80], exc)
+            return self._answer(
+                environ,
+                start_response,
+                "503 Service Unavailable",
+                _ERROR_PAGE,
+                extra=[("Retry-After", str(errors.RETRY_AFTER_S))],
+            )
         except Exception:
             dbmod.release_connections()
             self.app.logger.exception("hit on %s failed", path[:80])
@@ -114,8 +127,9 @@ class HotPath:
         status: str,
         body: bytes,
         cookie: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> Iterable[bytes]:
-        headers = [*_HTML_HEADERS, ("Content-Length", str(len(body)))]
+        headers = [*_HTML_HEADERS, ("Content-Length", str(len(body))), *(extra or ())]
         if cookie:
             headers.append(("Set-Cookie", cookie))
         start_response(status, headers)
