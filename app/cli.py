@@ -465,7 +465,7 @@ def recipients_group() -> None:
     type=click.File("w", encoding="utf-8", lazy=True),
     default="-",
     show_default=True,
-    help="Where to write the mail-merge CSV (every row + lead_id, tracked_url, error).",
+    help="Where to write the mail-merge CSV (every row + lead_id, tracked_url, error, ref_code).",
 )
 @click.option(
     "--skip-invalid",

@@ -228,6 +228,11 @@ CASES = [
     Case(E.TOKEN_NOT_FOUND, lambda w: w.api.delete("/api/v1/tokens/999")),
     Case(E.LEAD_NOT_FOUND, lambda w: w.api.get(f"/api/v1/leads/{uuid.uuid4()}")),
     Case(E.CONVERSION_NOT_FOUND, lambda w: w.api.get("/api/v1/conversions/999")),
+    Case(E.CALL_NOT_FOUND, lambda w: w.api.get("/api/v1/calls/999")),
+    Case(
+        E.PHONE_NUMBER_NOT_FOUND,
+        lambda w: w.api.delete(f"/api/v1/campaigns/{w.campaign['id']}/phone-numbers/+14155550100"),
+    ),
     Case(E.LOCATION_NOT_FOUND, lambda w: w.api.get("/api/v1/locations/NOWHERE")),
     Case(E.STAFF_KEY_NOT_FOUND, lambda w: w.api.delete("/api/v1/locations/NYC-5TH/staff-keys/999")),
     Case(E.OFFER_NOT_FOUND, lambda w: w.api.get("/api/v1/offers/999")),
@@ -279,6 +284,15 @@ CASES = [
     ),
     Case(E.LEAD_NOT_LOST, lambda w: w.api.post(f"/api/v1/leads/{w.won_lead}/reopen", json={})),
     Case(
+        E.PHONE_NUMBER_TAKEN,
+        lambda w: [
+            w.api.post(
+                f"/api/v1/campaigns/{c['id']}/phone-numbers", json={"number": "+14155550177"}
+            )
+            for c in (w.campaign, w.api.campaign(name="Other"))
+        ][-1],
+    ),
+    Case(
         E.LEAD_ERASED,
         lambda w: w.api.patch(f"/api/v1/leads/{w.erased_lead}", json={"owner": "x@y.io"}),
     ),
@@ -327,6 +341,10 @@ CASES = [
     Case(
         E.INVALID_EMAIL,
         lambda w: w.api.post("/api/v1/conversions", json={"type": "sale", "email": "not-an-email"}),
+    ),
+    Case(
+        E.INVALID_PHONE,
+        lambda w: w.api.post("/api/v1/conversions", json={"type": "sale", "phone": "12"}),
     ),
     Case(
         E.UNKNOWN_CAMPAIGN,

@@ -83,9 +83,11 @@ def test_extra_columns_become_lead_attributes(api):
         "city": "Oslo",
         "lead_id": row["lead_id"],
         "tracked_url": row["tracked_url"],
+        "ref_code": row["ref_code"],
     }
     lead = api.get(f"/api/v1/leads/{row['lead_id']}").get_json()["lead"]
     assert lead["name"] == "Ann" and lead["external_id"] == "CRM-1"
+    assert lead["ref_code"] == row["ref_code"]
     assert lead["attributes"] == {"tier": "gold", "city": "Oslo"}
 
 

@@ -24,6 +24,7 @@ _CREATE_FIELDS = {
     "expires_at",
     "fallback_url",
     "offer_id",
+    "partner_code",
 }
 _PATCH_FIELDS = {"destination", "label", "active", "expires_at", "fallback_url"}
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -44,8 +45,24 @@ def create(db: Database, payload: dict) -> dict:
         "utm_term": check(validation.text, payload, "utm_term"),
         "expires_at": check(validation.timestamp, payload, "expires_at"),
         "fallback_url": check(validation.http_url, payload, "fallback_url"),
+        "partner_code": None,
         "active": 1,
     }
+    if payload.get("partner_code") is not None:
+        from app.people import partners  # people builds on clicks, not the other way
+
+        values["partner_code"] = check(partners.existing_code, db, payload["partner_code"])
+    store = values["store_code"]
+    if (
+        isinstance(store, str)
+        and check.ok("store_code")
+        and storage.get_location(db, store) is None
+    ):
+        check.add(
+            f"No location with code '{store}'; create it first (POST /api/v1/locations).",
+            field="store_code",
+            code=ErrorCode.UNKNOWN_LOCATION,
+        )
     if check.ok("destination", "offer_id") and (values["destination"] is None) == (
         values["offer_id"] is None
     ):

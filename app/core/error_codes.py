@@ -62,6 +62,13 @@ class ErrorCode(StrEnum):
     SCAN_NOT_FOUND = "scan_not_found", 404, "No booth scan with this id."
     JOB_NOT_FOUND = "job_not_found", 404, "No background job with this id."
     USER_NOT_FOUND = "user_not_found", 404, "No dashboard account with this id."
+    PHONE_NUMBER_NOT_FOUND = (
+        "phone_number_not_found",
+        404,
+        "The campaign has no such tracking number.",
+    )
+    CALL_NOT_FOUND = "call_not_found", 404, "No call with this id."
+    PARTNER_NOT_FOUND = "partner_not_found", 404, "No partner with this code."
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "The path exists, not with this method."
     # 409
@@ -76,6 +83,12 @@ class ErrorCode(StrEnum):
     JOB_NOT_FINISHED = "job_not_finished", 409, "The job's result file is not ready yet."
     EMAIL_TAKEN = "email_taken", 409, "There is already an account for this email."
     LAST_ADMIN = "last_admin", 409, "The last active admin cannot be demoted or disabled."
+    PARTNER_EXISTS = "partner_exists", 409, "A partner with this code exists."
+    PHONE_NUMBER_TAKEN = (
+        "phone_number_taken",
+        409,
+        "The tracking number belongs to another campaign.",
+    )
     # 410
     EXPIRED = "expired", 410, "The offer has ended."
     NOT_YET_VALID = "not_yet_valid", 410, "The offer has not started yet."
@@ -95,7 +108,8 @@ class ErrorCode(StrEnum):
     WRONG_CAMPAIGN = "wrong_campaign", 422, "The offer belongs to another campaign."
     UNKNOWN_LOCATION = "unknown_location", 422, "A location code names no location."
     UNKNOWN_LINK = "unknown_link", 422, "The link id names no link."
-    UNKNOWN_LEAD = "unknown_lead", 422, "The lead_id names no lead."
+    UNKNOWN_LEAD = "unknown_lead", 422, "The lead_id or ref_code names no lead."
+    UNKNOWN_PARTNER = "unknown_partner", 422, "The partner_code names no partner."
     IDENTIFIER_REQUIRED = "identifier_required", 422, "A conversion must name who converted."
     UNKNOWN_CLICK = "unknown_click", 422, "The click_id names no click."
     UNKNOWN_VISITOR = "unknown_visitor", 422, "The visitor_id names no visitor."
@@ -109,8 +123,9 @@ class ErrorCode(StrEnum):
     CHECK_CHARACTER_MISMATCH = (
         "check_character_mismatch",
         422,
-        "A unique code with one mistyped character; retype it.",
+        "A unique code or reference code with one mistyped character; retype it.",
     )
+    INVALID_PHONE = "invalid_phone", 422, "Not a valid phone number."
     IDEMPOTENCY_KEY_REUSED = (
         "idempotency_key_reused",
         422,

@@ -220,6 +220,12 @@ SETTINGS: tuple[Setting, ...] = (
         "ISO 4217 currency used when a campaign gives a cost without a currency.",
     ),
     Setting(
+        "DEFAULT_COUNTRY",
+        "US",
+        "ISO 3166 country whose numbering plan reads phone numbers given without a +country "
+        "prefix (leads' phone, calls).",
+    ),
+    Setting(
         "SPOOL_DIR",
         "",
         "Directory where hits wait when the database cannot take writes (full disk, locked), "

@@ -104,6 +104,9 @@ def build(
     base_url = rt.config["PUBLIC_BASE_URL"] or DEFAULT_BASE_URL
     replay = Replay(db, seed, season.end, rt.scanner_rules, rt.config["CLICK_ID_PARAM"])
     rng = random.Random(f"season-{seed}")
+    # Reference codes from the seed too, so one seed gives the same leads; its own stream,
+    # so the season's draws are what they were before codes existed.
+    storage.seed_ref_code_key(db, random.Random(f"ref-codes-{seed}").getrandbits(63))
     with replay.patched():
         crowd = Crowd(rng, replay.guid)
         shop = set_up(db, replay, crowd, rt, season, base_url)

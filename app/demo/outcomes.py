@@ -162,7 +162,11 @@ class Outcomes:
 
     def _record(self, payload: dict) -> dict:
         row, _ = conversions.record(
-            self.db, payload, default_currency=self.currency, rules=self.rt.pipeline_rules
+            self.db,
+            payload,
+            default_currency=self.currency,
+            default_country=self.rt.config["DEFAULT_COUNTRY"],
+            rules=self.rt.pipeline_rules,
         )
         return row
 
@@ -215,7 +219,13 @@ class Outcomes:
         fields = {"owner": self.rng.choice(REPS), "name": person.name}
         if source == "booth":
             fields["source"] = f"trade_show:{plan.BOOTH.lower()}"
-        leads.update(self.db, person.lead, fields, default_currency=self.currency)
+        leads.update(
+            self.db,
+            person.lead,
+            fields,
+            default_currency=self.currency,
+            default_country=self.rt.config["DEFAULT_COUNTRY"],
+        )
         self._next_stage(person, 1, None)
 
     def offline_lead(self, person: Person, origin: str, source: str) -> None:
@@ -241,6 +251,7 @@ class Outcomes:
                 "source": source,
             },
             default_currency=self.currency,
+            default_country=self.rt.config["DEFAULT_COUNTRY"],
         )
         self._next_stage(person, 1, None)
 
@@ -294,6 +305,7 @@ class Outcomes:
                 person.lead,
                 {"value": amount(estimate, self.currency), "currency": self.currency},
                 default_currency=self.currency,
+                default_country=self.rt.config["DEFAULT_COUNTRY"],
             )
         self._next_stage(person, index + 1, value)
 

@@ -226,7 +226,7 @@ def import_list(
     )
     urls = []
     for batch in result.spool.batches():
-        for line, _, lead_id, url, _ in batch:
+        for line, _, lead_id, url, *_ in batch:
             person = people[line - 1]
             person.lead = lead_id
             ref = rt.link_tokens.verify(url.rsplit("/", 1)[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import timedelta
@@ -14,7 +15,7 @@ from app.core.db import immediate
 from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.runtime import PipelineRules
-from app.people import leads, pipeline
+from app.people import leads, partners, phones, pipeline
 
 _FIELDS = {
     "type",
@@ -22,6 +23,9 @@ _FIELDS = {
     "visitor_id",
     "lead_id",
     "email",
+    "ref_code",
+    "phone",
+    "partner_code",
     "value",
     "currency",
     "occurred_at",
@@ -40,6 +44,7 @@ def record(
     payload: dict,
     *,
     default_currency: str,
+    default_country: str,
     rules: PipelineRules | None = None,
 ) -> tuple[dict, bool]:
     """Store a conversion; return (row, created). A repeated external_id returns the original.
@@ -71,9 +76,12 @@ def record(
     visitor_id = validation.text(payload, "visitor_id", max_len=64)
     lead_id = validation.text(payload, "lead_id", max_len=64)
     email = validation.text(payload, "email", max_len=254)
-    if not any((click_id, visitor_id, lead_id, email)):
+    ref_code = validation.text(payload, "ref_code", max_len=40)
+    phone = phones.optional(payload, "phone", default_country)
+    if not any((click_id, visitor_id, lead_id, email, ref_code, phone)):
         raise ValidationError(
-            "Name who converted: one of 'click_id', 'visitor_id', 'lead_id' or 'email'.",
+            "Name who converted: one of 'click_id', 'visitor_id', 'lead_id', 'email', "
+            "'ref_code' or 'phone'.",
             field="click_id",
             code=ErrorCode.IDENTIFIER_REQUIRED,
         )
@@ -95,6 +103,11 @@ def record(
             )
     if lead_id is not None:
         lead_id = leads.existing_id(db, lead_id)
+    if lead_id is None and ref_code is not None:
+        lead_id = leads.by_ref_code(db, ref_code)["id"]
+    partner_code = None
+    if payload.get("partner_code") is not None:
+        partner_code = partners.existing_code(db, payload["partner_code"])
 
     now = clock.utcnow()
     occurred_text = validation.timestamp(payload, "occurred_at")
@@ -134,28 +147,35 @@ def record(
         visitor_id = click["visitor_id"]
     if lead_id is None and email is not None:
         lead_id = leads.find_or_create_by_email(db, email)["id"]
+    if lead_id is None and phone is not None:
+        lead_id = leads.find_or_create_by_phone(db, phone, source=None)["id"]
     if lead_id is None and click is not None:
         lead_id = click["lead_id"]
     if lead_id is None and visitor_id is not None:
         lead_id = storage.lead_of_visitor(db, visitor_id)
 
     received = clock.to_iso(now)
-    conversion_id = storage.insert_conversion(
-        db,
-        {
-            "type": kind,
-            "occurred_at": occurred_text,
-            "received_at": received,
-            "lead_id": lead_id,
-            "visitor_id": visitor_id,
-            "click_id": click["id"] if click else None,
-            "campaign_id": click["campaign_id"] if click else None,
-            "value_minor": value_minor,
-            "currency": currency,
-            "external_id": external_id,
-            "properties": properties_text,
-        },
-    )
+    values = {
+        "type": kind,
+        "occurred_at": occurred_text,
+        "received_at": received,
+        "lead_id": lead_id,
+        "visitor_id": visitor_id,
+        "click_id": click["id"] if click else None,
+        "campaign_id": click["campaign_id"] if click else None,
+        "value_minor": value_minor,
+        "currency": currency,
+        "external_id": external_id,
+        "properties": properties_text,
+        "partner_code": partner_code,
+    }
+    # With a partner, its touch is written with the conversion or not at all.
+    with immediate(db) if partner_code else contextlib.nullcontext():
+        conversion_id = storage.insert_conversion(db, values)
+        if conversion_id is not None and partner_code is not None:
+            partners.add_touch(
+                db, partner_code, at=occurred_text, lead_id=lead_id, conversion_id=conversion_id
+            )
     if conversion_id is None:  # the same external_id won a race a moment ago
         assert external_id is not None
         existing = storage.find_conversion_by_external_id(db, external_id)
@@ -198,6 +218,7 @@ def to_json(row: dict, db: Database | None = None) -> dict:
         "properties": json.loads(row["properties"]) if row["properties"] else None,
         "voided_at": row["voided_at"],
         "void_reason": row["void_reason"],
+        "partner_code": row["partner_code"],
     }
     if db is not None:
         out["changes"] = [

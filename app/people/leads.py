@@ -11,9 +11,11 @@ from sqlite_utils import Database
 
 from app import storage
 from app.core import clock, money, validation
+from app.core.db import immediate
 from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.runtime import PipelineRules
+from app.people import phones, ref_codes
 
 _ATOM = r"[^@\s\"<>(),;:\\\[\]]"
 _EMAIL_RE = re.compile(rf"^{_ATOM}+@{_ATOM}+\.{_ATOM}{{2,}}$")
@@ -42,11 +44,53 @@ def new_id() -> str:
 
 
 def get(db: Database, lead_id: str) -> dict:
+    """A lead by its GUID or its reference code (`R7KQ-4X9M`, read forgivingly); 404 when
+    none (a path names a resource: a mistyped code is one that is not there)."""
     lead_id = lead_id.strip().lower() if isinstance(lead_id, str) else lead_id
-    row = storage.get_lead(db, lead_id) if _is_guid(lead_id) else None
+    row = None
+    hint = ""
+    if _is_guid(lead_id):
+        row = storage.get_lead(db, lead_id)
+    elif isinstance(lead_id, str):
+        reading = ref_codes.read(lead_id)
+        if reading.typo:
+            hint = " It looks like a reference code with a mistyped character."
+        elif reading.code is not None:
+            row = storage.find_lead_by_ref_code(db, reading.code)
     if row is None:
-        raise NotFound(f"No lead with id {lead_id}.", code=ErrorCode.LEAD_NOT_FOUND)
+        raise NotFound(f"No lead with id {lead_id}.{hint}", code=ErrorCode.LEAD_NOT_FOUND)
     return row
+
+
+def _ref_code_typo(field: str) -> ValidationError:
+    return ValidationError(
+        f"'{field}' looks like a reference code with a mistyped character; check and retype it.",
+        field=field,
+        code=ErrorCode.CHECK_CHARACTER_MISMATCH,
+    )
+
+
+def by_ref_code(db: Database, text: object, field: str = "ref_code") -> dict:
+    """The lead a reference code names; 422 `check_character_mismatch` for a typo, 422
+    `unknown_lead` when no lead has it."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(f"'{field}' must be a reference code such as R7KQ-4X9M.", field=field)
+    reading = ref_codes.read(text)
+    if reading.typo:
+        raise _ref_code_typo(field)
+    row = storage.find_lead_by_ref_code(db, reading.code) if reading.code else None
+    if row is None:
+        raise ValidationError(
+            f"No lead has the reference code '{text.strip()[:40]}'.",
+            field=field,
+            code=ErrorCode.UNKNOWN_LEAD,
+        )
+    return row
+
+
+def find_by_phone(db: Database, phone: object, default_country: str) -> dict | None:
+    """The lead with this number, however it is typed (422 `invalid_phone` if it is none)."""
+    return storage.find_lead_by_phone(db, phones.normalize(phone, default_country))
 
 
 def badge_subject(db: Database, lead_id: str) -> dict:
@@ -59,7 +103,10 @@ def badge_subject(db: Database, lead_id: str) -> dict:
 
 
 def existing_id(db: Database, lead_id: str, field: str = "lead_id") -> str:
-    """The canonical id of a lead named in a request body; 422 `unknown_lead` otherwise."""
+    """The canonical id of a lead named in a request body (its GUID or reference code);
+    422 `unknown_lead` otherwise."""
+    if isinstance(lead_id, str) and ref_codes.read(lead_id).typo:
+        raise _ref_code_typo(field)
     try:
         return get(db, lead_id)["id"]
     except NotFound:
@@ -84,7 +131,10 @@ def find_by_email(db: Database, email: str) -> dict | None:
     return storage.find_lead_by_email_key(db, email_key(normalized))
 
 
-def find_or_create_by_email(db: Database, email: str, field: str = "email") -> dict:
+def find_or_create_by_email(
+    db: Database, email: str, field: str = "email", *, source: str | None = None
+) -> dict:
+    """The lead with this email, or a new one (`source` says where a new one came from)."""
     normalized = normalize_email(email)
     if normalized is None:
         raise ValidationError(
@@ -100,8 +150,21 @@ def find_or_create_by_email(db: Database, email: str, field: str = "email") -> d
             "external_id": None,
             "attributes": None,
             "now": clock.now_iso(),
+            "source": source,
         },
     )
+
+
+def find_or_create_by_phone(db: Database, e164: str, *, source: str | None) -> dict:
+    """The lead with this (normalised) number, or a new one with it; one at a time, so two
+    calls from one unknown number at once make one lead."""
+    with immediate(db):
+        found = storage.find_lead_by_phone(db, e164)
+        if found is not None:
+            return found
+        return storage.insert_lead_by_phone(
+            db, {"id": new_id(), "phone": e164, "source": source, "now": clock.now_iso()}
+        )
 
 
 ORIGINS = ("marketing", "sales", "partner")
@@ -116,6 +179,8 @@ _PATCH_FIELDS = {
     "name",
     "external_id",
     "attributes",
+    "phone",
+    "partner_code",
 }
 MAX_ATTRIBUTES_BYTES = 16 * 1024
 
@@ -130,7 +195,10 @@ def to_json(
     """A lead as the API shows it; with `rules`, its stage history and follow-up state too."""
     out = {
         "id": row["id"],
+        "ref_code": ref_codes.display(row["ref_code"]) if row["ref_code"] else None,
         "email": row["email"],
+        "phone": row["phone"],
+        "partner_code": row["partner_code"],
         "name": row["name"],
         "external_id": row["external_id"],
         "attributes": json.loads(row["attributes"]) if row["attributes"] else {},
@@ -167,9 +235,20 @@ def to_json(
     return out
 
 
-def update(db: Database, lead_id: str, payload: dict, *, default_currency: str) -> dict:
-    """PATCH: owner, source, origin, value, currency, name, external_id; attributes merge
-    (null removes a key). Stages are not patched: a conversion of that type reaches one."""
+def update(
+    db: Database,
+    lead_id: str,
+    payload: dict,
+    *,
+    default_currency: str,
+    default_country: str,
+    by: str | None = None,
+) -> dict:
+    """PATCH: owner, source, origin, value, currency, name, external_id, phone, partner_code;
+    attributes merge (null removes a key). Stages are not patched: a conversion of that type
+    reaches one. A new partner_code is a partner touch now (app/people/partners.py)."""
+    from app.people import partners  # partners builds on this module
+
     validation.require_object(payload)
     validation.reject_unknown(payload, _PATCH_FIELDS)
     row = get(db, lead_id)
@@ -184,6 +263,13 @@ def update(db: Database, lead_id: str, payload: dict, *, default_currency: str) 
             values[name] = check(validation.text, payload, name, max_len=max_len)
     if "origin" in payload:
         values["origin"] = check(validation.choice, payload, "origin", ORIGINS, required=True)
+    if "phone" in payload:
+        values["phone"] = check(phones.optional, payload, "phone", default_country)
+    partner = None
+    if payload.get("partner_code") is not None:
+        partner = check(partners.existing_code, db, payload["partner_code"])
+    elif "partner_code" in payload:
+        values["partner_code"] = None
     if "value" in payload or "currency" in payload:
         if "value" not in payload and row["value_minor"] is not None:
             check.add(
@@ -213,8 +299,19 @@ def update(db: Database, lead_id: str, payload: dict, *, default_currency: str) 
                 check.add("'attributes' is larger than 16 KiB.", field="attributes")
             values["attributes"] = text if merged else None
     check.done()
-    if values:
-        storage.set_lead_columns(db, row["id"], values)
+    with immediate(db):
+        if values:
+            storage.set_lead_columns(db, row["id"], values)
+        if partner is not None and partner != row["partner_code"]:
+            partners.add_touch(
+                db,
+                partner,
+                at=clock.now_iso(),
+                lead_id=row["id"],
+                by=by,
+                origin="origin" not in values,
+            )
+            storage.set_lead_columns(db, row["id"], {"partner_code": partner})
     return get(db, row["id"])
 
 
@@ -226,6 +323,7 @@ def list_page(
     *,
     offset: int,
     limit: int,
+    default_country: str,
 ) -> list[dict]:
     """Leads matching the list's filters (every bad one a 422 naming it), `limit` from
     `offset`, each with its last touch and first-touch campaign."""
@@ -264,6 +362,13 @@ def list_page(
             )
         else:
             filters["email_key"] = email_key(normalized)
+    ref_code = args.get("ref_code")
+    if ref_code is not None:
+        lead = check(by_ref_code, db, ref_code)
+        filters["id"] = lead["id"] if lead else None
+    phone = args.get("phone")
+    if phone is not None:
+        filters["phone"] = check(phones.normalize, phone, default_country)
     raw_campaign = (args.get("campaign_id") or "").strip()
     if raw_campaign:
         campaign_id = check(

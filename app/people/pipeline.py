@@ -21,7 +21,8 @@ from app.core.errors import Conflict
 from app.core.runtime import PipelineRules
 from app.people import leads
 
-ACTIVITY_KINDS = ("call", "meeting", "demo", "email", "chat", "note")
+# missed_call: the prospect rang and nobody answered (a touch, not a contact).
+ACTIVITY_KINDS = ("call", "missed_call", "meeting", "demo", "email", "chat", "note")
 # A note is written down, not said to the lead: it is not contact.
 NOT_CONTACT = frozenset({"note"})
 FUTURE_TOLERANCE = timedelta(minutes=5)

@@ -28,13 +28,14 @@ from app.core import db as dbmod
 from app.core.csv_cells import inert
 from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError
-from app.people import leads
+from app.people import leads, ref_codes
 
 BATCH = 1000
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 _READ_CHUNK = 1024 * 1024
 _SPOOL_MEMORY = 4 * 1024 * 1024
-_OUT_COLUMNS = ("lead_id", "tracked_url", "error")
+# ref_code came later than the others: last, so a mail tool's column mapping still holds.
+_OUT_COLUMNS = ("lead_id", "tracked_url", "error", "ref_code")
 _GENERATED = frozenset(_OUT_COLUMNS)
 ERROR_COLUMNS = ("line", "email", "error")
 
@@ -349,9 +350,9 @@ class BatchImporter:
 
     def write(self, db: Database, batch: list[list]) -> list[list]:
         """Create the batch's leads and recipients; return its output rows
-        [line, values, lead_id, url, reason] in input order."""
+        [line, values, lead_id, url, reason, ref_code] in input order."""
         good = [row for row in batch if row[3] is None]
-        lead_of: dict[str, str] = {}
+        lead_of: dict[str, tuple[str, str | None]] = {}
         recipient_of: dict[str, int] = {}
         if good:
             now = clock.now_iso()
@@ -376,16 +377,17 @@ class BatchImporter:
             lead_of = storage.upsert_leads(db, lead_rows)
             # Recipient ids follow the upload's order, not the order a lookup returns rows in
             # (PostgreSQL's varies), so the same upload numbers its recipients the same way.
-            in_order = [lead_of[row[2]] for row in lead_rows]
+            in_order = [lead_of[row[2]][0] for row in lead_rows]
             recipient_of = storage.ensure_recipients(db, self.link_id, in_order, now)
         out = []
         for line, values, email, reason in batch:
-            lead_id = url = None
+            lead_id = url = ref_code = None
             if reason is None:
-                lead_id = lead_of[leads.email_key(email)]
+                lead_id, code = lead_of[leads.email_key(email)]
+                ref_code = ref_codes.display(code) if code else None
                 token = self.tokens.mint(self.link_id, recipient_of[lead_id])
                 url = f"{self.base_url}/r/{token}"
-            out.append([line, values, lead_id, url, reason])
+            out.append([line, values, lead_id, url, reason, ref_code])
         return out
 
 
@@ -410,9 +412,11 @@ class MergeCsv:
         return self._take()
 
     def rows(self, rows: Iterable[list]) -> str:
-        for _, values, lead_id, url, reason in rows:
+        for _, values, lead_id, url, reason, ref_code in rows:
             cells = ["" if values[i] is None else _text_cell(inert(values[i])) for i in self._keep]
-            self._writer.writerow([*cells, lead_id or "", url or "", inert(reason or "")])
+            self._writer.writerow(
+                [*cells, lead_id or "", url or "", inert(reason or ""), ref_code or ""]
+            )
         return self._take()
 
 
@@ -455,13 +459,14 @@ def json_chunks(result: Imported) -> Iterator[str]:
     separator = ""
     for batch in result.spool.batches():
         parts = []
-        for _, values, lead_id, url, reason in batch:
+        for _, values, lead_id, url, reason, ref_code in batch:
             if reason is None:
                 row = {
                     c: v for c, v in zip(result.columns, values, strict=True) if c not in _GENERATED
                 }
                 row["lead_id"] = lead_id
                 row["tracked_url"] = url
+                row["ref_code"] = ref_code
                 parts.append(json.dumps(row, ensure_ascii=False))
         if parts:
             yield separator + ",".join(parts)

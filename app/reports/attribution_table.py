@@ -46,6 +46,12 @@ DIRECT = "direct (code)"
 SALES = "(sales)"
 # The channel of a sales activity that names no campaign (as the lead's timeline shows it).
 SALES_CHANNEL = "sales"
+# A partner touch (partner_code on a lead or conversion) names no campaign: by campaign and
+# link its row is this; by channel its channel is "partner".
+PARTNERS = "(partners)"
+PARTNER_CHANNEL = "partner"
+# A campaign a customer named at the till: no link.
+MENTIONED = "(mentioned at the till)"
 COLUMNS = (
     "key",
     "label",
@@ -72,6 +78,8 @@ TEXT_COLUMNS = frozenset({"key", "label"})
 # A direct (code) credit has no touch; it stands in as a touch of this kind.
 _DIRECT_KIND = 0
 _ACTIVITY_KIND = storage.ACTIVITY_KIND
+_PARTNER_KIND = storage.OFFLINE_KINDS["partner"]
+_MENTIONED_KIND = storage.OFFLINE_KINDS["mentioned"]
 
 
 @dataclass(slots=True)
@@ -91,17 +99,22 @@ class _Row:
     cost: int | None = None
 
 
-def _key_functions(group_by: str | None, campaigns: dict[int, tuple]):
+def _key_functions(group_by: str | None, campaigns: dict[int, tuple], link_partner: dict[int, str]):
     """(key of a touch, key of a bucket, key of a redemption) for one group_by.
 
-    Touches are (at_ms, rowid, kind, campaign, link, store); buckets (day, campaign, link,
-    store, ...); redemptions (day, campaign, link, store, direct). A direct (code) credit
-    is a touch of kind 0; a sales activity one of kind ACTIVITY_KIND, with no link or store.
+    Touches are (at_ms, rowid, kind, campaign, link, store, person[, partner]); buckets (day,
+    campaign, link, store, ...); redemptions (day, campaign, link, store, direct). A direct
+    (code) credit is a touch of kind 0; a sales activity one of kind ACTIVITY_KIND, with no
+    link or store; an offline touch (partner, mentioned) has no link and carries its partner.
     """
     channel = {cid: c[1] for cid, c in campaigns.items()}
+
+    def no_campaign(kind: int) -> object:
+        return SALES if kind == _ACTIVITY_KIND else PARTNERS if kind == _PARTNER_KIND else None
+
     if group_by == "campaign":
         return (
-            lambda t: SALES if t[3] is None and t[2] == _ACTIVITY_KIND else t[3],
+            lambda t: t[3] if t[3] is not None else no_campaign(t[2]),
             itemgetter(1),
             itemgetter(1),
         )
@@ -110,16 +123,22 @@ def _key_functions(group_by: str | None, campaigns: dict[int, tuple]):
             lambda t: (
                 DIRECT
                 if t[2] == _DIRECT_KIND
-                else SALES_CHANNEL
-                if t[3] is None and t[2] == _ACTIVITY_KIND
                 else channel.get(t[3])
+                if t[3] is not None
+                else SALES_CHANNEL
+                if t[2] == _ACTIVITY_KIND
+                else PARTNER_CHANNEL
+                if t[2] == _PARTNER_KIND
+                else None
             ),
             lambda b: channel.get(b[1]),
             lambda r: DIRECT if r[4] else channel.get(r[1]),
         )
     if group_by == "link":
+        offline = {_DIRECT_KIND: DIRECT, _ACTIVITY_KIND: SALES, _PARTNER_KIND: PARTNERS}
+        offline[_MENTIONED_KIND] = MENTIONED
         return (
-            lambda t: DIRECT if t[2] == _DIRECT_KIND else SALES if t[2] == _ACTIVITY_KIND else t[4],
+            lambda t: offline.get(t[2], t[4]) if t[4] is None or t[2] == _DIRECT_KIND else t[4],
             itemgetter(2),
             lambda r: DIRECT if r[4] else r[2],
         )
@@ -129,17 +148,28 @@ def _key_functions(group_by: str | None, campaigns: dict[int, tuple]):
             itemgetter(3),
             itemgetter(3),
         )
+    if group_by == "partner":
+        return (
+            lambda t: t[7] if len(t) > 7 else link_partner.get(t[4]),
+            lambda b: link_partner.get(b[2]),
+            lambda r: link_partner.get(r[2]),
+        )
     return lambda t: day_of(t[0] // DAY_MS), itemgetter(0), itemgetter(0)
 
 
 class _Table:
     """Rows of the attribution report, keyed by group_by, filled from several sources."""
 
-    def __init__(self, params: Params, campaigns: dict[int, tuple]) -> None:
+    def __init__(
+        self,
+        params: Params,
+        campaigns: dict[int, tuple],
+        link_partner: dict[int, str] | None = None,
+    ) -> None:
         self.params = params
         self.campaigns = campaigns
         self.touch_key, self.bucket_key, self.redemption_key = _key_functions(
-            params.group_by, campaigns
+            params.group_by, campaigns, link_partner or {}
         )
         self.rows: dict[object, _Row] = {}
         self.present: set[int | None] = set()  # campaigns with anything in the period
@@ -184,6 +214,30 @@ class _Table:
                 key = self.touch_key((0, 0, _ACTIVITY_KIND, campaign_id, None, None))
             self.row(key).touches += count
             self.present.add(campaign_id)
+
+    def add_offline(self, offline: list[tuple]) -> None:
+        """Offline touches (storage.offline_touches_between) of the period: touches of their
+        rows."""
+        period, only = self.params.period, self.params.campaign_id
+        by_day = self.params.group_by == "day"
+        for at, ms, touch_id, kind, lead, _, campaign_id, partner, where in offline:
+            if period.start <= at < period.end and only in (None, campaign_id):
+                touch = (ms, touch_id, kind, campaign_id, None, where, lead, partner)
+                self.row(at[:10] if by_day else self.touch_key(touch)).touches += 1
+                self.present.add(campaign_id)
+
+    def add_commissions(self, partners: dict[str, tuple[str, int | None]]) -> int:
+        """By partner: each partner's commission on the revenue credited to it is its row's
+        cost. Returns the commissions' total."""
+        total = 0
+        for key, row in self.rows.items():
+            bp = partners.get(key, (None, None))[1] if isinstance(key, str) else None
+            if bp is not None:
+                # Hundredths of a percent of minor units, half up.
+                commission = (row.revenue * bp + 5000) // 10_000
+                row.cost = (row.cost or 0) + commission
+                total += commission
+        return total
 
     def add_redemptions(self, redemptions: list[tuple]) -> None:
         only = self.params.campaign_id
@@ -362,13 +416,25 @@ def attribute(
         # Every sales activity a conversion's window or the period can hold, in one read.
         earliest = clock.ms_to_iso(period.start_ms - params.window_s * 1000)
         sales = storage.sales_activities_between(db, earliest, period.end)
-        journeys = Journeys(db, counted + pipeline, params.window_s * 1000, last, activities=sales)
+        offline = storage.offline_touches_between(db, earliest, period.end)
+        journeys = Journeys(
+            db,
+            counted + pipeline,
+            params.window_s * 1000,
+            last,
+            activities=sales,
+            offline=offline,
+        )
+        by_partner = params.group_by == "partner"
+        link_partner = storage.link_partners(db) if by_partner else {}
+        partners = storage.report_partners(db) if by_partner else {}
         reached = _reached(db, params, rules, counted + pipeline)
         buckets = activity(db, period, last, params.campaign_id, params.group_by == "day")
         labels = _Labels(db, params.group_by, campaigns)
-    table = _Table(params, campaigns)
+    table = _Table(params, campaigns, link_partner)
     table.add_activity(buckets)
     table.add_sales_activity(sales)
+    table.add_offline(offline)
     table.add_redemptions(redemptions)
     table.add_credit(counted, journeys, reached)
     table.add_credit(pipeline, journeys, reached, pipeline=True)
@@ -376,9 +442,10 @@ def attribute(
         campaigns, period, currency, default_currency, params.campaign_id
     )
     costs = table.add_costs(dated, undated)
+    commissions = table.add_commissions(partners) if by_partner else 0
     rows = table.rows
     visitors, everyone = visitor_counts({key: row.visitors for key, row in rows.items()})
-    totals = _totals(rows, everyone, costs, currency)
+    totals = _totals(rows, everyone, costs, currency, commissions)
     totals["excluded_other_currency"] = len(conversions) - len(counted)
     totals["excluded_by_currency"] = {c: n for c, n in sorted(used.items()) if c != currency}
     totals["excluded_pipeline_other_currency"] = len(valued) - len(pipeline)
@@ -475,7 +542,13 @@ def _row_json(key: object, label: str, row: _Row, visitors: int, currency: str) 
     return {"key": key, "label": label, **_figures(row, visitors, row.cost, currency)}
 
 
-def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], currency: str) -> dict:
+def _totals(
+    rows: dict[object, _Row],
+    visitors: int,
+    costs: dict[int, int],
+    currency: str,
+    commissions: int = 0,
+) -> dict:
     total = _Row()
     for row in rows.values():
         for name in (
@@ -492,7 +565,7 @@ def _totals(rows: dict[object, _Row], visitors: int, costs: dict[int, int], curr
         ):
             setattr(total, name, getattr(total, name) + getattr(row, name))
         total.ages += row.ages
-    cost = sum(costs.values()) if costs else None
+    cost = sum(costs.values()) + commissions if costs or commissions else None
     return _figures(total, visitors, cost, currency)
 
 
@@ -507,9 +580,12 @@ class _Labels:
         self.locations: dict[Any, Any] = (
             storage.report_locations(db) if group_by == "location" else {}
         )
+        self.partners: dict[Any, tuple] = (
+            storage.report_partners(db) if group_by == "partner" else {}
+        )
 
     def of(self, key: object) -> str:
-        if key in (UNATTRIBUTED, DIRECT, SALES):
+        if key in (UNATTRIBUTED, DIRECT, SALES, PARTNERS, MENTIONED):
             return key
         if key is None:
             return NO_LABELS.get(self.group_by or "", "")
@@ -520,6 +596,8 @@ class _Labels:
             return label or destination or f"Link {key}"
         if self.group_by == "location":
             return self.locations.get(key, key)
+        if self.group_by == "partner":
+            return self.partners[key][0] if key in self.partners else str(key)
         return str(key)
 
 

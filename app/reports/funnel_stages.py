@@ -80,7 +80,7 @@ def funnel(
         reach(person(number, lead), "claim", None, None)
     for _, _, amount, value_currency, _, _, _, number, lead, _ in redemptions:
         reach(person(number, lead), "redemption", amount, value_currency)
-    for kind, _, _, lead, number, _, value, value_currency in conversions:
+    for kind, _, _, lead, number, _, value, value_currency, *_ in conversions:
         reach(person(number, lead), kind, value, value_currency)
 
     cohort_of: dict[str | None, list[bytes]] = {}

@@ -41,6 +41,7 @@ class Conversion:
     location: str | None = None
     visitors: tuple[int, ...] = ()  # the person's browsers, set by Journeys
     kind: str = "redemption"  # the conversion's type; redemptions are "redemption"
+    conversion_id: int | None = None  # an API conversion's id (offline touches name it)
 
 
 class Journeys:
@@ -50,7 +51,9 @@ class Journeys:
     order. Only touches inside some conversion's window are read (window None: all before).
     `activities` (storage.sales_activities_between over the conversions' windows) are the
     leads' sales activities that are touches too: kind ACTIVITY_KIND, the activity id negated
-    for a rowid, no link or store.
+    for a rowid, no link or store. `offline` (storage.offline_touches_between) are partner
+    and "customer mentioned" touches: a lead's, or for a sale without a lead, its
+    conversion's; their tuples carry the partner as an eighth element.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Journeys:
         last: storage.Mark,
         *,
         activities: list[tuple] | None = None,
+        offline: list[tuple] | None = None,
     ) -> None:
         people = [c for c in conversions if c.direct_campaign_id is None]
         visitors_of: dict[str, tuple[int, ...]] = {}
@@ -85,6 +89,17 @@ class Journeys:
         if activities:
             for lead, found in _activity_touches(activities, lead_windows).items():
                 self.by_lead[lead] = sorted((*self.by_lead.get(lead, ()), *found))
+        self.by_conversion: dict[int, list[tuple]] = {}
+        if offline:
+            for lead, found in _offline_touches(offline, lead_windows).items():
+                self.by_lead[lead] = sorted((*self.by_lead.get(lead, ()), *found))
+            wanted = {c.conversion_id for c in people if c.conversion_id and not c.lead}
+            for _, ms, touch_id, kind, lead, conversion_id, campaign, partner, where in offline:
+                if lead is None and conversion_id in wanted:
+                    touch = (ms, touch_id, kind, campaign, None, where, None, partner)
+                    self.by_conversion.setdefault(conversion_id, []).append(touch)
+            for touches in self.by_conversion.values():
+                touches.sort()
         clicks = {c.click_id for c in people if c.click_id}
         self.clicks = storage.click_touches(db, clicks, last) if clicks else {}
         self._cache: dict[tuple, list[tuple]] = {}
@@ -94,9 +109,21 @@ class Journeys:
         numbers = conversion.visitors
         by_lead = self.by_lead.get(conversion.lead) if conversion.lead else None
         click = self.clicks.get(conversion.click_id) if conversion.click_id else None
+        own = (
+            self.by_conversion.get(conversion.conversion_id)
+            if self.by_conversion and conversion.conversion_id is not None
+            else None
+        )
+        if own is not None:
+            by_lead = sorted((*(by_lead or ()), *own))
         if by_lead is None and click is None and len(numbers) < 2:
             return self.by_visitor.get(numbers[0], _NONE) if numbers else _NONE
-        key = (conversion.lead, numbers, conversion.click_id)
+        key = (
+            conversion.lead,
+            numbers,
+            conversion.click_id,
+            conversion.conversion_id if own else None,
+        )
         found = self._cache.get(key)
         if found is None:
             sources = [self.by_visitor.get(n, _NONE) for n in numbers]
@@ -118,6 +145,21 @@ def _activity_touches(activities: list[tuple], windows: list[tuple]) -> dict[str
         for low, high in spans.get(lead, _NONE):
             if low <= ms <= high:
                 touch = (ms, -activity_id, kind, campaign_id, None, None, lead)
+                found.setdefault(lead, []).append(touch)
+                break
+    return found
+
+
+def _offline_touches(offline: list[tuple], windows: list[tuple]) -> dict[str, list[tuple]]:
+    """{lead: touch tuples of its offline touches inside one of its windows}."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for lead, low, high in windows:
+        spans.setdefault(lead, []).append((low, high))
+    found: dict[str, list[tuple]] = {}
+    for _, ms, touch_id, kind, lead, _, campaign, partner, where in offline:
+        for low, high in spans.get(lead, _NONE) if lead else _NONE:
+            if low <= ms <= high:
+                touch = (ms, touch_id, kind, campaign, None, where, lead, partner)
                 found.setdefault(lead, []).append(touch)
                 break
     return found
@@ -150,10 +192,21 @@ def conversions_in(
     api_types = None if types is None else [t for t in types if t != "redemption"]
     found = []
     if api_types is None or api_types:
-        for kind, _, ms, lead, number, click, value, currency in storage.conversions_between(
-            db, period.start, period.end, api_types
-        ):
-            found.append(Conversion(ms, value or 0, currency, lead, number, click, kind=kind))
+        for row in storage.conversions_between(db, period.start, period.end, api_types):
+            kind, _, ms, lead, number, click, value, currency, conversion_id, where = row
+            found.append(
+                Conversion(
+                    ms,
+                    value or 0,
+                    currency,
+                    lead,
+                    number,
+                    click,
+                    location=where,
+                    kind=kind,
+                    conversion_id=conversion_id,
+                )
+            )
     redemptions = storage.redemptions_between(db, period.start, period.end)
     if types is None or "redemption" in types:
         for red in redemptions:

@@ -20,10 +20,10 @@ from app.core.errors import ValidationError
 from app.reports import attribution
 from app.reports.attribution import Model
 
-GROUP_BYS = ("campaign", "channel", "link", "location", "day")
+GROUP_BYS = ("campaign", "channel", "link", "location", "partner", "day")
 # The pipeline report's groupings: the lead's first-touch campaign or its channel, or a column
 # of the lead itself. No default: without group_by the report is one cohort.
-PIPELINE_GROUP_BYS = ("campaign", "channel", "source", "owner", "origin")
+PIPELINE_GROUP_BYS = ("campaign", "channel", "source", "owner", "origin", "partner")
 FORMATS = ("json", "csv")
 # The API's defaults; `touchpoint report attribution` offers the same choices and defaults.
 DEFAULT_MODEL = "last_touch"
@@ -34,6 +34,7 @@ NO_LABELS = {
     "channel": "(no campaign)",
     "link": "(no link)",
     "location": "(no location)",
+    "partner": "(no partner)",
 }
 DEFAULT_WINDOW_S = 7 * 86_400
 DEFAULT_PERIOD = timedelta(days=30)

@@ -11,6 +11,7 @@ from .coupons import *  # noqa: F403
 from .dashboard import *  # noqa: F403
 from .hits import *  # noqa: F403
 from .jobs import *  # noqa: F403
+from .offline import *  # noqa: F403
 from .people import *  # noqa: F403
 from .pipeline import *  # noqa: F403
 from .reports import *  # noqa: F403

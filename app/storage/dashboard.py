@@ -61,7 +61,7 @@ def recipients_of_link(db: Database, link_id: int) -> list[dict]:
     """The link's recipients with their lead's email and attributes, in upload order."""
     return _all(
         db,
-        "SELECT r.id, r.lead_id, l.email, l.name, l.attributes FROM recipients r "
+        "SELECT r.id, r.lead_id, l.email, l.name, l.attributes, l.ref_code FROM recipients r "
         "JOIN leads l ON l.id = r.lead_id WHERE r.link_id = ? ORDER BY r.id",
         (link_id,),
     )

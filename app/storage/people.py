@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlite_utils import Database
 
 from app.core.db import begin
+from app.people import ref_codes
 
 from .core import _all, _one
 from .dialect import greatest, json_merge_patch, jsonb_safe, least
@@ -14,37 +16,101 @@ from .dialect import greatest, json_merge_patch, jsonb_safe, least
 # Leads and visitors ------------------------------------------------------------------------
 
 
-def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, str]:
-    """Insert or merge leads by email; return {email_key: lead_id} for the batch.
+def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, tuple[str, str | None]]:
+    """Insert or merge leads by email; return {email_key: (lead_id, ref_code)} for the batch.
 
     rows: (new_id, email, email_key, name, external_id, attributes_json, now). A known email
-    keeps its GUID; name and external id fill in when given, attributes merge.
+    keeps its GUID and reference code; name and external id fill in when given, attributes
+    merge. Every row draws a reference code; a known email's is left unused (the space holds
+    34 billion, and a code is never handed out twice).
     """
     merged = json_merge_patch(db, "coalesce(leads.attributes, '{}')", "excluded.attributes")
+    codes = new_ref_codes(db, len(rows))
     db.conn.executemany(
         f"""
         INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,
-                           last_seen, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           last_seen, created_at, ref_code)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (email_key) DO UPDATE SET
             name = coalesce(excluded.name, leads.name),
             external_id = coalesce(excluded.external_id, leads.external_id),
             attributes = CASE WHEN excluded.attributes IS NULL THEN leads.attributes
-                         ELSE {merged} END
+                         ELSE {merged} END,
+            ref_code = coalesce(leads.ref_code, excluded.ref_code)
         """,
-        [(*row[:5], jsonb_safe(db, row[5]), row[6], row[6], row[6]) for row in rows],
+        [
+            (*row[:5], jsonb_safe(db, row[5]), row[6], row[6], row[6], code)
+            for row, code in zip(rows, codes, strict=True)
+        ],
     )
     keys = list({r[2] for r in rows})
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str | None]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        found.update(
-            db.conn.execute(
-                f"SELECT email_key, id FROM leads WHERE email_key IN ({marks})", chunk
-            ).fetchall()
-        )
+        for key, lead_id, ref_code in db.conn.execute(
+            f"SELECT email_key, id, ref_code FROM leads WHERE email_key IN ({marks})", chunk
+        ).fetchall():
+            found[key] = (lead_id, ref_code)
     return found
+
+
+# Reference codes: a counter through a keyed permutation (app/people/ref_codes.py).
+_NEXT_NUMBERS_SQL = (
+    "INSERT INTO counters (name, value) VALUES ('lead_ref', ?) ON CONFLICT (name) "
+    "DO UPDATE SET value = counters.value + excluded.value RETURNING value"
+)
+
+
+def _ref_code_key(db: Database) -> bytes:
+    db.execute(
+        "INSERT INTO counters (name, value) VALUES ('lead_ref_key', ?) ON CONFLICT DO NOTHING",
+        (secrets.randbits(63),),
+    )
+    value = db.execute("SELECT value FROM counters WHERE name = 'lead_ref_key'").fetchone()[0]
+    return int(value).to_bytes(8, "big")
+
+
+def seed_ref_code_key(db: Database, value: int) -> None:
+    """Fix the key before any code is made (only `touchpoint demo`, for repeatable seeds)."""
+    db.execute(
+        "INSERT INTO counters (name, value) VALUES ('lead_ref_key', ?) ON CONFLICT DO NOTHING",
+        (value,),
+    )
+
+
+def new_ref_codes(db: Database, count: int) -> list[str]:
+    """`count` reference codes never handed out before (the counter moves in one statement,
+    so concurrent writers on any host draw disjoint numbers)."""
+    if count <= 0:
+        return []
+    key = _ref_code_key(db)
+    end = int(db.execute(_NEXT_NUMBERS_SQL, (count,)).fetchone()[0])
+    return [ref_codes.encode(number, key) for number in range(end - count, end)]
+
+
+def fill_ref_codes(db: Database) -> int:
+    """Give every lead without a reference code one, oldest first; return how many."""
+    missing = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM leads WHERE ref_code IS NULL ORDER BY created_at, first_seen, id"
+        ).fetchall()
+    ]
+    codes = new_ref_codes(db, len(missing))
+    db.conn.executemany(
+        "UPDATE leads SET ref_code = ? WHERE id = ?", list(zip(codes, missing, strict=True))
+    )
+    return len(missing)
+
+
+def find_lead_by_ref_code(db: Database, ref_code: str) -> dict | None:
+    return _one(db, "SELECT * FROM leads WHERE ref_code = ?", (ref_code,))
+
+
+def find_lead_by_phone(db: Database, phone: str) -> dict | None:
+    """The lead with this E.164 number (the oldest, should two share one)."""
+    return _one(db, "SELECT * FROM leads WHERE phone = ? ORDER BY created_at, id LIMIT 1", (phone,))
 
 
 def ensure_recipients(db: Database, link_id: int, lead_ids: list[str], now: str) -> dict[str, int]:
@@ -77,15 +143,36 @@ def find_lead_by_email_key(db: Database, email_key: str) -> dict | None:
 
 
 def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
-    """Create a lead for an email unless one exists (concurrent callers get the same row)."""
+    """Create a lead for an email unless one exists (concurrent callers get the same row).
+
+    values: id, email, email_key, name, external_id, attributes, now, and optionally source
+    and phone."""
+    lead = find_lead_by_email_key(db, values["email_key"])
+    if lead is not None:
+        return lead
     db.execute(
         "INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,"
-        " last_seen, created_at) VALUES (:id, :email, :email_key, :name, :external_id,"
-        " :attributes, :now, :now, :now) ON CONFLICT (email_key) DO NOTHING",
-        values,
+        " last_seen, created_at, ref_code, source, phone) VALUES (:id, :email, :email_key,"
+        " :name, :external_id, :attributes, :now, :now, :now, :ref_code, :source, :phone)"
+        " ON CONFLICT (email_key) DO NOTHING",
+        {"source": None, "phone": None, **values, "ref_code": new_ref_codes(db, 1)[0]},
     )
     lead = find_lead_by_email_key(db, values["email_key"])
     assert lead is not None  # inserted above, or by the concurrent caller that won
+    return lead
+
+
+def insert_lead_by_phone(db: Database, values: dict[str, Any]) -> dict:
+    """A new lead known only by its phone number (the caller holds the write lock).
+
+    values: id, phone, source, now."""
+    db.execute(
+        "INSERT INTO leads (id, phone, source, first_seen, last_seen, created_at, ref_code)"
+        " VALUES (:id, :phone, :source, :now, :now, :now, :ref_code)",
+        {**values, "ref_code": new_ref_codes(db, 1)[0]},
+    )
+    lead = get_lead(db, values["id"])
+    assert lead is not None
     return lead
 
 
@@ -177,6 +264,7 @@ def erase_lead(db: Database, lead_id: str, now: str) -> None:
     try:
         conn.execute(
             "UPDATE leads SET email = NULL, email_key = NULL, name = NULL, external_id = NULL,"
+            " phone = NULL,"
             " attributes = NULL, erased_at = ? WHERE id = ?",
             (now, lead_id),
         )
@@ -189,6 +277,11 @@ def erase_lead(db: Database, lead_id: str, now: str) -> None:
             {"lead": lead_id},
         )
         conn.execute(f"UPDATE conversions SET properties = NULL WHERE {scope}", {"lead": lead_id})
+        # The caller's number and the recording are the person's; the call stays counted.
+        conn.execute(
+            "UPDATE calls SET from_number = NULL, recording_url = NULL WHERE lead_id = ?",
+            (lead_id,),
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -33,6 +33,12 @@ __all__ = [
     "void_conversion",
 ]
 
+# Activities that reached the person. A note is no contact; nor is a call nobody answered
+# (the prospect rang the campaign's number: a touch for attribution, but Sales still owes a
+# call back).
+NOT_CONTACT_KINDS = ("note", "missed_call")
+CONTACT_SQL = "kind NOT IN ('note', 'missed_call')"
+
 _OF_LEAD = (
     "(lead_id = :lead OR visitor_id IN "
     "(SELECT visitor_id FROM lead_visitors WHERE lead_id = :lead))"
@@ -81,8 +87,8 @@ def lead_activities(db: Database, lead_id: str) -> list[dict]:
 def lead_contact_times(db: Database, lead_id: str) -> tuple:
     """(first contact, last contact, last activity of any kind) of a lead."""
     return db.execute(
-        "SELECT min(CASE WHEN kind != 'note' THEN at END), "
-        "max(CASE WHEN kind != 'note' THEN at END), max(at) "
+        f"SELECT min(CASE WHEN {CONTACT_SQL} THEN at END), "
+        f"max(CASE WHEN {CONTACT_SQL} THEN at END), max(at) "
         "FROM lead_activities WHERE lead_id = ?",
         (lead_id,),
     ).fetchone()
@@ -171,7 +177,7 @@ def list_leads(
     """A page of leads matching the filters (see app/people/leads.py list_page)."""
     where = ["1 = 1"]
     params: dict[str, Any] = {"offset": offset, "limit": limit}
-    for name in ("stage", "status", "owner", "email_key"):
+    for name in ("stage", "status", "owner", "email_key", "id", "phone"):
         if filters.get(name) is not None:
             where.append(f"l.{name} = :{name}")
             params[name] = filters[name]

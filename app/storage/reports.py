@@ -70,6 +70,10 @@ __all__ = [
     "report_snapshot",
     "report_state",
     "sales_activities_between",
+    "offline_touches_between",
+    "link_partners",
+    "report_partners",
+    "OFFLINE_KINDS",
     "stitched_visitor_numbers",
     "touches_of_leads",
     "touches_of_visitors",
@@ -82,6 +86,11 @@ TOUCH_KINDS = {"click": 1, "scan": 2, "claim": 3, "booth_scan": 4}
 # from their own small table, and their touch ids are the activity ids negated, so they never
 # meet an event rowid when a journey drops duplicates.
 ACTIVITY_KIND = 5
+# Offline touches (offline_touches) as touches: a partner bringing the lead or sale, and a
+# customer at the till naming the campaign they saw. Their touch ids are -(id + 2**40), apart
+# from both event rowids and activity ids.
+OFFLINE_KINDS = {"partner": 6, "mentioned": 7}
+OFFLINE_ID_OFFSET = 2**40
 # A note records no contact with the person: it is no touch.
 _CONTACT = "kind != 'note'"
 _EVENT_COLUMNS = "rowid, type, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id"
@@ -751,6 +760,35 @@ def sales_activities_between(db: Database, start: str, end: str) -> list[tuple]:
     ).fetchall()
 
 
+def offline_touches_between(db: Database, start: str, end: str) -> list[tuple]:
+    """(at, at_ms, touch id, kind number, lead, conversion, campaign, partner, location) of
+    offline touches with `start` <= at <= `end`, in no order (one range of the `at` index, as
+    for sales activities)."""
+    rows = db.execute(
+        f"SELECT at, {dialect.epoch_ms(db, 'at')}, id, kind, lead_id, conversion_id, "
+        "campaign_id, partner_code, location_code FROM offline_touches WHERE at >= ? AND at <= ?",
+        (start, end),
+    ).fetchall()
+    kinds = OFFLINE_KINDS
+    return [
+        (at, ms, -(touch_id + OFFLINE_ID_OFFSET), kinds[kind], *rest)
+        for at, ms, touch_id, kind, *rest in rows
+        if kind in kinds
+    ]
+
+
+def link_partners(db: Database) -> dict[int, str]:
+    """{link id: partner code} for partners' links."""
+    return dict(db.execute("SELECT id, partner_code FROM links WHERE partner_code IS NOT NULL"))
+
+
+def report_partners(db: Database) -> dict[str, tuple[str, int | None]]:
+    """{code: (name, commission in hundredths of a percent)}."""
+    return {
+        r[0]: (r[1], r[2]) for r in db.execute("SELECT code, name, commission_bp FROM partners")
+    }
+
+
 def _grouped(rows: Iterable[tuple]) -> dict:
     # Rows arrive grouped by person (windows in key order); a person's windows may still
     # come apart, hence setdefault. Sorted here: cheaper than SQLite sorting them all.
@@ -880,13 +918,14 @@ _NOBODY = (None, None)
 
 
 def conversions_between(db: Database, start: str, end: str, types: list[str] | None) -> list[tuple]:
-    """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency); the lead
-    is the conversion's own or else the one its visitor was stitched to (maybe later)."""
+    """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency, id,
+    location); the lead is the conversion's own or else the one its visitor was stitched to
+    (maybe later); location is the store of a till sale."""
     sql = (
         f"SELECT type, occurred_at, {dialect.epoch_ms(db, 'occurred_at')}, lead_id, visitor_id, "
         "click_id, "
-        "value_minor, currency FROM conversions WHERE occurred_at >= ? AND occurred_at < ? "
-        "AND voided_at IS NULL"
+        "value_minor, currency, id, location_code FROM conversions WHERE occurred_at >= ? "
+        "AND occurred_at < ? AND voided_at IS NULL"
     )
     params: list[Any] = [start, end]
     if types is not None:
@@ -895,9 +934,9 @@ def conversions_between(db: Database, start: str, end: str, types: list[str] | N
     rows = db.execute(sql, params).fetchall()
     people = people_of(db, {r[4] for r in rows if r[4]})
     found = []
-    for kind, at, ms, lead, visitor, click, value, currency in rows:
+    for kind, at, ms, lead, visitor, click, value, currency, *rest in rows:
         number, stitched = people.get(visitor, _NOBODY)
-        found.append((kind, at, ms, lead or stitched, number, click, value, currency))
+        found.append((kind, at, ms, lead or stitched, number, click, value, currency, *rest))
     return found
 
 

@@ -15,7 +15,7 @@ from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, TouchpointError, ValidationError
 from app.coupons import booth_scans, locations, offers
-from app.people import conversions, leads, pipeline, recipients
+from app.people import calls, conversions, leads, partners, pipeline, recipients
 from app.views import qr
 
 from .common import (
@@ -295,6 +295,8 @@ def _offset_page() -> tuple[int, int]:
 
 
 _LEAD_LIST_ARGS = {
+    "ref_code",
+    "phone",
     "stage",
     "status",
     "owner",
@@ -325,7 +327,15 @@ def find_leads() -> Response:
     db = rt.db()
     rules = rt.pipeline_rules
     pipeline.ensure_current(db, rules)
-    items = leads.list_page(db, request.args, rules, clock.utcnow(), offset=offset, limit=limit + 1)
+    items = leads.list_page(
+        db,
+        request.args,
+        rules,
+        clock.utcnow(),
+        offset=offset,
+        limit=limit + 1,
+        default_country=rt.config["DEFAULT_COUNTRY"],
+    )
     next_cursor = f"o{offset + limit}" if len(items) > limit else None
     return jsonify({"items": items[:limit], "next_cursor": next_cursor})
 
@@ -353,7 +363,12 @@ def get_lead(lead_id: str) -> Response:
 def update_lead(lead_id: str) -> Response:
     rt = runtime()
     row = leads.update(
-        rt.db(), lead_id, json_body(), default_currency=rt.config["DEFAULT_CURRENCY"]
+        rt.db(),
+        lead_id,
+        json_body(),
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        default_country=rt.config["DEFAULT_COUNTRY"],
+        by=_actor_name(),
     )
     return _lead_answer(row)
 
@@ -397,6 +412,98 @@ def erase_lead(lead_id: str) -> Response:
     return jsonify({"lead": leads.to_json(leads.erase(db, lead_id), db)})
 
 
+# Partners ----------------------------------------------------------------------------------
+
+
+@bp.post("/partners")
+@allow(*ANY_TOKEN)
+def create_partner() -> Response:
+    row = partners.create(runtime().db(), json_body())
+    return created(partners.to_json(row), f"/api/v1/partners/{row['code']}")
+
+
+@bp.get("/partners")
+@allow(*ANY_TOKEN)
+def list_partners() -> Response:
+    rows = partners.list_all(runtime().db(), request.args)
+    return jsonify({"items": [partners.to_json(r) for r in rows], "next_cursor": None})
+
+
+@bp.get("/partners/<code>")
+@allow(*ANY_TOKEN)
+def get_partner(code: str) -> Response:
+    return jsonify(partners.to_json(partners.get(runtime().db(), code)))
+
+
+@bp.patch("/partners/<code>")
+@allow(*ANY_TOKEN)
+def update_partner(code: str) -> Response:
+    return jsonify(partners.to_json(partners.update(runtime().db(), code, json_body())))
+
+
+# Tracking numbers and calls ----------------------------------------------------------------
+
+
+@bp.post("/campaigns/<id:campaign_id>/phone-numbers")
+@allow(*ANY_TOKEN)
+def add_phone_number(campaign_id: int) -> Response:
+    rt = runtime()
+    row, is_new = calls.add_number(
+        rt.db(), campaign_id, json_body(), default_country=rt.config["DEFAULT_COUNTRY"]
+    )
+    body = calls.number_json(row)
+    if is_new:
+        return created(body, f"/api/v1/campaigns/{campaign_id}/phone-numbers/{row['number']}")
+    return jsonify(body)
+
+
+@bp.get("/campaigns/<id:campaign_id>/phone-numbers")
+@allow(*ANY_TOKEN)
+def list_phone_numbers(campaign_id: int) -> Response:
+    rows = calls.numbers(runtime().db(), campaign_id)
+    return jsonify({"items": [calls.number_json(r) for r in rows], "next_cursor": None})
+
+
+@bp.delete("/campaigns/<id:campaign_id>/phone-numbers/<number>")
+@allow(*ANY_TOKEN)
+def remove_phone_number(campaign_id: int, number: str) -> Response:
+    rt = runtime()
+    calls.remove_number(rt.db(), campaign_id, number, default_country=rt.config["DEFAULT_COUNTRY"])
+    return Response(status=204)
+
+
+@bp.post("/calls")
+@allow(*ANY_TOKEN)
+def record_call() -> Response:
+    rt = runtime()
+    row, is_new = calls.record(
+        rt.db(),
+        json_body(),
+        default_country=rt.config["DEFAULT_COUNTRY"],
+        rules=rt.pipeline_rules,
+        by=_actor_name(),
+    )
+    if is_new:
+        return created(calls.to_json(row), f"/api/v1/calls/{row['id']}")
+    return jsonify(calls.to_json(row))
+
+
+@bp.get("/calls")
+@allow(*ANY_TOKEN)
+def list_calls() -> Response:
+    after, limit = page_args()
+    db = runtime().db()
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "limit")}
+    rows = calls.list_page(db, args, after_id=after, limit=limit + 1)
+    return listing([calls.to_json(r) for r in rows[:limit]], rows, limit)
+
+
+@bp.get("/calls/<id:call_id>")
+@allow(*ANY_TOKEN)
+def get_call(call_id: int) -> Response:
+    return jsonify(calls.to_json(calls.get(runtime().db(), call_id)))
+
+
 # Conversions -------------------------------------------------------------------------------
 
 
@@ -408,6 +515,7 @@ def create_conversion() -> Response:
         rt.db(),
         json_body(),
         default_currency=rt.config["DEFAULT_CURRENCY"],
+        default_country=rt.config["DEFAULT_COUNTRY"],
         rules=rt.pipeline_rules,
     )
     if is_new:

@@ -17,7 +17,7 @@ from app.core import clock
 from app.core.csv_cells import inert, inert_row
 from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError
-from app.people import recipients
+from app.people import recipients, ref_codes
 from app.views import charts, qr
 
 from ..common import base_url, qr_response, revenue_types, runtime
@@ -410,14 +410,16 @@ def link_merge_file(link_id: int) -> Response:
                 attribute_names.append(name)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(inert_row(["email", "name", *attribute_names, "lead_id", "tracked_url"]))
+    header = ["email", "name", *attribute_names, "lead_id", "tracked_url", "ref_code"]
+    writer.writerow(inert_row(header))
     for row in rows:
         if row["email"] is None:
             continue  # erased: nothing to send to
         url = f"{base}/r/{rt.link_tokens.mint(link_id, row['id'])}"
         attrs = [_cell(inert(row["attributes"].get(n))) for n in attribute_names]
         cells = inert_row([row["email"], row["name"] or ""])
-        writer.writerow([*cells, *attrs, row["lead_id"], url])
+        ref_code = ref_codes.display(row["ref_code"]) if row["ref_code"] else ""
+        writer.writerow([*cells, *attrs, row["lead_id"], url, ref_code])
     return Response(
         buffer.getvalue(),
         content_type="text/csv; charset=utf-8",

@@ -69,6 +69,7 @@ def leads_page() -> werkzeug.Response:
             clock.utcnow(),
             offset=(page_number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE + 1,
+            default_country=rt.config["DEFAULT_COUNTRY"],
         )
     except ValidationError as exc:
         errors = field_errors(exc)
@@ -160,7 +161,13 @@ def lead_edit(lead_id: str) -> werkzeug.Response:
     if payload["value"] is None and payload["currency"] is None:
         payload["currency"] = None
     try:
-        leads.update(rt.db(), lead_id, payload, default_currency=rt.config["DEFAULT_CURRENCY"])
+        leads.update(
+            rt.db(),
+            lead_id,
+            payload,
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+            default_country=rt.config["DEFAULT_COUNTRY"],
+        )
     except TouchpointError as exc:
         return _form_failed(lead_id, "edit", exc)
     return _done(lead_id, "saved")
