@@ -769,8 +769,8 @@ def report_attribution(
     "--group-by",
     type=click.Choice(report_params.PIPELINE_GROUP_BYS),
     default=None,
-    help="One group per first-touch campaign or channel, or per the leads' source, owner or "
-    "origin (default: the whole cohort).",
+    help="One group per first-touch campaign or channel, or per the leads' source, owner, "
+    "origin or partner (default: the whole cohort).",
 )
 @click.option(
     "--campaign-id",

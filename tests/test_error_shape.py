@@ -229,6 +229,7 @@ CASES = [
     Case(E.LEAD_NOT_FOUND, lambda w: w.api.get(f"/api/v1/leads/{uuid.uuid4()}")),
     Case(E.CONVERSION_NOT_FOUND, lambda w: w.api.get("/api/v1/conversions/999")),
     Case(E.CALL_NOT_FOUND, lambda w: w.api.get("/api/v1/calls/999")),
+    Case(E.PARTNER_NOT_FOUND, lambda w: w.api.get("/api/v1/partners/nobody")),
     Case(
         E.PHONE_NUMBER_NOT_FOUND,
         lambda w: w.api.delete(f"/api/v1/campaigns/{w.campaign['id']}/phone-numbers/+14155550100"),
@@ -283,6 +284,17 @@ CASES = [
         lambda w: w.api.post(f"/api/v1/leads/{w.won_lead}/lost", json={"reason": "timing"}),
     ),
     Case(E.LEAD_NOT_LOST, lambda w: w.api.post(f"/api/v1/leads/{w.won_lead}/reopen", json={})),
+    Case(
+        E.PARTNER_EXISTS,
+        lambda w: [
+            w.api.post("/api/v1/partners", json={"code": "dup", "name": "D", "kind": "var"})
+            for _ in range(2)
+        ][-1],
+    ),
+    Case(
+        E.UNKNOWN_PARTNER,
+        lambda w: w.api.patch(f"/api/v1/leads/{w.won_lead}", json={"partner_code": "nobody"}),
+    ),
     Case(
         E.PHONE_NUMBER_TAKEN,
         lambda w: [

@@ -454,6 +454,23 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
                 "note": row["note"],
             }
         )
+    for touch in storage.offline_touches_of_lead(db, lead_id):
+        items.append(
+            {
+                "id": touch["id"],
+                "type": touch["kind"],
+                "at": touch["at"],
+                "campaign_id": touch["campaign_id"],
+                "channel": touch["channel"] or touch["kind"],
+                "link_id": None,
+                "visitor_id": None,
+                "partner_code": touch["partner_code"],
+                "partner_name": touch["partner_name"],
+                "location_code": touch["location_code"],
+                "conversion_id": touch["conversion_id"],
+                "by": touch["created_by"],
+            }
+        )
     for loss in storage.lead_losses(db, lead_id):
         moments = [("lost", loss["at"], loss["by"])]
         if loss["reopened_at"]:

@@ -38,6 +38,7 @@ from .snapshot import collector_paused, up_to_date
 NO_TOUCH = "(no touch)"
 NO_CAMPAIGN = "(no campaign)"
 NO_VALUE = "(none)"
+NO_PARTNER = "(no partner)"
 _LEFT_OUT = object()  # a lead whose first touch is not of the campaign asked for
 # The CSV row of the leads that reached no stage yet.
 NO_STAGE = "(no stage)"
@@ -395,6 +396,8 @@ def _label(group_by: str, key: Any, campaigns: dict[int, tuple]) -> str:
     if _special(group_by, key) == 2:
         return NO_TOUCH
     if key is None:
+        if group_by == "partner":
+            return NO_PARTNER
         return NO_CAMPAIGN if group_by in ("campaign", "channel") else NO_VALUE
     if group_by == "campaign":
         return campaigns[key][0] if key in campaigns else str(key)

@@ -229,7 +229,12 @@ def list_leads(
 # (NOT INDEXED): looking most rows up one by one through an index (GUID keys, a random page
 # each) costs several times one pass over the table (bench/pipeline).
 SCAN_SHARE = 0.25
-_GROUP_COLUMNS = {"owner": "l.owner", "source": "l.source", "origin": "l.origin"}
+_GROUP_COLUMNS = {
+    "owner": "l.owner",
+    "source": "l.source",
+    "origin": "l.origin",
+    "partner": "l.partner_code",
+}
 
 
 def pipeline_cohort(
