@@ -242,12 +242,21 @@ def test_list_campaigns_pages_with_a_cursor(api):
 
 def test_create_link_returns_urls_token_and_qr(api):
     campaign = api.campaign()
-    body = {"campaign_id": campaign["id"], "destination": "https://x.example/", "store_code": "NYC-5TH"}
+    body = {
+        "campaign_id": campaign["id"],
+        "destination": "https://x.example/",
+        "store_code": "NYC-5TH",
+    }
     unknown = api.post("/api/v1/links", json=body)
     assert unknown.status_code == 422
     assert unknown.get_json()["error"]["code"] == "unknown_location"
     assert unknown.get_json()["error"]["field"] == "store_code"
-    store = {"code": "NYC-5TH", "name": "Fifth Avenue", "kind": "store", "timezone": "America/New_York"}
+    store = {
+        "code": "NYC-5TH",
+        "name": "Fifth Avenue",
+        "kind": "store",
+        "timezone": "America/New_York",
+    }
     assert api.post("/api/v1/locations", json=store).status_code == 201
     response = api.post(
         "/api/v1/links",

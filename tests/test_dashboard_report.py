@@ -204,7 +204,7 @@ def test_the_default_report_shows_what_the_api_gives(app, api, fake_clock, histo
     # 100.00 + 25.00 + 20.00 + 30.00 in sales and redemptions; the 500.00 opportunity is
     # pipeline, not money, and only counts when asked for.
     assert report["totals"]["revenue"] == "175.00"
-    assert report["params"]["type"] == ["sale", "purchase", "redemption"]
+    assert report["params"]["type"] == ["sale", "purchase", "store_sale", "redemption"]
     every = api.get(
         "/api/v1/reports/attribution?" + urlencode({**default_period(fake_clock), "type": "all"})
     ).get_json()
@@ -483,7 +483,7 @@ def test_the_histogram_shows_time_to_convert(app, api, fake_clock, history):
     assert svg in body
     # Money received only: Ann's sale a day after her touch and Cy's redemption two days
     # after the claim: < 7 d. The walk-in sale has no touch, the shared code no journey.
-    assert times["params"]["type"] == ["sale", "purchase", "redemption"]
+    assert times["params"]["type"] == ["sale", "purchase", "store_sale", "redemption"]
     assert totals["counts"] == {"< 1 h": 0, "< 1 d": 0, "< 7 d": 2, "< 30 d": 0, "later": 0}
     assert (totals["without_touch"], totals["direct"]) == (1, 1)
     assert "&lt; 7 d 2 (100%)" in svg

@@ -256,7 +256,7 @@ def test_the_overview_and_the_report_page_show_the_same_revenue(season, api, bro
             money = report(
                 api, "attribution", **{"from": shown["from"], "to": str(last + timedelta(days=1))}
             )
-            assert money["params"]["type"] == ["sale", "purchase", "redemption"]
+            assert money["params"]["type"] == ["sale", "purchase", "store_sale", "redemption"]
             assert on_overview == f"{float(money['totals']['revenue']):,.2f}"
             every = report(
                 api,

@@ -72,6 +72,13 @@ class World:
         for value, currency in (("10.00", "EUR"), ("1000", "JPY")):
             sale = {"type": "sale", "click_id": self.click_id, "value": value, "currency": currency}
             assert api.post("/api/v1/conversions", json=sale).status_code == 201
+        order = {
+            "type": "sale",
+            "email": "web@example.com",
+            "value": "5.00",
+            "external_id": "ORD-77",
+        }
+        assert api.post("/api/v1/conversions", json=order).status_code == 201
         won = {"type": "sale", "email": "won@example.com", "value": "5.00"}
         self.won_lead = api.post("/api/v1/conversions", json=won).get_json()["lead_id"]
         erased = {"type": "lead", "email": "gone@example.com"}
@@ -230,6 +237,28 @@ CASES = [
     Case(E.CONVERSION_NOT_FOUND, lambda w: w.api.get("/api/v1/conversions/999")),
     Case(E.CALL_NOT_FOUND, lambda w: w.api.get("/api/v1/calls/999")),
     Case(E.PARTNER_NOT_FOUND, lambda w: w.api.get("/api/v1/partners/nobody")),
+    Case(
+        E.ORDER_NOT_FOUND,
+        lambda w: w.api.post("/api/v1/pickups", json={"location": "NYC-5TH", "order_id": "NO-1"}),
+    ),
+    Case(
+        E.ALREADY_PICKED_UP,
+        lambda w: [
+            w.api.post("/api/v1/pickups", json={"location": "NYC-5TH", "order_id": "ORD-77"})
+            for _ in range(2)
+        ][-1],
+    ),
+    Case(
+        E.SALE_ALREADY_RECORDED,
+        lambda w: [
+            w.api.post(
+                "/api/v1/sales",
+                json={"location": "NYC-5TH", "transaction_id": "S-9", "amount": "1.00"},
+                headers={"Idempotency-Key": key},
+            )
+            for key in ("k-1", "k-2")
+        ][-1],
+    ),
     Case(
         E.PHONE_NUMBER_NOT_FOUND,
         lambda w: w.api.delete(f"/api/v1/campaigns/{w.campaign['id']}/phone-numbers/+14155550100"),

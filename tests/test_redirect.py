@@ -192,9 +192,11 @@ def test_every_state_of_a_link_logs_the_outcome_its_answer_shows(
 ):
     """The liveness rule is kept twice (links.target in Python, and in SQL for PostgreSQL's
     one-statement click): the row a hit leaves must say what the visitor got."""
-    from .coupon_helpers import offer_link
+    from .coupon_helpers import location, offer_link
 
     fields = dict(fields)
+    if "store_code" in fields:
+        location(api, fields["store_code"])
     when = fields.pop("expires_at", None)
     if when is not None:
         delta = timedelta(days=1) if when == "future" else -timedelta(minutes=1)

@@ -49,7 +49,7 @@ def test_the_default_report_counts_the_sale_once(api, fake_clock, one_buyer):
     assert (row["conversions"], row["revenue"]) == (1.0, "1000.00")
     assert (report["totals"]["conversions"], report["totals"]["revenue"]) == (1.0, "1000.00")
     assert row["roi"] == 3.0  # (1000 - 250) / 250
-    assert report["params"]["type"] == ["sale", "purchase", "redemption"]
+    assert report["params"]["type"] == ["sale", "purchase", "store_sale", "redemption"]
     assert report["params"]["type_all"] is False
 
 
@@ -144,7 +144,7 @@ def test_time_to_convert_counts_the_sale_only(api, fake_clock, one_buyer):
     times = response.get_json()
     assert times["totals"]["conversions"] == 1
     assert times["totals"]["counts"]["< 1 d"] == 1  # the sale came 5 hours after the click
-    assert times["params"]["type"] == ["sale", "purchase", "redemption"]
+    assert times["params"]["type"] == ["sale", "purchase", "store_sale", "redemption"]
     every = api.get(
         "/api/v1/reports/time-to-convert?" + urlencode({**around(fake_clock), "type": "all"})
     ).get_json()

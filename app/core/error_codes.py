@@ -69,6 +69,7 @@ class ErrorCode(StrEnum):
     )
     CALL_NOT_FOUND = "call_not_found", 404, "No call with this id."
     PARTNER_NOT_FOUND = "partner_not_found", 404, "No partner with this code."
+    ORDER_NOT_FOUND = "order_not_found", 404, "No online order (conversion) with this order_id."
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "The path exists, not with this method."
     # 409
@@ -84,6 +85,12 @@ class ErrorCode(StrEnum):
     EMAIL_TAKEN = "email_taken", 409, "There is already an account for this email."
     LAST_ADMIN = "last_admin", 409, "The last active admin cannot be demoted or disabled."
     PARTNER_EXISTS = "partner_exists", 409, "A partner with this code exists."
+    SALE_ALREADY_RECORDED = (
+        "sale_already_recorded",
+        409,
+        "The receipt (transaction_id) is already a sale at this location.",
+    )
+    ALREADY_PICKED_UP = "already_picked_up", 409, "The order was already picked up."
     PHONE_NUMBER_TAKEN = (
         "phone_number_taken",
         409,
@@ -152,6 +159,7 @@ class ErrorCode(StrEnum):
 EXTRA_KEYS: dict[ErrorCode, tuple[str, ...]] = {
     ErrorCode.WRONG_LOCATION: ("valid_at",),
     ErrorCode.ALREADY_REDEEMED: ("redeemed_at", "location"),
+    ErrorCode.ALREADY_PICKED_UP: ("order",),
     ErrorCode.EXPIRED: ("ends_at",),
     ErrorCode.NOT_YET_VALID: ("starts_at",),
     ErrorCode.INVALID_ROWS: ("invalid",),

@@ -161,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "REVENUE_TYPES",
-        "sale,purchase,redemption",
+        "sale,purchase,store_sale,redemption",
         "Conversion types every report counts when no type is asked for: their values are "
         "revenue (pipeline stages such as opportunity carry values that are not money "
         "received). type=all counts every type.",

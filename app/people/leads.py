@@ -115,6 +115,11 @@ def existing_id(db: Database, lead_id: str, field: str = "lead_id") -> str:
         ) from None
 
 
+def is_guid(value: str) -> bool:
+    """A lower-case lead or visitor GUID."""
+    return _is_guid(value)
+
+
 def _is_guid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value

@@ -267,12 +267,14 @@ class _Table:
         units = attribution.CONVERSION_UNITS
         key_of, row, present = self.touch_key, self.row, self.present
         single, window_ms = self.single, self.window_ms
+        by_location = self.params.group_by == "location"
         credited: list[tuple[object, int | None, int, int, float | None]]
         for conversion in conversions:
             # (row key, campaign, hundredths, minor units, age in seconds or None) per touch
             # credited. The common cases inline: this loop runs once per conversion.
             ms, value = conversion.ms, conversion.value_minor
-            if conversion.direct_campaign_id is not None:
+            direct_kind = conversion.direct_campaign_id is not None
+            if direct_kind:
                 direct = conversion.direct_campaign_id
                 touch = (ms, 0, _DIRECT_KIND, direct, None, conversion.location)
                 credited = [(key_of(touch), direct, units, value, None)]
@@ -289,6 +291,11 @@ class _Table:
                     credited = [(key_of(touch), touch[3], units, value, (ms - touch[0]) / 1000)]
                 else:
                     credited = self._shared(conversion, touches, low, high, reached)
+            if by_location and conversion.location is not None and not direct_kind:
+                # Where the money came in (a till sale, a web order picked up): that store,
+                # whichever touches earned it.
+                where = conversion.location
+                credited = [(where, cid, share, part, age) for _, cid, share, part, age in credited]
             for key, campaign_id, share, part, age in credited:
                 if only in (None, campaign_id):
                     target = row(key)

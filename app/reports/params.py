@@ -40,7 +40,7 @@ DEFAULT_WINDOW_S = 7 * 86_400
 DEFAULT_PERIOD = timedelta(days=30)
 # `type=all`: every conversion type, pipeline stages included.
 ALL_TYPES = "all"
-DEFAULT_REVENUE_TYPES = ("sale", "purchase", "redemption")
+DEFAULT_REVENUE_TYPES = ("sale", "purchase", "store_sale", "redemption")
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DAY_MS = 86_400_000
 # What the report page calls each parameter, for messages people read.

@@ -170,3 +170,37 @@ def offline_touches_of_lead(db: Database, lead_id: str) -> list[dict]:
         "WHERE t.lead_id = ? ORDER BY t.at, t.id",
         (lead_id,),
     )
+
+
+# Till sales and pickups --------------------------------------------------------------------
+
+
+def set_pickup(
+    db: Database, conversion_id: int, at: str, location: str, staff_key_id: int | None
+) -> bool:
+    """Mark an order picked up; False when it already was (one pickup per order)."""
+    return (
+        db.execute(
+            "UPDATE conversions SET picked_up_at = ?, picked_up_location = ?, "
+            "picked_up_staff_key_id = ? WHERE id = ? AND picked_up_at IS NULL",
+            (at, location, staff_key_id, conversion_id),
+        ).rowcount
+        > 0
+    )
+
+
+def campaigns_at_location(db: Database, location_code: str, now: str) -> list[dict]:
+    """Campaigns running at a location today: an active link for it, or an offer valid there
+    (an offer with no locations is valid everywhere) and not over; newest first."""
+    return _all(
+        db,
+        "SELECT c.id, c.name, c.channel FROM campaigns c WHERE "
+        "(c.ends_at IS NULL OR c.ends_at >= :now) AND (c.starts_at IS NULL OR c.starts_at <= :now) "
+        "AND (EXISTS (SELECT 1 FROM links l WHERE l.campaign_id = c.id AND l.active = 1 "
+        "AND l.store_code = :loc) OR EXISTS (SELECT 1 FROM offers o WHERE o.campaign_id = c.id "
+        "AND (o.ends_at IS NULL OR o.ends_at >= :now) AND (o.starts_at IS NULL OR "
+        "o.starts_at <= :now) AND (NOT EXISTS (SELECT 1 FROM offer_locations x WHERE "
+        "x.offer_id = o.id) OR EXISTS (SELECT 1 FROM offer_locations x WHERE x.offer_id = o.id "
+        "AND x.location_code = :loc)))) ORDER BY c.id DESC",
+        {"loc": location_code, "now": now},
+    )

@@ -108,6 +108,15 @@ def find_lead_by_ref_code(db: Database, ref_code: str) -> dict | None:
     return _one(db, "SELECT * FROM leads WHERE ref_code = ?", (ref_code,))
 
 
+def find_lead_by_external_id(db: Database, external_id: str) -> dict | None:
+    """The lead with this id in another system (a CRM, a loyalty card); the oldest."""
+    return _one(
+        db,
+        "SELECT * FROM leads WHERE external_id = ? ORDER BY created_at, id LIMIT 1",
+        (external_id,),
+    )
+
+
 def find_lead_by_phone(db: Database, phone: str) -> dict | None:
     """The lead with this E.164 number (the oldest, should two share one)."""
     return _one(db, "SELECT * FROM leads WHERE phone = ? ORDER BY created_at, id LIMIT 1", (phone,))

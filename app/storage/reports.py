@@ -920,11 +920,13 @@ _NOBODY = (None, None)
 def conversions_between(db: Database, start: str, end: str, types: list[str] | None) -> list[tuple]:
     """(type, occurred_at, ms, lead, visitor number, click id, value_minor, currency, id,
     location); the lead is the conversion's own or else the one its visitor was stitched to
-    (maybe later); location is the store of a till sale."""
+    (maybe later); location is where the money came in: the store a web order was picked up
+    at, or the till of a store sale."""
     sql = (
         f"SELECT type, occurred_at, {dialect.epoch_ms(db, 'occurred_at')}, lead_id, visitor_id, "
         "click_id, "
-        "value_minor, currency, id, location_code FROM conversions WHERE occurred_at >= ? "
+        "value_minor, currency, id, coalesce(picked_up_location, location_code) "
+        "FROM conversions WHERE occurred_at >= ? "
         "AND occurred_at < ? AND voided_at IS NULL"
     )
     params: list[Any] = [start, end]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.core.errors import ValidationError
-from app.coupons import booth_scans, redemptions
+from app.coupons import booth_scans, redemptions, till_sales
 
 from .common import json_body, runtime
 from .permissions import TILL, allow, guard
@@ -56,6 +56,32 @@ def redeem() -> Response:
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+@bp.post("/sales")
+@allow(*TILL)
+def record_sale() -> Response:
+    """A sale without a code, at a till (optionally who, and which campaign they mentioned)."""
+    rt = runtime()
+    status, body = till_sales.record_sale(
+        rt.db(),
+        g.actor,
+        json_body(),
+        request.headers.get("Idempotency-Key"),
+        default_currency=rt.config["DEFAULT_CURRENCY"],
+        default_country=rt.config["DEFAULT_COUNTRY"],
+        rules=rt.pipeline_rules,
+    )
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+@bp.post("/pickups")
+@allow(*TILL)
+def pickup() -> Response:
+    """A web order collected in store: recorded on the order, no new revenue."""
+    return jsonify(till_sales.pickup(runtime().db(), g.actor, json_body()))
 
 
 @bp.get("/redemptions")
