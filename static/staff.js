@@ -299,7 +299,10 @@
     if ((response.status === 200 || response.status === 201) && answer &&
         answer.id === item.scan_id) {
       removeFrom(QUEUE, item.scan_id);
-      tag(listItem(item), answer.matched ? "matched" : "unmatched", answer.matched ? "ok" : "plain");
+      // Who it was, in words (a name or an email), never the scanned token.
+      const li = listItem(item);
+      if (answer.who) li.querySelector(".scan-code").textContent = answer.who;
+      tag(li, answer.who ? "matched" : "unknown badge – saved", answer.who ? "ok" : "plain");
       return "next";
     }
     if (response.status === 401) {

@@ -267,3 +267,33 @@ def test_a_refused_scan_is_parked_in_view_not_retried(browser, live):
         page.get_by_role("button", name="Discard").click()
         expect(parked).to_be_hidden()
     assert live.rows("SELECT id FROM booth_scans WHERE raw_code = 'misfiled@example.com'") == []
+
+
+def test_a_clerk_records_a_sale_the_customer_says_a_campaign_brought(page, live):
+    """No coupon, but "I saw your Boot Week ad": one tap, and the report credits Boot Week
+    at this store."""
+    from playwright.sync_api import expect
+
+    sign_in(page, live, "BER")
+    page.get_by_text("Sale without a code").click()
+    page.locator("#sale-amount").fill("25,00")
+    page.locator("#sale-transaction_id").fill("R-555")
+    page.get_by_label("Boot Week").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record sale").click()
+    word = page.locator("#result .result-word")
+    expect(word).to_have_text(re.compile(r"✓\s+SALE RECORDED"))
+    expect(page.locator("#result")).to_contain_text("25.00 USD")
+    expect(page.locator("#result")).to_contain_text("Boot Week")
+    expect(page.locator("#code")).to_be_focused()  # back to scanning for the next customer
+    screenshot(page, "staff-till-sale-mentioned")
+
+    [sale] = live.rows("SELECT * FROM conversions WHERE type = 'store_sale'")
+    assert (sale["location_code"], sale["value_minor"]) == ("BER", 2500)
+    by_link = live.api.get("/api/v1/reports/attribution?group_by=link").get_json()
+    assert {r["key"]: r["revenue"] for r in by_link["rows"]}["(mentioned at the till)"] == "25.00"
+    by_store = live.api.get("/api/v1/reports/attribution?group_by=location").get_json()
+    assert {r["key"]: r["revenue"] for r in by_store["rows"]}["BER"] == "25.00"
+    by_campaign = live.api.get("/api/v1/reports/attribution").get_json()
+    [boot_week] = [r for r in by_campaign["rows"] if r["label"] == "Boot Week"]
+    assert boot_week["revenue"] == "25.00"

@@ -240,6 +240,8 @@ def _posts(shop: Shop, client) -> list[tuple[str, dict]]:
         ("/staff/redeem", {"code": code, "submission": str(uuid.uuid4())}),
         (f"/staff/redemptions/{row['id']}/void", {"reason": "returned"}),
         ("/staff/scan", {"code": "ada@example.com", "scan_id": str(uuid.uuid4())}),
+        ("/staff/sale", {"amount": "5.00", "submission": str(uuid.uuid4())}),
+        ("/staff/pickup", {"order_id": "WEB-1"}),
     ]
 
 
@@ -269,6 +271,7 @@ def test_every_post_is_refused_without_this_sessions_token(shop, token):
     assert row["voided_at"] is None
     assert client.get("/staff/redeem").status_code == 200
     assert rows(shop, "SELECT * FROM booth_scans") == []
+    assert rows(shop, "SELECT * FROM conversions WHERE type = 'store_sale'") == []
 
 
 # The till ----------------------------------------------------------------------------------
@@ -292,6 +295,78 @@ def test_redeemed_shows_offer_discount_campaign_and_claim(shop):
         4990,
     )
     assert code in page.split('id="recent-title"')[1]  # and it is in the list below
+
+
+def sell(client, **fields):
+    page = client.get("/staff/redeem")
+    data = {
+        "csrf_token": token_of(page),
+        "submission": SUBMISSION_RE.search(page.get_data(as_text=True)).group(1),
+        **fields,
+    }
+    return client.post("/staff/sale", data=data), data
+
+
+def test_a_sale_without_a_code_with_what_the_customer_mentioned(shop):
+    running = shop.api.post(
+        "/api/v1/links",
+        json={
+            "campaign_id": shop.campaign["id"],
+            "destination": "https://x.example/",
+            "store_code": "BER",
+        },
+    )
+    assert running.status_code == 201
+    elsewhere = shop.api.campaign(name="Hamburg radio")
+    shop.api.post(
+        "/api/v1/links",
+        json={
+            "campaign_id": elsewhere["id"],
+            "destination": "https://x.example/",
+            "store_code": "HAM",
+        },
+    )
+    client = signed_in(shop)
+    page = text(client.get("/staff/redeem"))
+    picker = page.split("Customer mentioned")[1].split("</fieldset>")[0]
+    assert "Boot Week" in picker and "Hamburg radio" not in picker  # running here only
+    response, data = sell(
+        client,
+        amount="19,90",
+        transaction_id="R-77",
+        mentioned_campaign_id=str(shop.campaign["id"]),
+    )
+    assert response.status_code == 201
+    shown = text(response)
+    assert "SALE RECORDED" in shown and "19.90 USD" in shown and "Boot Week" in shown
+    # The form sent again (a double tap, a reload): one sale.
+    assert client.post("/staff/sale", data=data).status_code == 201
+    [row] = rows(shop, "SELECT * FROM conversions WHERE type = 'store_sale'")
+    assert (row["location_code"], row["value_minor"]) == ("BER", 1990)
+    [touch] = rows(shop, "SELECT * FROM offline_touches")
+    assert touch["kind"] == "mentioned" and touch["campaign_id"] == shop.campaign["id"]
+
+    bad, _ = sell(client, amount="lots", lead="nobody-at-all")
+    assert bad.status_code == 422
+    page = text(bad)
+    assert 'id="sale-panel" open' in page and 'id="sale-amount-error"' in page
+
+
+def test_a_web_order_is_handed_over_once(shop):
+    order = {"type": "sale", "email": "web@example.com", "value": "80.00", "external_id": "WEB-9"}
+    assert shop.api.post("/api/v1/conversions", json=order).status_code == 201
+    client = signed_in(shop)
+    token = token_of(client.get("/staff/redeem"))
+    first = client.post("/staff/pickup", data={"csrf_token": token, "order_id": "WEB-9"})
+    assert first.status_code == 200
+    assert "HAND OVER THE ORDER" in text(first) and "web@example.com" in text(first)
+    other = signed_in(shop, "HAM")
+    token = token_of(other.get("/staff/redeem"))
+    again = other.post("/staff/pickup", data={"csrf_token": token, "order_id": "WEB-9"})
+    assert again.status_code == 409
+    assert "ALREADY PICKED UP" in text(again) and "Berlin Mitte" in text(again)
+    unknown = other.post("/staff/pickup", data={"csrf_token": token, "order_id": "WEB-0"})
+    assert unknown.status_code == 404 and "UNKNOWN ORDER" in text(unknown)
 
 
 def test_the_same_form_sent_twice_redeems_once(shop):
@@ -539,11 +614,21 @@ def test_the_scan_form_works_without_javascript(shop):
     scan_id = re.search(r'name="scan_id" value="([^"]+)"', text(page)).group(1)
     form = {"csrf_token": token_of(page), "scan_id": scan_id, "code": "bob@example.com"}
     response = client.post("/staff/scan", data={**form, "rating": "5", "note": "hot lead"})
-    assert response.status_code == 201 and "SAVED" in text(response)
+    # The booth says who was scanned, in words.
+    assert response.status_code == 201 and "SCANNED: bob@example.com" in text(response)
     response = client.post("/staff/scan", data={**form, "rating": "5", "note": "hot lead"})
     assert response.status_code == 200  # the same form again is the same scan
     [row] = rows(shop, "SELECT * FROM booth_scans")
     assert (row["id"], row["rating"], row["note"]) == (scan_id, 5, "hot lead")
+    # A lead the booth made is a booth lead, in the pipeline cohort though it never clicked.
+    [lead] = rows(shop, "SELECT source FROM leads")
+    assert lead["source"] == "booth:FAIR"
+
+    form["scan_id"] = str(uuid.uuid4())
+    form["code"] = "tpb_" + "x" * 40  # a badge from another event: nobody
+    response = client.post("/staff/scan", data=form)
+    assert response.status_code == 201 and "UNKNOWN BADGE – SAVED" in text(response)
+    form["code"] = "bob@example.com"
 
     form["scan_id"] = str(uuid.uuid4())
     response = client.post("/staff/scan", data={**form, "rating": "7"})

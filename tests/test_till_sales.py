@@ -190,3 +190,23 @@ def test_one_sale_sent_from_several_processes_at_once_is_one_sale(tmp_path):
         answers = [r[n] for r in results]
         assert {tuple(a) for a in answers} == {(201, answers[0][1])}
     assert row_count(app, "conversions") == 8
+
+
+def test_a_code_claimed_from_a_stores_link_is_credited_to_that_store(app, api, fake_clock):
+    from .coupon_helpers import claim, offer, redeem, shown_code
+
+    location(api, "SOHO")  # the flyer's store
+    location(api, "NYC-5TH")
+    campaign = api.campaign(name="Flyers", channel="print")
+    made = offer(api, campaign["id"])
+    link = api.post(
+        "/api/v1/links",
+        json={"campaign_id": campaign["id"], "offer_id": made["id"], "store_code": "SOHO"},
+    ).get_json()
+    _, html = claim(app.test_client(), link)
+    # Redeemed at another store than the one whose flyer brought the customer.
+    assert redeem(staff(api, "NYC-5TH"), shown_code(html), amount="30.00").status_code == 201
+    fake_clock.advance(hours=1)
+    rows = rows_by_key(attribution(api, group_by="location", **around(fake_clock)))
+    assert rows["SOHO"]["revenue"] == "30.00" and rows["SOHO"]["claims"] == 1
+    assert None not in rows or rows[None]["revenue"] == "0.00"

@@ -13,16 +13,21 @@ from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.coupons.redemptions import Actor, resolve_location
-from app.people import leads
+from app.people import leads, ref_codes
 
 _FIELDS = {"code", "location", "scan_id", "scanned_at", "rating", "note"}
 _TOKEN_IN_URL = re.compile(r"/[rq]/([A-Za-z0-9_-]{27})(?:[/?#.]|$)")
 
 
 def match(
-    db: Database, text: str, link_tokens: LinkTokens, badges: BadgeTokens
+    db: Database,
+    text: str,
+    link_tokens: LinkTokens,
+    badges: BadgeTokens,
+    source: str | None = None,
 ) -> tuple[str | None, int | None]:
-    """(lead_id, campaign_id) for scanned text: a badge, a personal link, a lead id, an email."""
+    """(lead_id, campaign_id) for scanned text: a badge, a personal link, a lead id, a
+    reference code, an email (a new email makes a lead with `source`)."""
     text = text.strip()
     lead_id = badges.verify(text)
     if lead_id and storage.get_lead(db, lead_id):
@@ -41,8 +46,13 @@ def match(
         candidate = None
     if candidate and storage.get_lead(db, candidate):
         return candidate, None
+    reading = ref_codes.read(text)
+    if reading.code is not None:
+        found = storage.find_lead_by_ref_code(db, reading.code)
+        if found is not None:
+            return found["id"], None
     if leads.normalize_email(text):
-        return leads.find_or_create_by_email(db, text)["id"], None
+        return leads.find_or_create_by_email(db, text, source=source)["id"], None
     return None, None
 
 
@@ -91,7 +101,7 @@ def record(
     note = check(validation.text, payload, "note", max_len=2000, multiline=True)
     check.done()
     assert text is not None and scanned_at is not None  # as scan_id above
-    lead_id, campaign_id = match(db, text, link_tokens, badges)
+    lead_id, campaign_id = match(db, text, link_tokens, badges, f"booth:{location['code']}")
     now = clock.now_iso()
     event_id = clock.new_event_id()
     created = storage.insert_booth_scan(
@@ -131,27 +141,44 @@ def record(
 
 
 def assign(db: Database, scan_id: str, payload: dict) -> dict:
-    """Match an unmatched scan to a lead later (by lead_id or email)."""
+    """Match an unmatched scan to a lead later (by lead_id, ref_code or email)."""
     row = storage.get_booth_scan(db, scan_id)
     if row is None:
         raise NotFound(f"No scan {scan_id}.", code=ErrorCode.SCAN_NOT_FOUND)
     validation.require_object(payload)
-    validation.reject_unknown(payload, {"lead_id", "email"})
+    validation.reject_unknown(payload, {"lead_id", "email", "ref_code"})
     lead_id = validation.text(payload, "lead_id", max_len=64)
     email = validation.text(payload, "email", max_len=254)
+    ref_code = validation.text(payload, "ref_code", max_len=40)
     if lead_id:
         lead_id = leads.existing_id(db, lead_id)
+    elif ref_code:
+        lead_id = leads.by_ref_code(db, ref_code)["id"]
     elif email:
-        lead_id = leads.find_or_create_by_email(db, email)["id"]
+        source = f"booth:{row['location_code']}"
+        lead_id = leads.find_or_create_by_email(db, email, source=source)["id"]
     else:
         raise ValidationError(
-            "Give 'lead_id' or 'email'.", field="lead_id", code=ErrorCode.REQUIRED
+            "Give 'lead_id', 'ref_code' or 'email'.", field="lead_id", code=ErrorCode.REQUIRED
         )
     storage.match_booth_scan(db, scan_id, lead_id)
     storage.touch_lead(db, lead_id, row["scanned_at"])
     matched = storage.get_booth_scan(db, scan_id)
     assert matched is not None
     return matched
+
+
+def who(db: Database, row: dict) -> str | None:
+    """Who a scan is, in words for the booth: the lead's name, else email, else reference
+    code; None when it matched nobody."""
+    if row["lead_id"] is None:
+        return None
+    lead = storage.get_lead(db, row["lead_id"])
+    if lead is None or lead["erased_at"] is not None:
+        return "a known lead"
+    if lead["name"] or lead["email"]:
+        return str(lead["name"] or lead["email"])
+    return ref_codes.display(lead["ref_code"]) if lead["ref_code"] else "a known lead"
 
 
 def to_json(row: dict) -> dict:

@@ -67,6 +67,8 @@ def claim(
                 ):
                     break
         event_id = clock.new_event_id()
+        # The store whose link brought the customer: reports by location credit it.
+        link = storage.get_link(db, link_id) if link_id is not None else None
         storage.insert_event_row(
             db,
             {
@@ -75,6 +77,7 @@ def claim(
                 "at": now,
                 "link_id": link_id,
                 "campaign_id": campaign_id,
+                "store_code": link["store_code"] if link else None,
                 "visitor_id": visitor_id,
                 "lead_id": lead_id,
                 "ip": ip,

@@ -39,7 +39,7 @@ from app.clicks import campaigns
 from app.core import clock
 from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, TouchpointError, Unauthorized
-from app.coupons import booth_scans, locations, redemptions
+from app.coupons import booth_scans, locations, redemptions, till_sales
 from app.coupons.redemptions import Actor
 
 from .common import (
@@ -257,6 +257,12 @@ def _redeem_context(staff: Staff, **extra) -> dict:
         "submission": str(uuid.uuid4()),
         "form": {},
         "errors": {},
+        "sale_form": {},
+        "sale_errors": {},
+        "pickup_form": {},
+        "pickup_errors": {},
+        "open_panel": None,
+        "campaigns_here": till_sales.campaigns_here(db, staff.location["code"]),
         "currency": currency,
         **extra,
     }
@@ -422,12 +428,116 @@ def void(redemption_id: int) -> Response:
     return _page("staff/redeem.html", **_redeem_context(staff, notice=notice))
 
 
+# Till: sales without a code and web-order pickups ------------------------------------------
+
+_SALE_FIELDS = ("amount", "transaction_id", "lead", "mentioned_campaign_id")
+
+
+@bp.post("/sale")
+def sale() -> Response:
+    """A sale with no code: amount, receipt, optionally who and the campaign they named."""
+    staff: Staff = g.staff
+    rt = runtime()
+    form = {k: request.form.get(k, "").strip() for k in _SALE_FIELDS}
+    submission = request.form.get("submission", "").strip()[:64] or str(uuid.uuid4())
+    payload: dict = {
+        "transaction_id": form["transaction_id"] or f"staff-{submission}",
+        "amount": _amount(form["amount"]),
+    }
+    if form["lead"]:
+        payload["lead"] = form["lead"]
+    if form["mentioned_campaign_id"].isdigit():
+        payload["mentioned_campaign_id"] = int(form["mentioned_campaign_id"])
+    try:
+        status, body = till_sales.record_sale(
+            rt.db(),
+            staff.actor,
+            payload,
+            f"sale-{submission}",
+            default_currency=rt.config["DEFAULT_CURRENCY"],
+            default_country=rt.config["DEFAULT_COUNTRY"],
+            rules=rt.pipeline_rules,
+        )
+    except TouchpointError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors:
+            field = error.field if error.field in _SALE_FIELDS else "amount"
+            errors.setdefault(field, error.message)
+        context = _redeem_context(
+            staff,
+            sale_form=form,
+            sale_errors=errors,
+            submission=submission,
+            open_panel="sale",
+        )
+        return _page("staff/redeem.html", exc.status, **context)
+    sold = body["sale"]
+    facts = [
+        ("Amount", f"{sold['amount']} {sold['currency']}"),
+        ("Receipt", sold["transaction_id"]),
+    ]
+    if body["lead"]:
+        who = body["lead"]
+        facts.append(("Customer", who["name"] or who["email"] or who["ref_code"] or "known"))
+    mentioned = body["mentioned_campaign"]
+    facts.append(("Customer mentioned", mentioned["name"] if mentioned else "nothing"))
+    result = {"tone": "ok", "icon": "✓", "word": "SALE RECORDED", "facts": facts}
+    return _page("staff/redeem.html", status, **_redeem_context(staff, result=result))
+
+
+@bp.post("/pickup")
+def pickup() -> Response:
+    """A web order collected here: what to hand over, or where it already went."""
+    staff: Staff = g.staff
+    db = runtime().db()
+    order_id = request.form.get("order_id", "").strip()
+    try:
+        body = till_sales.pickup(db, staff.actor, {"order_id": order_id})
+    except TouchpointError as exc:
+        if exc.code in (ErrorCode.ALREADY_PICKED_UP, ErrorCode.ORDER_NOT_FOUND):
+            word = (
+                "ALREADY PICKED UP" if exc.code == ErrorCode.ALREADY_PICKED_UP else "UNKNOWN ORDER"
+            )
+            facts = [("Order", order_id)]
+            order = exc.extra.get("order")
+            if order:
+                place = storage.get_location(db, order["picked_up_location"] or "")
+                facts += [
+                    ("When", _local_time(order["picked_up_at"], staff.location) or "?"),
+                    ("Where", place["name"] if place else order["picked_up_location"] or "?"),
+                ]
+            result = {
+                "tone": "bad",
+                "icon": "✕",
+                "word": word,
+                "message": exc.message,
+                "facts": facts,
+            }
+            return _page("staff/redeem.html", exc.status, **_redeem_context(staff, result=result))
+        errors = {"order_id": exc.message}
+        context = _redeem_context(
+            staff, pickup_form={"order_id": order_id}, pickup_errors=errors, open_panel="pickup"
+        )
+        return _page("staff/redeem.html", exc.status, **context)
+    order = body["order"]
+    customer = order["customer"] or {}
+    facts = [
+        ("Order", order["order_id"]),
+        ("Value", f"{order['value']} {order['currency']}" if order["value"] else "—"),
+        ("Customer", customer.get("name") or customer.get("email") or "—"),
+        ("Ordered", _local_time(order["ordered_at"], staff.location) or "?"),
+    ]
+    result = {"tone": "ok", "icon": "✓", "word": "HAND OVER THE ORDER", "facts": facts}
+    return _page("staff/redeem.html", **_redeem_context(staff, result=result))
+
+
 # Booth: scans ------------------------------------------------------------------------------
 
 
 def _recent_booth_scans(staff: Staff) -> list[dict]:
     rows = storage.list_booth_scans(runtime().db(), staff.location["code"], False, RECENT_ROWS)
-    items = [booth_scans.to_json(r) for r in rows]
+    db = runtime().db()
+    items = [{**booth_scans.to_json(r), "who": booth_scans.who(db, r)} for r in rows]
     for item in items:
         item["scanned_local"] = _local_time(item["scanned_at"], staff.location)
     return items
@@ -482,7 +592,7 @@ def booth_scan() -> Response:
         201 if created else 200,
         recent=_recent_booth_scans(staff),
         scan_id=str(uuid.uuid4()),
-        saved=booth_scans.to_json(row),
+        saved={**booth_scans.to_json(row), "who": booth_scans.who(rt.db(), row)},
         errors={},
     )
 
@@ -494,7 +604,8 @@ def api_booth_scan() -> Response:
     row, created = booth_scans.record(
         rt.db(), g.staff.actor, json_body(), rt.link_tokens, rt.badge_tokens
     )
-    response = jsonify(booth_scans.to_json(row))
+    # The booth says who it was; never the raw token.
+    response = jsonify({**booth_scans.to_json(row), "who": booth_scans.who(rt.db(), row)})
     response.status_code = 201 if created else 200
     return response
 
