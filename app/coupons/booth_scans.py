@@ -48,9 +48,9 @@ def match(
         return candidate, None
     reading = ref_codes.read(text)
     if reading.code is not None:
-        found = storage.find_lead_by_ref_code(db, reading.code)
-        if found is not None:
-            return found["id"], None
+        lead = storage.find_lead_by_ref_code(db, reading.code)
+        if lead is not None:
+            return lead["id"], None
     if leads.normalize_email(text):
         return leads.find_or_create_by_email(db, text, source=source)["id"], None
     return None, None
