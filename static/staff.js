@@ -400,6 +400,17 @@
     }
   }
 
+  // A phone's camera app opened the sign-in sheet's QR code: /staff#key=tps_…. The key is in
+  // the fragment, which no server or proxy log sees; it leaves the address bar at once.
+  function signInFromSheet() {
+    const found = /^#key=(tps_[A-Za-z0-9_-]+)$/.exec(window.location.hash);
+    const input = document.getElementById("key");
+    if (!found || !input) return;
+    history.replaceState(null, "", window.location.pathname);
+    input.value = found[1];
+    input.form.submit();
+  }
+
   // Start --------------------------------------------------------------------------------
 
   function start() {
@@ -412,6 +423,7 @@
       // Signed out: the booth page copy kept for offline use must not outlive the session.
       window.caches.delete("touchpoint-staff-v1").catch(() => {});
     }
+    if (page === "signin") signInFromSheet();
     const booth = document.getElementById("scan-form");
     if (booth) setUpBooth(booth);
   }

@@ -462,6 +462,17 @@ def test_locations_and_staff_keys_shown_once(app, admin, marketer):
         r'name="csrf_token" value="([^"]+)"', staff.get("/staff").get_data(as_text=True)
     ).group(1)
     assert staff.post("/staff", data={"key": secret, "csrf_token": token}).status_code == 303
+    # The printable sign-in sheet: a QR code of the sign-in address with the key after #key=
+    # (a phone's camera opens it; a till's scanner types it into the key field).
+    from app.views import qr
+
+    link = f"http://localhost/staff#key={secret}"
+    assert qr.svg(link) in made.get_data(as_text=True)
+    till = app.test_client()
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', till.get("/staff").get_data(as_text=True)
+    ).group(1)
+    assert till.post("/staff", data={"key": link, "csrf_token": token}).status_code == 303
     key_id = app.extensions["touchpoint"].db().execute("SELECT id FROM staff_keys").fetchone()[0]
     admin.post(f"/dashboard/locations/SHOP1/keys/{key_id}/revoke")
     assert staff.get("/staff/redeem").status_code == 303  # signed out

@@ -297,3 +297,12 @@ def test_a_clerk_records_a_sale_the_customer_says_a_campaign_brought(page, live)
     by_campaign = live.api.get("/api/v1/reports/attribution").get_json()
     [boot_week] = [r for r in by_campaign["rows"] if r["label"] == "Boot Week"]
     assert boot_week["revenue"] == "25.00"
+
+
+def test_a_phone_camera_opening_the_sign_in_sheet_signs_in(browser, live):
+    """The sheet's QR code is /staff#key=…: opened by a phone's camera app, the page signs
+    in by itself and the key leaves the address bar."""
+    with new_page(browser, **PHONE) as page:
+        page.goto(f"{live.base}/staff#key={live.keys['BER']}")
+        page.wait_for_url(f"{live.base}/staff/redeem")
+        assert "#key=" not in page.url

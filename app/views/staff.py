@@ -215,6 +215,9 @@ def signin() -> werkzeug.Response:
     db = rt.db()
     address = throttle.source(client_address(rt))
     presented = request.form.get("key", "").strip()
+    # The sign-in sheet's QR code is the sign-in address with the key after #key=; a scanner
+    # or the page's camera types all of it.
+    presented = presented.rpartition("#key=")[2]
     if not presented:
         return _page("staff/signin.html", 422, error="Enter or scan your staff key.")
     key = staff_keys.authenticate(db, presented)

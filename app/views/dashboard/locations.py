@@ -6,12 +6,14 @@ from typing import Any
 
 import werkzeug
 from flask import Response, redirect, request, url_for
+from markupsafe import Markup
 
 from app.access import staff_keys
 from app.core.errors import TouchpointError
 from app.coupons import locations, redemptions
 
-from ..common import runtime
+from .. import qr
+from ..common import base_url, runtime
 from . import bp, field_errors, form_values, page, require_admin
 
 LOCATION_FIELDS = ("code", "name", "kind", "timezone", "address", "currency")
@@ -85,7 +87,11 @@ def staff_key_new(code: str) -> Response:
         secret, row = staff_keys.create(runtime().db(), code, form_values("label"))
     except TouchpointError as exc:
         return _location_page(code, exc.status, key_form=request.form, key_errors=field_errors(exc))
-    return _location_page(code, new_key={"secret": secret, **row})
+    # The key is shown once: its sign-in sheet (a QR code to scan at the till or with a
+    # phone's camera) is made now, in the page, and never stored.
+    link = f"{base_url(runtime())}{url_for('staff.signin')}#key={secret}"
+    sheet = Markup(qr.svg(link))  # our own drawing of the link: nothing typed in it
+    return _location_page(code, new_key={"secret": secret, "qr_svg": sheet, "link": link, **row})
 
 
 @bp.post("/locations/<code>/keys/<id:key_id>/revoke")
