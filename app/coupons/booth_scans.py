@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
@@ -193,3 +195,108 @@ def to_json(row: dict) -> dict:
         "rating": row["rating"],
         "note": row["note"],
     }
+
+
+# The booth's follow-up list -----------------------------------------------------------------
+
+
+def day_bounds(day: date, timezone: str) -> tuple[str, str]:
+    """The UTC [start, end) of a calendar day at a location."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time.min, zone)
+    return clock.to_iso(start), clock.to_iso(start + timedelta(days=1))
+
+
+def days_with_scans(db: Database, location: dict) -> list[tuple[date, int]]:
+    """(local day, scans) for every day the location scanned, newest first."""
+    zone = ZoneInfo(location["timezone"])
+    counts: dict[date, int] = {}
+    for at in storage.booth_scan_times(db, location["code"]):
+        day = clock.from_iso(at).astimezone(zone).date()
+        counts[day] = counts.get(day, 0) + 1
+    return sorted(counts.items(), reverse=True)
+
+
+def of_day(db: Database, location: dict, day: date) -> list[dict]:
+    """The scans of a local day, for the sales team: who (or the raw text), rating, note."""
+    start, end = day_bounds(day, location["timezone"])
+    zone = ZoneInfo(location["timezone"])
+    out = []
+    for row in storage.booth_scans_with_leads(db, location["code"], start, end):
+        item = to_json(row)
+        item["local_time"] = clock.from_iso(row["scanned_at"]).astimezone(zone).strftime("%H:%M")
+        item["lead_name"] = row["lead_name"]
+        item["lead_email"] = row["lead_email"]
+        item["lead_ref_code"] = (
+            ref_codes.display(row["lead_ref_code"]) if row["lead_ref_code"] else None
+        )
+        item["staff_key"] = row["staff_key"]
+        out.append(item)
+    return out
+
+
+CSV_COLUMNS = (
+    "scanned_at",
+    "local_time",
+    "location",
+    "lead_id",
+    "ref_code",
+    "name",
+    "email",
+    "scanned_text",
+    "rating",
+    "note",
+    "staff_key",
+)
+
+
+def csv_rows(items: list[dict]) -> list[dict]:
+    """The day's scans as the sales team's CSV rows (the raw text only when unmatched)."""
+    return [
+        {
+            "scanned_at": item["scanned_at"],
+            "local_time": item["local_time"],
+            "location": item["location"],
+            "lead_id": item["lead_id"] or "",
+            "ref_code": item["lead_ref_code"] or "",
+            "name": item["lead_name"] or "",
+            "email": item["lead_email"] or "",
+            "scanned_text": "" if item["matched"] else item["code"],
+            "rating": item["rating"] if item["rating"] is not None else "",
+            "note": item["note"] or "",
+            "staff_key": item["staff_key"] or "",
+        }
+        for item in items
+    ]
+
+
+def match_by_search(db: Database, scan_id: str, text: str) -> dict:
+    """Match an unmatched scan to the lead a person searched for: an email, a reference code
+    or an exact name (several leads with that name: 422 asking for the email instead)."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(
+            "Type the person's email, reference code or name.",
+            field="lead",
+            code=ErrorCode.REQUIRED,
+        )
+    if "@" in text:
+        return assign(db, scan_id, {"email": text})
+    if ref_codes.looks_like(text):
+        try:
+            return assign(db, scan_id, {"ref_code": text})
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="lead", code=exc.code) from None
+    found = storage.find_leads_by_name(db, text)
+    if len(found) == 1:
+        return assign(db, scan_id, {"lead_id": found[0]["id"]})
+    if not found:
+        raise ValidationError(
+            f"No lead is called '{text[:60]}'. Try their email or reference code.",
+            field="lead",
+            code=ErrorCode.UNKNOWN_LEAD,
+        )
+    raise ValidationError(
+        f"Several leads are called '{text[:60]}': use the email or reference code.",
+        field="lead",
+    )

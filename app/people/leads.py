@@ -421,6 +421,7 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
     """Every touch, conversion, sales activity and loss in time order: the audit trail from
     first touch to sale. A voided conversion stays, marked with `voided_at`."""
     items = []
+    scans = storage.booth_scans_of_lead(db, lead_id)
     for row in storage.lead_timeline(db, lead_id):
         item = {
             "id": row["id"],
@@ -443,6 +444,13 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
             item["is_bot"] = bool(row["is_bot"])
             item["bot_reason"] = row["bot_reason"]
             item["outcome"] = row["outcome"]
+            scan = scans.get(row["id"]) if row["type"] == "booth_scan" else None
+            if scan is not None:
+                # What the booth noted about the conversation, for the rep who follows up.
+                item["scan_id"] = scan["id"]
+                item["rating"] = scan["rating"]
+                item["note"] = scan["note"]
+                item["staff_key"] = scan["staff_key"]
         items.append(item)
     for row in storage.lead_activities(db, lead_id):
         items.append(

@@ -469,3 +469,37 @@ def list_booth_scans(
     if unmatched:
         sql += " AND lead_id IS NULL"
     return _all(db, sql + " ORDER BY received_at DESC LIMIT ?", [*params, limit])
+
+
+def booth_scans_with_leads(db: Database, location_code: str, start: str, end: str) -> list[dict]:
+    """A location's scans with scanned_at in [start, end), oldest first, with the lead's name,
+    email and reference code and the scanning key's label."""
+    return _all(
+        db,
+        "SELECT b.*, l.name AS lead_name, l.email AS lead_email, l.ref_code AS lead_ref_code, "
+        "k.label AS staff_key FROM booth_scans b LEFT JOIN leads l ON l.id = b.lead_id "
+        "LEFT JOIN staff_keys k ON k.id = b.staff_key_id "
+        "WHERE b.location_code = ? AND b.scanned_at >= ? AND b.scanned_at < ? "
+        "ORDER BY b.scanned_at, b.id",
+        (location_code, start, end),
+    )
+
+
+def booth_scan_times(db: Database, location_code: str) -> list[str]:
+    """Every scan time at a location (a booth's few thousand), for its list of days."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT scanned_at FROM booth_scans WHERE location_code = ? ORDER BY scanned_at DESC",
+            (location_code,),
+        ).fetchall()
+    ]
+
+
+def find_leads_by_name(db: Database, name: str, limit: int = 5) -> list[dict]:
+    return _all(
+        db,
+        "SELECT * FROM leads WHERE lower(name) = lower(?) AND erased_at IS NULL "
+        "ORDER BY created_at LIMIT ?",
+        (name, limit),
+    )

@@ -257,6 +257,18 @@ def lead_timeline(db: Database, lead_id: str) -> list[dict]:
     return _all(db, _TIMELINE_SQL, {"lead": lead_id})
 
 
+def booth_scans_of_lead(db: Database, lead_id: str) -> dict[str, dict]:
+    """{event id: its booth scan with the scanning key's label} for the lead's booth scans."""
+    rows = _all(
+        db,
+        "SELECT b.event_id, b.id, b.rating, b.note, b.location_code, k.label AS staff_key "
+        "FROM booth_scans b LEFT JOIN staff_keys k ON k.id = b.staff_key_id "
+        "WHERE b.lead_id = ?",
+        (lead_id,),
+    )
+    return {r["event_id"]: r for r in rows if r["event_id"]}
+
+
 def lead_visitor_ids(db: Database, lead_id: str) -> list[str]:
     return [
         r[0]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import werkzeug
 from flask import Response, redirect, request, url_for
 from markupsafe import Markup
 
+from app import storage
 from app.access import staff_keys
-from app.core.errors import TouchpointError
-from app.coupons import locations, redemptions
+from app.core import clock
+from app.core.error_codes import ErrorCode
+from app.core.errors import NotFound, TouchpointError, ValidationError
+from app.coupons import booth_scans, locations, redemptions
 
 from .. import qr
-from ..common import base_url, runtime
+from ..common import base_url, csv_download, runtime
 from . import bp, field_errors, form_values, page, require_admin
 
 LOCATION_FIELDS = ("code", "name", "kind", "timezone", "address", "currency")
@@ -99,3 +103,71 @@ def staff_key_revoke(code: str, key_id: int) -> Response:
     require_admin()
     staff_keys.revoke(runtime().db(), code, key_id)
     return _location_page(code, notice=f"Key {key_id} revoked: devices using it are signed out.")
+
+
+# A booth's scans, day by day: the sales team's follow-up list ------------------------------
+
+
+def _day(code: str, raw: str | None = None) -> tuple[dict, date, list]:
+    rt = runtime()
+    db = rt.db()
+    row = locations.get(db, code)
+    days = booth_scans.days_with_scans(db, row)
+    raw = request.args.get("day", "") if raw is None else raw
+    try:
+        day = date.fromisoformat(raw) if raw else (days[0][0] if days else clock.utcnow().date())
+    except ValueError:
+        raise ValidationError("'day' is a date such as 2026-11-05.", field="day") from None
+    return row, day, days
+
+
+def _scans_page(code: str, status: int = 200, day_text: str | None = None, **extra) -> Response:
+    row, day, days = _day(code, day_text)
+    items = booth_scans.of_day(runtime().db(), row, day)
+    context = {
+        "location": row,
+        "day": day,
+        "days": days,
+        "scans": items,
+        "match_errors": {},
+        "match_form": {},
+        **extra,
+    }
+    return page("dashboard/booth_scans.html", status, **context)
+
+
+@bp.get("/locations/<code>/scans")
+def booth_scans_page(code: str) -> Response:
+    return _scans_page(code, notice=request.args.get("m") and "Matched.")
+
+
+@bp.get("/locations/<code>/scans.csv")
+def booth_scans_csv(code: str) -> Response:
+    row, day, _ = _day(code)
+    items = booth_scans.of_day(runtime().db(), row, day)
+    return csv_download(
+        iter(booth_scans.csv_rows(items)),
+        booth_scans.CSV_COLUMNS,
+        f"booth-scans-{row['code']}-{day.isoformat()}.csv",
+    )
+
+
+@bp.post("/locations/<code>/scans/<scan_id>/match")
+def booth_scan_match(code: str, scan_id: str) -> werkzeug.Response:
+    db = runtime().db()
+    scan = storage.get_booth_scan(db, scan_id)
+    if scan is None or scan["location_code"] != code:
+        raise NotFound(f"No scan {scan_id} here.", code=ErrorCode.SCAN_NOT_FOUND)
+    text = request.form.get("lead", "")
+    day = request.form.get("day", "")
+    try:
+        booth_scans.match_by_search(db, scan_id, text)
+    except TouchpointError as exc:
+        return _scans_page(
+            code,
+            exc.status,
+            day_text=day,
+            match_errors={scan_id: exc.message},
+            match_form={scan_id: text},
+        )
+    return redirect(url_for("dash.booth_scans_page", code=code, day=day or None, m="matched"), 303)
