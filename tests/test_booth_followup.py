@@ -27,7 +27,12 @@ def api(app):
     assert (
         api.post(
             "/api/v1/locations",
-            json={"code": "EXPO", "name": "Expo booth", "kind": "booth", "timezone": "Europe/Berlin"},
+            json={
+                "code": "EXPO",
+                "name": "Expo booth",
+                "kind": "booth",
+                "timezone": "Europe/Berlin",
+            },
         ).status_code
         == 201
     )
@@ -43,7 +48,7 @@ def scan(api, code: str, at: str, **fields) -> dict:
 
 def test_the_days_scans_their_match_and_the_csv(app, api):
     known = scan(api, "ada@example.com", "2026-11-05T09:15:00Z", rating=5, note="wants a demo")
-    unknown = scan(api, "=HYPERLINK(\"x\")", "2026-11-05T16:30:00Z", rating=2)
+    unknown = scan(api, '=HYPERLINK("x")', "2026-11-05T16:30:00Z", rating=2)
     scan(api, "bob@example.com", "2026-11-06T08:00:00Z")
     api.patch(f"/api/v1/leads/{known['lead_id']}", json={"name": "Ada Lovelace"})
     dash = Dash(app, "mark@example.com")

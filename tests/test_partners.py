@@ -153,3 +153,32 @@ def test_a_partner_named_on_a_conversion_is_credited(api, fake_clock, named_by):
     fake_clock.advance(hours=1)
     rows = rows_by_key(attribution(api, group_by="partner", **around(fake_clock)))
     assert rows["acme"]["revenue"] == "400.00" and rows["acme"]["cost"] == "20.00"
+
+
+def test_the_monthly_statement_lists_the_partners_leads_and_sales_with_commission(api):
+    import csv
+    import io
+
+    partner(api, commission_percent="12.5")
+    partner(api, "other", name="Other VAR", kind="var")
+    lead_id = sale(api, type="lead", email="=cmd@example.com")["lead_id"]
+    api.patch(f"/api/v1/leads/{lead_id}", json={"partner_code": "acme", "name": "=HYPERLINK()"})
+    sale(api, lead_id=lead_id, value="800.00", external_id="Q-1")
+    sale(api, email="direct@example.com", value="100.00", partner_code="acme")
+    sale(api, email="theirs@example.com", value="999.00", partner_code="other")
+    sale(api, type="opportunity", lead_id=lead_id, value="5000.00")  # pipeline, not a sale
+    response = api.get("/api/v1/partners/acme/statement.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "partner-acme-" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    # The direct sale's buyer was new: a lead the partner brought, too.
+    assert [(r["what"], r["value"], r["commission"]) for r in rows] == [
+        ("lead", "", ""),
+        ("sale", "800.00", "100.00"),
+        ("lead", "", ""),
+        ("sale", "100.00", "12.50"),
+    ]
+    assert rows[0]["name"] == "'=HYPERLINK()" and rows[1]["order"] == "Q-1"
+    assert api.get("/api/v1/partners/nobody/statement.csv").status_code == 404
+    bad = api.get("/api/v1/partners/acme/statement.csv?from=soon")
+    assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "from"

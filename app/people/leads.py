@@ -444,13 +444,13 @@ def timeline(db: Database, lead_id: str) -> list[dict]:
             item["is_bot"] = bool(row["is_bot"])
             item["bot_reason"] = row["bot_reason"]
             item["outcome"] = row["outcome"]
+            # What the booth noted about the conversation, for the rep who follows up.
             scan = scans.get(row["id"]) if row["type"] == "booth_scan" else None
-            if scan is not None:
-                # What the booth noted about the conversation, for the rep who follows up.
-                item["scan_id"] = scan["id"]
-                item["rating"] = scan["rating"]
-                item["note"] = scan["note"]
-                item["staff_key"] = scan["staff_key"]
+            scan = scan or {}
+            item["scan_id"] = scan.get("id")
+            item["rating"] = scan.get("rating")
+            item["note"] = scan.get("note")
+            item["staff_key"] = scan.get("staff_key")
         items.append(item)
     for row in storage.lead_activities(db, lead_id):
         items.append(

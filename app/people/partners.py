@@ -14,10 +14,10 @@ from decimal import Decimal, InvalidOperation
 from sqlite_utils import Database
 
 from app import storage
-from app.core import clock, validation
+from app.core import clock, money, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
-from app.people import leads
+from app.people import leads, ref_codes
 
 KINDS = ("var", "reseller", "agency", "affiliate", "referrer")
 _CREATE_FIELDS = {"code", "name", "kind", "commission_percent", "contact_email"}
@@ -204,3 +204,73 @@ def add_touch(
             "created_by": by,
         },
     )
+
+
+STATEMENT_COLUMNS = (
+    "date",
+    "what",
+    "lead_id",
+    "ref_code",
+    "name",
+    "email",
+    "stage",
+    "status",
+    "order",
+    "value",
+    "currency",
+    "commission",
+)
+
+
+def statement_rows(
+    db: Database, code: str, start: str, end: str, revenue_types: tuple[str, ...]
+) -> list[dict]:
+    """What a partner is sent each month: the leads it brought in the period, and the sales
+    it brought (naming it, or of a lead it brought) with its commission on each.
+
+    This is how partner programmes pay: per referred sale, in full. The attribution report
+    by partner shares credit among every touch instead; the two answer different questions.
+    """
+    partner = get(db, code)
+    bp = partner["commission_bp"]
+    types = [t for t in revenue_types if t != "redemption"]
+    leads_made, sales = storage.partner_statement(db, partner["code"], start, end, types)
+    rows = []
+    for lead in leads_made:
+        rows.append(
+            {
+                "date": lead["created_at"],
+                "what": "lead",
+                "lead_id": lead["id"],
+                "ref_code": ref_codes.display(lead["ref_code"]) if lead["ref_code"] else "",
+                "name": lead["name"] or "",
+                "email": lead["email"] or "",
+                "stage": lead["stage"] or "",
+                "status": lead["status"],
+                "order": "",
+                "value": "",
+                "currency": "",
+                "commission": "",
+            }
+        )
+    for sale in sales:
+        value = sale["value_minor"]
+        commission = None if bp is None or value is None else (value * bp + 5000) // 10_000
+        rows.append(
+            {
+                "date": sale["occurred_at"],
+                "what": sale["type"],
+                "lead_id": sale["lead_id"] or "",
+                "ref_code": ref_codes.display(sale["ref_code"]) if sale["ref_code"] else "",
+                "name": sale["name"] or "",
+                "email": sale["email"] or "",
+                "stage": sale["stage"] or "",
+                "status": sale["status"] or "",
+                "order": sale["external_id"] or "",
+                "value": money.to_decimal_string(value, sale["currency"]) or "",
+                "currency": sale["currency"] or "",
+                "commission": money.to_decimal_string(commission, sale["currency"]) or "",
+            }
+        )
+    rows.sort(key=lambda r: r["date"])
+    return rows

@@ -353,3 +353,9 @@ def types_json(params: Params, found: set[str]) -> dict:
     if params.types is not None:
         return {"type": list(params.types), "type_all": False}
     return {"type": sorted(found), "type_all": True}
+
+
+def statement_params(args: Mapping[str, str], now: datetime) -> Period:
+    """A partner statement's period: `from` and `to` as in the reports."""
+    _reject_unknown(args, {"from", "to"})
+    return _period(args, now)

@@ -204,3 +204,27 @@ def campaigns_at_location(db: Database, location_code: str, now: str) -> list[di
         "AND x.location_code = :loc)))) ORDER BY c.id DESC",
         {"loc": location_code, "now": now},
     )
+
+
+def partner_statement(
+    db: Database, code: str, start: str, end: str, types: list[str]
+) -> tuple[list[dict], list[dict]]:
+    """(leads the partner brought created in [start, end), revenue conversions in it that
+    it brought: naming it, or of a lead it brought), oldest first."""
+    leads = _all(
+        db,
+        "SELECT id, ref_code, name, email, stage, status, created_at FROM leads "
+        "WHERE partner_code = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
+        (code, start, end),
+    )
+    marks = ", ".join("?" * len(types)) or "NULL"
+    sales = _all(
+        db,
+        "SELECT c.id, c.type, c.occurred_at, c.value_minor, c.currency, c.external_id, "
+        "l.id AS lead_id, l.ref_code, l.name, l.email, l.stage, l.status FROM conversions c "
+        "LEFT JOIN leads l ON l.id = c.lead_id WHERE c.voided_at IS NULL "
+        f"AND c.occurred_at >= ? AND c.occurred_at < ? AND c.type IN ({marks}) "
+        "AND (c.partner_code = ? OR l.partner_code = ?) ORDER BY c.occurred_at, c.id",
+        (start, end, *types, code, code),
+    )
+    return leads, sales

@@ -16,6 +16,7 @@ from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, TouchpointError, ValidationError
 from app.coupons import booth_scans, locations, offers
 from app.people import calls, conversions, leads, partners, pipeline, recipients
+from app.reports import params as report_params
 from app.views import qr
 
 from .common import (
@@ -24,6 +25,7 @@ from .common import (
     id_arg,
     json_body,
     qr_response,
+    revenue_types,
     runtime,
 )
 from .permissions import ADMIN, ANY_TOKEN, PUBLIC, allow, guard
@@ -433,6 +435,20 @@ def list_partners() -> Response:
 @allow(*ANY_TOKEN)
 def get_partner(code: str) -> Response:
     return jsonify(partners.to_json(partners.get(runtime().db(), code)))
+
+
+@bp.get("/partners/<code>/statement.csv")
+@allow(*ANY_TOKEN)
+def partner_statement(code: str) -> Response:
+    """What you send the reseller each month: its leads and its sales with commission."""
+    rt = runtime()
+    period = report_params.statement_params(request.args, clock.utcnow())
+    rows = partners.statement_rows(
+        rt.db(), code, period.start, period.end, revenue_types(rt.config)
+    )
+    slug = partners.get(rt.db(), code)["code"]
+    name = f"partner-{slug}-{period.start[:10]}-to-{period.end[:10]}.csv"
+    return csv_download(iter(rows), partners.STATEMENT_COLUMNS, name)
 
 
 @bp.patch("/partners/<code>")
