@@ -298,6 +298,33 @@ def test_a_lead_timeline_spans_devices_campaigns_and_conversions(api, db):
     assert any(e["type"] == "conversion" for e in body["events"])
 
 
+def test_the_offline_channels_are_alive(api, db):
+    """Calls on tracking numbers, a reseller with referred deals and commission, till sales
+    with and without "customer mentioned", web orders picked up in stores, booth scans with
+    ratings and notes: every new report row and page has something to show."""
+    calls = api.get("/api/v1/calls?limit=1000").get_json()["items"]
+    assert len(calls) >= 20 and any(not c["answered"] for c in calls)
+    flyers = {c["campaign_id"] for c in calls} - {None}
+    assert len(flyers) == 1 and any(c["campaign_id"] is None for c in calls)  # the sales line
+    assert set(column(db, "SELECT DISTINCT kind FROM lead_activities")) >= {"missed_call"}
+    by_partner = api.get(
+        "/api/v1/reports/attribution?group_by=partner&type=all&from=2000-01-01"
+    ).get_json()
+    [reseller] = [r for r in by_partner["rows"] if r["key"] == "fleetfoot-sports"]
+    assert reseller["touches"] >= 10
+    sales = one(db, "SELECT count(*) FROM conversions WHERE type = 'store_sale'")
+    mentioned = one(db, "SELECT count(*) FROM offline_touches WHERE kind = 'mentioned'")
+    assert sales >= 50 and 0 < mentioned < sales
+    assert one(db, "SELECT count(*) FROM conversions WHERE picked_up_at IS NOT NULL") >= 5
+    rated = one(
+        db, "SELECT count(*) FROM booth_scans WHERE rating IS NOT NULL AND note IS NOT NULL"
+    )
+    assert rated >= 5
+    by_store = api.get("/api/v1/reports/attribution?group_by=location&from=2000-01-01").get_json()
+    stores = {r["key"] for r in by_store["rows"] if r["revenue"] != "0.00"}
+    assert {"NYC-SOHO", "BOS-BACKBAY", "CHI-LOOP"} <= stores
+
+
 def test_the_b2b_leads_have_owners_activities_and_losses(api, db):
     """The pipeline page has something to show: reps own the CRM leads, call them (some
     never), meet and demo, and mark the ones that went nowhere lost with varied reasons."""

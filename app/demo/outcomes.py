@@ -23,8 +23,8 @@ from app.clicks import visits
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.runtime import Runtime
-from app.coupons import booth_scans, claims, codes, offers, redemptions
-from app.people import conversions, leads, pipeline
+from app.coupons import booth_scans, claims, codes, offers, redemptions, till_sales
+from app.people import calls, conversions, leads, pipeline
 
 from . import plan
 from .people import Device, Person, address
@@ -56,6 +56,7 @@ LOST_NOTES = {
     "other": "coach left the club",
 }
 _TIMEZONES = {spec.code: ZoneInfo(spec.timezone) for spec in plan.LOCATIONS}
+CALLER_AREAS = ("212", "646", "917", "718", "347", "617", "857", "312", "773", "872")
 
 
 def lognormal(rng: random.Random, median: float, sigma: float, low: float, high: float) -> float:
@@ -81,6 +82,7 @@ class Outcomes:
         self.currency = shop.currency
         self._receipts = itertools.count(40_001)
         self._orders = itertools.count(100_001)
+        self._calls = itertools.count()
         self._in_crm: set[int] = set()
         self._left_unknown = False  # an unreadable badge kept unmatched so far
         self._till_addresses = {code: address(rng) for code in _TIMEZONES}
@@ -188,6 +190,14 @@ class Outcomes:
             }
         )
         person.lead = row["lead_id"]
+        if self.rng.random() < plan.PICKUP_SHARE:
+            # Buy online, pick up in store: at the customer's store in the next days.
+            day = self.replay.now + timedelta(days=self.rng.choice((0, 1, 1, 2, 3)))
+            at_ms = self.store_hours(person.home, day)
+            if at_ms <= self.replay.now_ms:
+                at_ms = self.store_hours(person.home, day + timedelta(days=1))
+            if at_ms < clock.epoch_ms(self.shop.season.end):
+                self.replay.at(at_ms, self.pickup, row["external_id"], person.home)
 
     def signup(self, person: Person, click_id: str) -> None:
         """Joined the running club from the till's QR code: a lead that stays a lead."""
@@ -229,31 +239,103 @@ class Outcomes:
         self._next_stage(person, 1, None)
 
     def offline_lead(self, person: Person, origin: str, source: str) -> None:
-        """A lead no tracked link brought: a phone enquiry a rep typed in, a reseller's
-        referral. It is in the pipeline report's cohort all the same."""
+        """A lead no tracked link brought: a call to the sales line or to the flyers'
+        tracking number (the telephony webhook makes the lead from the caller's number), or
+        a reseller's referral. It is in the pipeline report's cohort all the same."""
         self._in_crm.add(person.number)
-        row = self._record(
-            {
-                "type": "lead",
-                "email": person.email,
-                "external_id": f"crm-{person.number}-lead",
-                "properties": {"team": person.team, "source": source},
-            }
-        )
+        payload: dict[str, Any] = {
+            "type": "lead",
+            "email": person.email,
+            "external_id": f"crm-{person.number}-lead",
+            "properties": {"team": person.team, "source": source},
+        }
+        fields: dict[str, Any] = {"owner": self.rng.choice(REPS), "name": person.name}
+        if source.startswith(("phone:", "inbound:phone")):
+            dialled = plan.FLYER_HOTLINE if source == "phone:flyers" else plan.SALES_LINE
+            payload["lead_id"] = self.call(dialled)
+            fields["origin"] = origin
+        elif origin == "partner":
+            fields.update(source=source, partner_code=plan.PARTNER[0])
+        else:
+            fields.update(origin=origin, source=source)
+        row = self._record(payload)
         person.lead = row["lead_id"]
         leads.update(
             self.db,
             person.lead,
-            {
-                "owner": self.rng.choice(REPS),
-                "name": person.name,
-                "origin": origin,
-                "source": source,
-            },
+            fields,
             default_currency=self.currency,
             default_country=self.rt.config["DEFAULT_COUNTRY"],
         )
         self._next_stage(person, 1, None)
+
+    def call(self, dialled: str) -> str:
+        """A prospect rings; a sixth of the first calls nobody answers (a missed call is a
+        touch, not a contact), and they ring again a little later. Returns the lead."""
+        n = next(self._calls)
+        # 555-0100 to 555-0199 are fictional in every North American area code.
+        caller = f"+1 {CALLER_AREAS[n // 100 % len(CALLER_AREAS)]} 555 01{n % 100:02d}"
+        missed = self.rng.random() < 1 / 6
+        row, _ = calls.record(
+            self.db,
+            {
+                "to": dialled,
+                "from": caller,
+                "started_at": clock.now_iso(),
+                "duration_s": 0 if missed else self.rng.randrange(45, 900),
+                "external_id": f"CA{n:06d}",
+            },
+            default_country="US",
+            rules=self.rt.pipeline_rules,
+            by=None,
+        )
+        if missed:
+            later = self.replay.now_ms + self.rng.randrange(10, 120) * 60_000
+            self.replay.at(later, self._call_back, dialled, caller, n)
+        return str(row["lead_id"])
+
+    def _call_back(self, dialled: str, caller: str, n: int) -> None:
+        calls.record(
+            self.db,
+            {
+                "to": dialled,
+                "from": caller,
+                "started_at": clock.now_iso(),
+                "duration_s": self.rng.randrange(45, 600),
+                "external_id": f"CA{n:06d}-again",
+            },
+            default_country="US",
+            rules=self.rt.pipeline_rules,
+            by=None,
+        )
+
+    # The till: sales without a code, web orders picked up ---------------------------------
+
+    def till_sale(self, store_code: str) -> None:
+        """A sale with no coupon; some customers say which campaign brought them."""
+        here = till_sales.campaigns_here(self.db, store_code)
+        mentioned = None
+        if here and self.rng.random() < plan.MENTIONED_SHARE:
+            mentioned = self.rng.choice(here)["id"]
+        basket = lognormal(self.rng, 70, 0.5, 12, 380)
+        body: dict[str, Any] = {
+            "transaction_id": f"{store_code[:3]}-{next(self._receipts)}",
+            "amount": amount(basket, self.currency),
+        }
+        if mentioned is not None:
+            body["mentioned_campaign_id"] = mentioned
+        till_sales.record_sale(
+            self.db,
+            self._actor(store_code),
+            body,
+            None,
+            default_currency=self.currency,
+            default_country="US",
+            rules=self.rt.pipeline_rules,
+        )
+
+    def pickup(self, order_id: str, store_code: str) -> None:
+        till_sales.pickup(self.db, self._actor(store_code), {"order_id": order_id})
 
     def _next_stage(self, person: Person, index: int, value: float | None) -> None:
         rng = self.rng

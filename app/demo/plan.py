@@ -422,10 +422,22 @@ class Sizes:
 
 SIZES = Sizes()
 # Team leads no tracked link brought: (origin, source, how many in the season).
+# (origin, source, how many): phone enquiries to the sales line (no campaign's number), calls
+# to the flyers' tracking number (the flyers' touches), and a reseller's referrals.
 OFFLINE_LEADS = (
-    ("sales", "inbound:phone", 30),
+    ("sales", "inbound:phone", 15),
+    ("marketing", "phone:flyers", 15),
     ("partner", "var:fleetfoot-sports", 18),
 )
+SALES_LINE = "+1 212 555 0100"
+FLYER_HOTLINE = "+1 212 555 0142"
+# The reseller: its referrals are partner touches, its commission its cost by partner.
+PARTNER = ("fleetfoot-sports", "FleetFoot Sports", "var", "10")
+# Till sales without a code per store and open day, and how often the customer names a
+# campaign; the share of web orders collected in a store.
+TILL_SALES_PER_DAY = 1.5
+MENTIONED_SHARE = 0.4
+PICKUP_SHARE = 0.25
 
 
 FIRST_NAMES = (

@@ -17,7 +17,7 @@ from app.clicks import campaigns, links
 from app.core import money
 from app.core.runtime import Runtime
 from app.coupons import locations, offers
-from app.people import recipients
+from app.people import calls, partners, recipients
 
 from . import plan
 from .people import Crowd, Person
@@ -90,6 +90,16 @@ def set_up(
         lists = {link.recipients for link in campaign_spec.links if link.recipients}
         for name in sorted(lists - {plan.BOOTH_LEADS}):
             _mailing_list(db, replay, crowd, rt, shop, campaign_spec, name, base_url)
+    code, name, kind, commission = plan.PARTNER
+    partners.create(
+        db, {"code": code, "name": name, "kind": kind, "commission_percent": commission}
+    )
+    calls.add_number(
+        db,
+        shop.campaigns["flyers"]["id"],
+        {"number": plan.FLYER_HOTLINE, "label": "Flyer hotline"},
+        default_country="US",
+    )
     return shop
 
 

@@ -78,6 +78,7 @@ class Traffic:
                 self._codes_at_tills(spec)
         self._probes()
         self._offline_leads()
+        self._till_sales()
 
     # Moments -----------------------------------------------------------------------------
 
@@ -367,6 +368,18 @@ class Traffic:
                 person = self.crowd.new_person(team=True)
                 at_ms = self.outcomes.store_hours(plan.BOOTH, day)
                 self.replay.at(at_ms, self.outcomes.offline_lead, person, origin, source)
+
+    def _till_sales(self) -> None:
+        """Sales with no coupon at every store, on the days it is open."""
+        season = self.shop.season
+        for day in range(season.days):
+            moment = season.start + day * DAY
+            for store in plan.STORES:
+                count = round(plan.TILL_SALES_PER_DAY * self.rng.lognormvariate(0, 0.5))
+                for _ in range(count):
+                    at_ms = self.outcomes.store_hours(store, moment)
+                    if at_ms < clock.epoch_ms(season.end):
+                        self.replay.at(at_ms, self.outcomes.till_sale, store)
 
     # Noise -------------------------------------------------------------------------------
 
