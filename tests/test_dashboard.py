@@ -578,3 +578,29 @@ def _statements_per_page(app, dash: Dash, pages: tuple[str, ...]) -> dict[str, i
     finally:
         connection.set_trace_callback(None)
     return counts
+
+
+def test_a_link_picks_its_store_and_partner_from_lists(app, admin, marketer):
+    from tests.conftest import api_for
+
+    api = api_for(app)
+    store = {"code": "SOHO", "name": "SoHo", "kind": "store", "timezone": "America/New_York"}
+    assert api.post("/api/v1/locations", json=store).status_code == 201
+    reseller = {"code": "acme", "name": "ACME", "kind": "reseller"}
+    assert api.post("/api/v1/partners", json=reseller).status_code == 201
+    campaign_id = _campaign(marketer)
+    page = marketer.get(f"/dashboard/campaigns/{campaign_id}").get_data(as_text=True)
+    assert '<option value="SOHO">SoHo (SOHO)</option>' in page
+    assert '<option value="acme">ACME (reseller)</option>' in page
+    link_id = _link(marketer, campaign_id, store_code="SOHO", partner_code="acme")
+    made = api.get(f"/api/v1/links/{link_id}").get_json()
+    assert (made["store_code"], made["partner_code"]) == ("SOHO", "acme")
+    plain = api.get(f"/api/v1/links/{_link(marketer, campaign_id)}").get_json()
+    assert (plain["store_code"], plain["partner_code"]) == (None, None)
+    # A store that is not (or no longer) a location is refused at its field.
+    marketer.get(f"/dashboard/campaigns/{campaign_id}")
+    refused = marketer.post(
+        f"/dashboard/campaigns/{campaign_id}/links",
+        {"destination": "https://shop.example.com/", "store_code": "GONE"},
+    )
+    assert refused.status_code == 422 and "store_code" in field_errors(refused)

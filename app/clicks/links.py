@@ -48,7 +48,7 @@ def create(db: Database, payload: dict) -> dict:
         "partner_code": None,
         "active": 1,
     }
-    if payload.get("partner_code") is not None:
+    if payload.get("partner_code") not in (None, ""):
         from app.people import partners  # people builds on clicks, not the other way
 
         values["partner_code"] = check(partners.existing_code, db, payload["partner_code"])

@@ -17,7 +17,8 @@ from app.core import clock
 from app.core.csv_cells import inert, inert_row
 from app.core.error_codes import ErrorCode
 from app.core.errors import TouchpointError, ValidationError
-from app.people import recipients, ref_codes
+from app.coupons import locations
+from app.people import partners, recipients, ref_codes
 from app.views import charts, qr
 
 from ..common import base_url, qr_response, revenue_types, runtime
@@ -40,7 +41,15 @@ PERIODS = (
 )
 CAMPAIGN_FIELDS = campaigns.FIELDS
 CHANNEL_OPTIONS = [(c, c.replace("_", " ")) for c in campaigns.CHANNELS]
-LINK_FIELDS = ("destination", "label", "store_code", "utm_content", "utm_term", "expires_at")
+LINK_FIELDS = (
+    "destination",
+    "label",
+    "store_code",
+    "partner_code",
+    "utm_content",
+    "utm_term",
+    "expires_at",
+)
 LINK_EDIT_FIELDS = ("destination", "label", "expires_at", "fallback_url")
 
 
@@ -228,6 +237,11 @@ def _campaign_page(
         form=form or {},
         errors=errors or {},
         notice=notice,
+        # Pickers: a store-specific link names a location, a partner's link a partner.
+        store_choices=[("", "Any store (not store-specific)")]
+        + [(r["code"], f"{r['name']} ({r['code']})") for r in locations.list_all(db)],
+        partner_choices=[("", "No partner")]
+        + [(r["code"], f"{r['name']} ({r['kind']})") for r in partners.list_all(db, {})],
     )
 
 
