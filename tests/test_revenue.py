@@ -174,11 +174,11 @@ def test_the_overview_and_the_report_page_agree(app, api, fake_clock, one_buyer)
     overview = text(browser.get("/dashboard/?days=30"))
     revenue = re.search(r'id="overview-revenue">([^<]*)<', overview).group(1)
     assert revenue == "1,000.00"
-    assert "money received (sale, purchase, redemption)" in overview
+    assert "money received (sale, purchase, store_sale, redemption)" in overview
     page = text(browser.get("/dashboard/report"))
     figure = re.search(r'<div class="value">([^<]*)</div><div class="label">revenue', page)
     assert figure.group(1) == "1,000.00"
-    assert "conversions of type sale, purchase, redemption" in page
+    assert "conversions of type sale, purchase, store_sale, redemption" in page
     every = text(browser.get("/dashboard/report?type=all"))
     figure = re.search(r'<div class="value">([^<]*)</div><div class="label">revenue', every)
     assert figure.group(1) == "2,000.00"
