@@ -219,6 +219,9 @@ def to_json(row: dict, db: Database | None = None) -> dict:
         "voided_at": row["voided_at"],
         "void_reason": row["void_reason"],
         "partner_code": row["partner_code"],
+        "location": row["location_code"],
+        "picked_up_at": row["picked_up_at"],
+        "picked_up_location": row["picked_up_location"],
     }
     if db is not None:
         out["changes"] = [
