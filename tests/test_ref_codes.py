@@ -28,6 +28,9 @@ def test_codes_are_a_permutation_so_a_counter_never_repeats_one():
     assert sum(abs(a - b) < 1000 for a, b in zip(numbers, numbers[1:], strict=False)) < 5
     other = [ref_codes.permute(n, secrets.token_bytes(8)) for n in range(100)]
     assert other != numbers[:100]
+    # A typed code turns back into its counter value: leads are indexed by that number.
+    for n in (0, 1, 49_999, ref_codes.SPACE - 1):
+        assert ref_codes.number_of(ref_codes.encode(n, key), key) == n
 
 
 def test_reading_is_forgiving_and_a_single_typo_is_told_apart():
@@ -188,7 +191,7 @@ def test_migrating_gives_existing_leads_codes_and_new_ones_never_collide(tmp_pat
 
     assert people.fill_ref_codes(db) == 1
     first = people.find_lead_by_email_key(db, "old@example.com")["ref_code"]
-    drawn = people.new_ref_codes(db, 2000)
+    drawn = [code for _, code in people.new_ref_codes(db, 2000)]
     assert first not in drawn and len(set(drawn)) == 2000
 
 
@@ -203,7 +206,7 @@ def test_concurrent_processes_draw_disjoint_codes(tmp_path):
         "db = create_app().extensions['touchpoint'].db()\n"
         "out = []\n"
         "for _ in range(40):\n"
-        "    out += people.new_ref_codes(db, 25)\n"
+        "    out += [code for _, code in people.new_ref_codes(db, 25)]\n"
         "print(json.dumps(out))\n"
     )
     procs = [

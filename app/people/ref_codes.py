@@ -26,32 +26,81 @@ _HALF_MASK = (1 << _HALF_BITS) - 1
 _ROUNDS = 4
 
 
-def _round(key: bytes, number: int, half: int) -> int:
-    digest = hashlib.blake2b(
-        half.to_bytes(3, "big") + bytes((number,)), key=key, digest_size=3
-    ).digest()
-    return int.from_bytes(digest, "big") & _HALF_MASK
+_GOLDEN = 0x9E3779B97F4A7C15  # odd: multiplying by it mod 2**64 is a bijection that mixes
+_MASK64 = (1 << 64) - 1
 
 
-def permute(number: int, key: bytes) -> int:
+def _round_keys(key: bytes) -> tuple[int, ...]:
+    """Four 64-bit round keys from the install's key (blake2b once, not once per code)."""
+    digest = hashlib.blake2b(key, digest_size=8 * _ROUNDS, person=b"touchpoint-ref").digest()
+    return tuple(int.from_bytes(digest[8 * i : 8 * i + 8], "big") for i in range(_ROUNDS))
+
+
+def _forward(value: int, keys: tuple[int, ...]) -> int:
+    left, right = value >> _HALF_BITS, value & _HALF_MASK
+    for k in keys:
+        # The round function: a keyed multiplicative hash, top bits kept (Fibonacci hashing).
+        mixed = (((right ^ k) * _GOLDEN) & _MASK64) >> (64 - _HALF_BITS)
+        left, right = right, left ^ mixed
+    return (left << _HALF_BITS) | right
+
+
+def _backward(value: int, keys: tuple[int, ...]) -> int:
+    left, right = value >> _HALF_BITS, value & _HALF_MASK
+    for k in reversed(keys):
+        mixed = (((left ^ k) * _GOLDEN) & _MASK64) >> (64 - _HALF_BITS)
+        left, right = right ^ mixed, left
+    return (left << _HALF_BITS) | right
+
+
+def permute(number: int, key: bytes, keys: tuple[int, ...] | None = None) -> int:
     """A bijection of range(SPACE): the counter's n-th value -> the n-th code's number."""
     if not 0 <= number < SPACE:
         raise ValueError("reference code counter exhausted")
-    value = number
-    while True:  # cycle walking: at most a few steps, since half of 2**36 lies below 2**35
-        left, right = value >> _HALF_BITS, value & _HALF_MASK
-        for i in range(_ROUNDS):
-            left, right = right, left ^ _round(key, i, right)
-        value = (left << _HALF_BITS) | right
-        if value < SPACE:
-            return value
+    keys = keys or _round_keys(key)
+    value = _forward(number, keys)
+    while value >= SPACE:  # cycle walking: a step or two, as half of 2**36 lies below 2**35
+        value = _forward(value, keys)
+    return value
 
 
-def encode(number: int, key: bytes) -> str:
+def unpermute(value: int, key: bytes, keys: tuple[int, ...] | None = None) -> int:
+    """The inverse of `permute`: a code's number -> the counter value it was made from."""
+    keys = keys or _round_keys(key)
+    number = _backward(value, keys)
+    while number >= SPACE:
+        number = _backward(number, keys)
+    return number
+
+
+# The coupon codes' Luhn mod 32 (codes.check_character) as a table per position from the
+# right: encoding is on the path of every imported row, so no loop over characters.
+_LUHN = tuple(
+    tuple((f * v) // 32 + (f * v) % 32 for v in range(32))
+    for f in (2 if j % 2 == 0 else 1 for j in range(BODY_LENGTH))
+)
+
+
+def encode(number: int, key: bytes, keys: tuple[int, ...] | None = None) -> str:
     """The normalised code (8 characters, check character last) for counter value `number`."""
-    value = permute(number, key)
-    body = "".join(ALPHABET[(value >> (5 * i)) & 31] for i in range(BODY_LENGTH - 1, -1, -1))
-    return body + check_character(body)
+    value = permute(number, key, keys)
+    digits = [(value >> (5 * i)) & 31 for i in range(BODY_LENGTH)]  # least significant first
+    total = sum(_LUHN[j][d] for j, d in enumerate(digits))
+    return "".join(ALPHABET[d] for d in reversed(digits)) + ALPHABET[-total % 32]
+
+
+def encoder(key: bytes):
+    """encode() with the round keys worked out once, for a batch of codes."""
+    keys = _round_keys(key)
+    return lambda number: encode(number, key, keys)
+
+
+def number_of(code: str, key: bytes) -> int:
+    """The counter value a normalised code was made from (where leads are indexed)."""
+    value = 0
+    for ch in code[:BODY_LENGTH]:
+        value = value * 32 + _VALUE[ch]
+    return unpermute(value, key)
 
 
 def display(code: str) -> str:

@@ -688,10 +688,15 @@ CREATE TABLE counters (
     value INTEGER NOT NULL
 );
 
+-- A lead's reference code is the counter value ref_number through the permutation. The index
+-- is on the number, which grows with each lead: an import appends to the end of the index,
+-- where an index on the codes themselves (scattered by design) would rewrite a random page
+-- per row. A typed code is turned back into its number to be found.
+ALTER TABLE leads ADD COLUMN ref_number INTEGER;
 ALTER TABLE leads ADD COLUMN ref_code TEXT;
 ALTER TABLE leads ADD COLUMN phone TEXT;
 ALTER TABLE leads ADD COLUMN partner_code TEXT;
-CREATE UNIQUE INDEX leads_ref_code ON leads(ref_code);
+CREATE UNIQUE INDEX leads_ref_number ON leads(ref_number);
 CREATE INDEX leads_phone ON leads(phone) WHERE phone IS NOT NULL;
 
 -- Resellers, VARs, agencies, affiliates and referrers. commission_bp: hundredths of a percent.

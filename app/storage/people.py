@@ -29,17 +29,16 @@ def upsert_leads(db: Database, rows: list[tuple]) -> dict[str, tuple[str, str | 
     db.conn.executemany(
         f"""
         INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,
-                           last_seen, created_at, ref_code)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           last_seen, created_at, ref_number, ref_code)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (email_key) DO UPDATE SET
             name = coalesce(excluded.name, leads.name),
             external_id = coalesce(excluded.external_id, leads.external_id),
             attributes = CASE WHEN excluded.attributes IS NULL THEN leads.attributes
-                         ELSE {merged} END,
-            ref_code = coalesce(leads.ref_code, excluded.ref_code)
+                         ELSE {merged} END
         """,
         [
-            (*row[:5], jsonb_safe(db, row[5]), row[6], row[6], row[6], code)
+            (*row[:5], jsonb_safe(db, row[5]), row[6], row[6], row[6], *code)
             for row, code in zip(rows, codes, strict=True)
         ],
     )
@@ -71,6 +70,11 @@ def _ref_code_key(db: Database) -> bytes:
     return int(value).to_bytes(8, "big")
 
 
+def _one_code(db: Database) -> dict[str, Any]:
+    number, code = new_ref_codes(db, 1)[0]
+    return {"ref_number": number, "ref_code": code}
+
+
 def seed_ref_code_key(db: Database, value: int) -> None:
     """Fix the key before any code is made (only `touchpoint demo`, for repeatable seeds)."""
     db.execute(
@@ -79,14 +83,14 @@ def seed_ref_code_key(db: Database, value: int) -> None:
     )
 
 
-def new_ref_codes(db: Database, count: int) -> list[str]:
-    """`count` reference codes never handed out before (the counter moves in one statement,
-    so concurrent writers on any host draw disjoint numbers)."""
+def new_ref_codes(db: Database, count: int) -> list[tuple[int, str]]:
+    """`count` (number, reference code) pairs never handed out before (the counter moves in
+    one statement, so concurrent writers on any host draw disjoint numbers)."""
     if count <= 0:
         return []
-    key = _ref_code_key(db)
+    encode = ref_codes.encoder(_ref_code_key(db))
     end = int(db.execute(_NEXT_NUMBERS_SQL, (count,)).fetchone()[0])
-    return [ref_codes.encode(number, key) for number in range(end - count, end)]
+    return [(number, encode(number)) for number in range(end - count, end)]
 
 
 def fill_ref_codes(db: Database) -> int:
@@ -99,13 +103,16 @@ def fill_ref_codes(db: Database) -> int:
     ]
     codes = new_ref_codes(db, len(missing))
     db.conn.executemany(
-        "UPDATE leads SET ref_code = ? WHERE id = ?", list(zip(codes, missing, strict=True))
+        "UPDATE leads SET ref_number = ?, ref_code = ? WHERE id = ?",
+        [(*code, lead_id) for code, lead_id in zip(codes, missing, strict=True)],
     )
     return len(missing)
 
 
 def find_lead_by_ref_code(db: Database, ref_code: str) -> dict | None:
-    return _one(db, "SELECT * FROM leads WHERE ref_code = ?", (ref_code,))
+    """The lead a normalised reference code names: its number, looked up by index."""
+    number = ref_codes.number_of(ref_code, _ref_code_key(db))
+    return _one(db, "SELECT * FROM leads WHERE ref_number = ? AND ref_code = ?", (number, ref_code))
 
 
 def find_lead_by_external_id(db: Database, external_id: str) -> dict | None:
@@ -161,10 +168,10 @@ def insert_lead_if_new(db: Database, values: dict[str, Any]) -> dict:
         return lead
     db.execute(
         "INSERT INTO leads (id, email, email_key, name, external_id, attributes, first_seen,"
-        " last_seen, created_at, ref_code, source, phone) VALUES (:id, :email, :email_key,"
-        " :name, :external_id, :attributes, :now, :now, :now, :ref_code, :source, :phone)"
-        " ON CONFLICT (email_key) DO NOTHING",
-        {"source": None, "phone": None, **values, "ref_code": new_ref_codes(db, 1)[0]},
+        " last_seen, created_at, ref_number, ref_code, source, phone) VALUES (:id, :email,"
+        " :email_key, :name, :external_id, :attributes, :now, :now, :now, :ref_number,"
+        " :ref_code, :source, :phone) ON CONFLICT (email_key) DO NOTHING",
+        {"source": None, "phone": None, **values, **_one_code(db)},
     )
     lead = find_lead_by_email_key(db, values["email_key"])
     assert lead is not None  # inserted above, or by the concurrent caller that won
@@ -176,9 +183,9 @@ def insert_lead_by_phone(db: Database, values: dict[str, Any]) -> dict:
 
     values: id, phone, source, now."""
     db.execute(
-        "INSERT INTO leads (id, phone, source, first_seen, last_seen, created_at, ref_code)"
-        " VALUES (:id, :phone, :source, :now, :now, :now, :ref_code)",
-        {**values, "ref_code": new_ref_codes(db, 1)[0]},
+        "INSERT INTO leads (id, phone, source, first_seen, last_seen, created_at, ref_number,"
+        " ref_code) VALUES (:id, :phone, :source, :now, :now, :now, :ref_number, :ref_code)",
+        {**values, **_one_code(db)},
     )
     lead = get_lead(db, values["id"])
     assert lead is not None
