@@ -221,3 +221,29 @@ def test_concurrent_processes_draw_disjoint_codes(tmp_path):
         assert proc.returncode == 0
         drawn += json.loads(out)
     assert len(drawn) == 4000 and len(set(drawn)) == 4000
+
+
+@backends.sqlite_only
+def test_migrating_an_install_with_leads_gives_each_its_own_code(tmp_path):
+    """An install from before reference codes: `touchpoint migrate` backfills them, oldest
+    lead first, and new leads continue the same counter. (PostgreSQL runs the same backfill
+    after its twin of the step: migrations._PG_FOLLOW_UPS.)"""
+    from sqlite_utils import Database
+
+    from app.storage import migrations, people
+
+    db = Database(tmp_path / "old.db")
+    migrations.migrations.apply(db, stop_before="m015_offline_channels")
+    for n in range(3):
+        db.execute(
+            "INSERT INTO leads (id, email, email_key, first_seen, last_seen, created_at) "
+            f"VALUES ('00000000-0000-4000-8000-00000000000{n}', 'p{n}@example.com', "
+            f"'p{n}@example.com', '2026-01-0{n + 1}T00:00:00Z', '2026-01-0{n + 1}T00:00:00Z', "
+            f"'2026-01-0{n + 1}T00:00:00Z')"
+        )
+    assert migrations.apply(db) == ["m015_offline_channels"]
+    rows = db.execute("SELECT ref_number, ref_code FROM leads ORDER BY created_at").fetchall()
+    assert [r[0] for r in rows] == [0, 1, 2] and len({r[1] for r in rows}) == 3
+    for number, code in rows:
+        assert people.find_lead_by_ref_code(db, code)["ref_number"] == number
+    assert people.new_ref_codes(db, 1)[0][0] == 3
