@@ -403,3 +403,38 @@ def test_what_the_facts_do_not_show_behaves_alike(server, sqlite_path, baseline)
         )
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute(user, ("ANN@example.com",))
+
+
+def test_a_postgresql_install_from_before_a_migration_is_upgraded_with_its_data(server):
+    """A database made by an earlier release (the baseline alone) with leads in it: the
+    next `touchpoint migrate` applies the later steps and their data steps (m015 gives every
+    lead a reference code, oldest first)."""
+    import psycopg
+
+    from app.core import postgres
+    from app.storage import people
+
+    url = server.create_database("older_release")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(BASELINE.read_text())
+        conn.execute(
+            "CREATE TABLE schema_migrations (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " name text NOT NULL UNIQUE, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for name in migrations.BASELINE_INCLUDES:
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+        for n in range(3):
+            at = f"2026-01-0{n + 1}T00:00:00Z"
+            conn.execute(
+                "INSERT INTO leads (id, email, email_key, first_seen, last_seen, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (f"00000000-0000-4000-8000-00000000000{n}", f"p{n}@x.io", f"p{n}@x.io", at, at, at),
+            )
+    db = postgres.connect(url)
+    try:
+        assert migrations.apply(db) == [name for name, _ in migrations.POSTGRES_MIGRATIONS]
+        rows = db.execute("SELECT ref_number, ref_code FROM leads ORDER BY created_at").fetchall()
+        assert [r[0] for r in rows] == [0, 1, 2]
+        assert all(people.find_lead_by_ref_code(db, code) for _, code in rows)
+    finally:
+        db.close()
