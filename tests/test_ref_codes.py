@@ -247,3 +247,15 @@ def test_migrating_an_install_with_leads_gives_each_its_own_code(tmp_path):
     for number, code in rows:
         assert people.find_lead_by_ref_code(db, code)["ref_number"] == number
     assert people.new_ref_codes(db, 1)[0][0] == 3
+
+
+def test_the_lead_search_finds_a_reference_code_or_a_phone_number(api):
+    lead_id = api.post(
+        "/api/v1/conversions", json={"type": "lead", "email": "search@example.com"}
+    ).get_json()["lead_id"]
+    lead = api.patch(f"/api/v1/leads/{lead_id}", json={"phone": "+1 415 555 0188"}).get_json()
+    code = lead["lead"]["ref_code"]
+    api.post("/api/v1/conversions", json={"type": "lead", "email": "other@example.com"})
+    for q in (code.lower().replace("-", ""), "(415) 555-0188", "search@"):
+        found = api.get("/api/v1/leads", query_string={"q": q}).get_json()["items"]
+        assert [item["id"] for item in found] == [lead_id], q

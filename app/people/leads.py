@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -356,6 +357,12 @@ def list_page(
     filters["status"] = status
     filters["owner"] = (args.get("owner") or "").strip() or None
     filters["q"] = (args.get("q") or "").strip() or None
+    if filters["q"]:
+        filters["q_code"] = ref_codes.read(filters["q"]).code
+        # Not a phone number: then it is a name or email search, and no error.
+        if sum(ch.isdigit() for ch in filters["q"]) >= 6:
+            with contextlib.suppress(ValidationError):
+                filters["q_phone"] = phones.normalize(filters["q"], default_country, "q")
     email = args.get("email")
     if email is not None:
         normalized = normalize_email(email)

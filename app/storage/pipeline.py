@@ -192,8 +192,11 @@ def list_leads(
     if filters.get("q"):
         in_email = contains(db, "lower(coalesce(l.email, ''))", ":q")
         in_name = contains(db, "lower(coalesce(l.name, ''))", ":q")
-        where.append(f"({in_email} OR {in_name})")
+        # A reference code or a phone number typed into the search finds its lead too.
+        where.append(f"({in_email} OR {in_name} OR l.ref_code = :q_code OR l.phone = :q_phone)")
         params["q"] = filters["q"].lower()
+        params["q_code"] = filters.get("q_code")
+        params["q_phone"] = filters.get("q_phone")
     if filters.get("uncontacted_before"):
         where.append(_UNCONTACTED)
         params["waited"] = filters["uncontacted_before"]
