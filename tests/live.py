@@ -84,3 +84,23 @@ def served_app(folder: Path, secret: str, workers: int = 2):
     env = {**backends.environment(app), "TOUCHPOINT_SECRET_KEY": secret}
     with gunicorn(env, workers=workers) as port:
         yield app, f"http://127.0.0.1:{port}"
+
+
+def in_processes(app, script: str, processes: int = 4, timeout: float = 120) -> list:
+    """Run `script` (Python that prints one JSON value) in several processes at once on the
+    database of `app`; their printed values, in process order. For exactly-once tests: the
+    processes race for real, as gunicorn workers or several hosts would."""
+    import json
+    import sys
+
+    env = {**os.environ, **backends.environment(app)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, cwd=ROOT)
+        for _ in range(processes)
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, out
+        results.append(json.loads(out))
+    return results

@@ -3,15 +3,10 @@ to the campaign by the dialled number and to the lead by the caller's number."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from . import backends
 from .conftest import make_app, row_count
+from .live import in_processes
 
 RADIO = "+1 415 555 0100"
 
@@ -184,7 +179,6 @@ def test_one_webhook_delivered_to_several_processes_at_once_is_one_call(tmp_path
     api = api_for(app)
     campaign = api.campaign(name="Radio", channel="print")
     api.post(f"/api/v1/campaigns/{campaign['id']}/phone-numbers", json={"number": RADIO})
-    env = {**os.environ, **backends.environment(app)}
     script = (
         "import json, sys\n"
         "from app import create_app\n"
@@ -199,15 +193,7 @@ def test_one_webhook_delivered_to_several_processes_at_once_is_one_call(tmp_path
         "    out.append([row['id'], new])\n"
         "print(json.dumps(out))\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE)
-        for _ in range(4)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        results.append(json.loads(out))
+    results = in_processes(app, script)
     for n in range(10):
         answers = [r[n] for r in results]
         assert len({a[0] for a in answers}) == 1 and sum(a[1] for a in answers) == 1

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 
@@ -17,6 +14,7 @@ from app.people import phones, ref_codes
 
 from . import backends
 from .conftest import make_app
+from .live import in_processes
 
 
 def test_codes_are_a_permutation_so_a_counter_never_repeats_one():
@@ -198,7 +196,6 @@ def test_migrating_gives_existing_leads_codes_and_new_ones_never_collide(tmp_pat
 @pytest.mark.slow
 def test_concurrent_processes_draw_disjoint_codes(tmp_path):
     app = make_app(tmp_path)
-    env = {**os.environ, **backends.environment(app)}
     script = (
         "import sys, json\n"
         "from app import create_app\n"
@@ -209,17 +206,7 @@ def test_concurrent_processes_draw_disjoint_codes(tmp_path):
         "    out += [code for _, code in people.new_ref_codes(db, 25)]\n"
         "print(json.dumps(out))\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE)
-        for _ in range(4)
-    ]
-    import json
-
-    drawn = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        drawn += json.loads(out)
+    drawn = [code for found in in_processes(app, script) for code in found]
     assert len(drawn) == 4000 and len(set(drawn)) == 4000
 
 

@@ -3,16 +3,11 @@ in a store: exactly once, in the till's currency, credited where the money came 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from . import backends
 from .conftest import api_for, make_app, row_count
 from .coupon_helpers import location, staff
+from .live import in_processes
 from .test_reports import around, attribution, click, rows_by_key
 
 
@@ -161,7 +156,6 @@ def test_one_sale_sent_from_several_processes_at_once_is_one_sale(tmp_path):
     app = make_app(tmp_path)
     api = api_for(app)
     location(api, "BER-1", currency="EUR")
-    env = {**os.environ, **backends.environment(app)}
     script = (
         "import json\n"
         "from app import create_app\n"
@@ -177,15 +171,7 @@ def test_one_sale_sent_from_several_processes_at_once_is_one_sale(tmp_path):
         "    out.append([status, answer['sale']['id']])\n"
         "print(json.dumps(out))\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE)
-        for _ in range(4)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        results.append(json.loads(out))
+    results = in_processes(app, script)
     for n in range(8):
         answers = [r[n] for r in results]
         assert {tuple(a) for a in answers} == {(201, answers[0][1])}
