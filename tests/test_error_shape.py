@@ -31,6 +31,9 @@ FUTURE = "2100-01-01T00:00:00Z"
 PAST = "2001-01-01T00:00:00Z"
 
 
+SITE = "https://shop.example.com/"
+
+
 class World:
     """One app with a little of everything, built once for the module: errors change nothing,
     so the cases share it. Cases that need other settings ask for a `fresh` app."""
@@ -50,6 +53,10 @@ class World:
         self.till = staff(api, "NYC-5TH")
         self.campaign = api.campaign()
         self.link = api.link(self.campaign["id"])
+        domain = api.post("/api/v1/domains", json={"host": "used.fernway.example"}).get_json()
+        self.domain_in_use = domain["id"]
+        api.link(self.campaign["id"], domain="used.fernway.example", slug="taken-slug")
+        api.link(self.campaign["id"], slug="taken-slug")
         self.offer = offer(api, self.campaign["id"])
         self.codes = codes_for(api, self.offer["id"], 3)
         self.shared = offer(api, self.campaign["id"], kind="shared", shared_code="SPRING2026")
@@ -319,6 +326,43 @@ CASES = [
             w.api.post("/api/v1/partners", json={"code": "dup", "name": "D", "kind": "var"})
             for _ in range(2)
         ][-1],
+    ),
+    Case(E.DOMAIN_NOT_FOUND, lambda w: w.api.get("/api/v1/domains/999")),
+    Case(E.INVALID_HOST, lambda w: w.api.post("/api/v1/domains", json={"host": "https://x.io/a"})),
+    Case(
+        E.DOMAIN_EXISTS,
+        lambda w: [
+            w.api.post("/api/v1/domains", json={"host": "dup.fernway.example"}) for _ in range(2)
+        ][-1],
+    ),
+    Case(E.DOMAIN_IN_USE, lambda w: w.api.delete(f"/api/v1/domains/{w.domain_in_use}")),
+    Case(
+        E.UNKNOWN_DOMAIN,
+        lambda w: w.api.post(
+            "/api/v1/links",
+            json={"campaign_id": w.campaign["id"], "destination": SITE, "domain": "no.example"},
+        ),
+    ),
+    Case(
+        E.INVALID_SLUG,
+        lambda w: w.api.post(
+            "/api/v1/links",
+            json={"campaign_id": w.campaign["id"], "destination": SITE, "slug": "a b"},
+        ),
+    ),
+    Case(
+        E.SLUG_RESERVED,
+        lambda w: w.api.post(
+            "/api/v1/links",
+            json={"campaign_id": w.campaign["id"], "destination": SITE, "slug": "api/x"},
+        ),
+    ),
+    Case(
+        E.SLUG_TAKEN,
+        lambda w: w.api.post(
+            "/api/v1/links",
+            json={"campaign_id": w.campaign["id"], "destination": SITE, "slug": "Taken-Slug"},
+        ),
     ),
     Case(
         E.UNKNOWN_PARTNER,

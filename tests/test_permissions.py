@@ -76,7 +76,8 @@ def test_every_api_route_declares_who_may_call_it():
 
 
 def test_least_privilege_for_marketer_tokens():
-    """A marketer cannot mint credentials, manage locations, read lockouts or erase people."""
+    """A marketer cannot mint credentials, manage locations or branded domains (a domain
+    routes every request on its host), read lockouts or erase people."""
     admin_only = {e for _, _, e, who in OPERATIONS if who == {ADMIN}}
     assert admin_only == {
         "api.list_tokens",
@@ -89,6 +90,9 @@ def test_least_privilege_for_marketer_tokens():
         "api.revoke_staff_key",
         "api.security_log",
         "api.erase_lead",
+        "api.create_domain",
+        "api.update_domain",
+        "api.delete_domain",
     }
 
 

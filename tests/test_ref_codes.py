@@ -228,7 +228,7 @@ def test_migrating_an_install_with_leads_gives_each_its_own_code(tmp_path):
             f"'p{n}@example.com', '2026-01-0{n + 1}T00:00:00Z', '2026-01-0{n + 1}T00:00:00Z', "
             f"'2026-01-0{n + 1}T00:00:00Z')"
         )
-    assert migrations.apply(db) == ["m015_offline_channels"]
+    assert migrations.apply(db)[0] == "m015_offline_channels"
     rows = db.execute("SELECT ref_number, ref_code FROM leads ORDER BY created_at").fetchall()
     assert [r[0] for r in rows] == [0, 1, 2] and len({r[1] for r in rows}) == 3
     for number, code in rows:

@@ -8,7 +8,9 @@ import unicodedata
 from sqlite_utils import Database
 
 from app import storage
+from app.clicks import tags
 from app.core import clock, money, validation
+from app.core import db as dbmod
 from app.core.error_codes import ErrorCode
 from app.core.errors import NotFound, ValidationError
 
@@ -35,8 +37,15 @@ FIELDS = (
     "starts_at",
     "ends_at",
     "notes",
+    "utm_content_template",
+    "utm_term_template",
 )
-_FIELDS = set(FIELDS)
+_FIELDS = {*FIELDS, "tags"}  # a new campaign's
+_PATCH_FIELDS = {*_FIELDS, "archived"}
+_TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
+# What a link's utm_content/utm_term template may name (app/clicks/links.py fills them in).
+TEMPLATE_FIELDS = ("store_code", "partner_code", "label", "slug", "domain")
+_PLACEHOLDERS = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
 
 
 def slugify(name: str) -> str:
@@ -52,7 +61,7 @@ def _clean(
     """The stored values for a payload; every field error is reported at once."""
     validation.require_object(payload)
     check = validation.Collector()
-    check(validation.reject_unknown, payload, _FIELDS)
+    check(validation.reject_unknown, payload, _PATCH_FIELDS if partial else _FIELDS)
     values: dict = {}
 
     def present(field: str) -> bool:
@@ -69,6 +78,17 @@ def _clean(
         values["utm_campaign"] = check(validation.text, payload, "utm_campaign", required=partial)
         if values["utm_campaign"] is None and values.get("name"):
             values["utm_campaign"] = slugify(values["name"])
+    for field in ("utm_content_template", "utm_term_template"):
+        if present(field):
+            values[field] = check(_template, payload, field)
+    if "archived" in payload:
+        archived = check(validation.boolean, payload, "archived")
+        if archived is None:
+            check.add("Archived must be true or false.", field="archived")
+        elif archived != ((current or {}).get("archived_at") is not None):
+            values["archived_at"] = clock.now_iso() if archived else None
+    if "tags" in payload:
+        values["tags"] = check(tags.parse, payload.get("tags")) or []
     if present("notes"):
         values["notes"] = check(validation.text, payload, "notes", max_len=10_000, multiline=True)
     for field in ("starts_at", "ends_at"):
@@ -102,10 +122,29 @@ def _clean(
     return values
 
 
+def _template(payload: dict, field: str) -> str | None:
+    """A utm template such as '{store_code}-flyer': text whose {placeholders} are known."""
+    value = validation.text(payload, field)
+    if value is None:
+        return None
+    for name in _TEMPLATE_RE.findall(value):
+        if name not in TEMPLATE_FIELDS:
+            raise ValidationError(
+                f"'{{{name}}}' is not a placeholder; use {_PLACEHOLDERS}.",
+                field=field,
+            )
+    return value
+
+
 def create(db: Database, payload: dict, *, default_currency: str = "USD") -> dict:
     values = _clean(payload, partial=False, default_currency=default_currency)
+    campaign_tags = values.pop("tags", [])
     now = clock.now_iso()
-    campaign_id = storage.insert_campaign(db, {**values, "created_at": now, "updated_at": now})
+    values.pop("archived_at", None)
+    with dbmod.immediate(db):
+        campaign_id = storage.insert_campaign(db, {**values, "created_at": now, "updated_at": now})
+        if campaign_tags:
+            storage.set_tags(db, "campaign", campaign_id, campaign_tags)
     return get(db, campaign_id)
 
 
@@ -125,27 +164,43 @@ def update(db: Database, campaign_id: int, payload: dict, *, default_currency: s
             "Changing to a currency with other decimal places needs a new cost too.",
             field="cost",
         )
-    if values:
-        values["updated_at"] = clock.now_iso()
-        storage.update_campaign(db, campaign_id, values)
+    new_tags = values.pop("tags", None)
+    with dbmod.immediate(db):
+        if values:
+            values["updated_at"] = clock.now_iso()
+            storage.update_campaign(db, campaign_id, values)
+        if new_tags is not None:
+            storage.set_tags(db, "campaign", campaign_id, new_tags)
     return get(db, campaign_id)
 
 
 def get(db: Database, campaign_id: int) -> dict:
-    row = storage.get_campaign(db, campaign_id)
+    """The campaigns row with its `tags`."""
+    row = storage.get_campaign_with_tags(db, campaign_id)
     if row is None:
         raise NotFound(f"No campaign with id {campaign_id}.", code=ErrorCode.CAMPAIGN_NOT_FOUND)
     return row
 
 
+def with_tags(db: Database, rows: list[dict]) -> list[dict]:
+    found = storage.tags_of(db, "campaign", [r["id"] for r in rows])
+    return [{**r, "tags": found.get(r["id"], [])} for r in rows]
+
+
 def list_page(
     db: Database, *, after_id: int = 0, limit: int = 100, channel: str | None = None
 ) -> list[dict]:
-    return storage.list_campaigns(db, after_id=after_id, limit=limit, channel=channel)
+    return with_tags(
+        db, storage.list_campaigns(db, after_id=after_id, limit=limit, channel=channel)
+    )
 
 
 def to_json(row: dict) -> dict:
     """The API shape of a campaign: money as a decimal string."""
-    out = {k: v for k, v in row.items() if k != "cost_minor"}
+    out = {k: v for k, v in row.items() if k not in ("cost_minor", "hits")}
     out["cost"] = money.to_decimal_string(row["cost_minor"], row["currency"])
+    out["archived"] = row.get("archived_at") is not None
+    out["tags"] = row.get("tags", [])
+    if "hits" in row:
+        out["clicks_30d"] = row["hits"]
     return out

@@ -9,10 +9,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from sqlite_utils import Database
 
 from app import storage
+from app.clicks import campaigns, domains, slugs, tags
 from app.clicks.link_tokens import LinkTokens
 from app.core import clock, validation
+from app.core import db as dbmod
 from app.core.error_codes import ErrorCode
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 
 _CREATE_FIELDS = {
     "campaign_id",
@@ -25,17 +27,56 @@ _CREATE_FIELDS = {
     "fallback_url",
     "offer_id",
     "partner_code",
+    "domain",
+    "slug",
+    "tags",
 }
-_PATCH_FIELDS = {"destination", "label", "active", "expires_at", "fallback_url"}
+_PATCH_FIELDS = {"destination", "label", "active", "expires_at", "fallback_url", "tags", "archived"}
+TEMPLATE_FIELDS = campaigns.TEMPLATE_FIELDS  # what utm templates may name
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 
-def create(db: Database, payload: dict) -> dict:
+def create(db: Database, payload: dict, *, public_base_url: str = "") -> dict:
+    """A new link from an API payload; `public_base_url` tells which host is the default
+    domain (a `domain` naming it is the default domain)."""
+    values, link_tags = clean_new(db, payload, public_base_url=public_base_url)
+    with dbmod.immediate(db):
+        link_id = insert(db, values, link_tags)
+    return get(db, link_id)
+
+
+def insert(db: Database, values: dict, link_tags: list[str]) -> int:
+    """Store a link `clean_new` accepted, inside the caller's transaction; 409 slug_taken
+    when its slug was taken since (the unique index decides, not an earlier read)."""
+    now = clock.now_iso()
+    link_id = storage.insert_link(db, {**values, "created_at": now, "updated_at": now})
+    if link_id is None:
+        raise Conflict(
+            f"Another link on {values['domain'] or 'the default domain'} has the slug "
+            f"'{values['slug']}'.",
+            field="slug",
+            code=ErrorCode.SLUG_TAKEN,
+        )
+    if link_tags:
+        storage.set_tags(db, "link", link_id, link_tags)
+    return link_id
+
+
+def clean_new(
+    db: Database,
+    payload: dict,
+    *,
+    public_base_url: str = "",
+    campaign: dict | None = None,
+) -> tuple[dict, list[str]]:
+    """(the links row, its tags) for a new link, every field error reported at once; 409
+    slug_taken for a slug another link on the domain has. `campaign` saves a read when the
+    caller has it (bulk creation)."""
     validation.require_object(payload)
     check = validation.Collector()
     check(validation.reject_unknown, payload, _CREATE_FIELDS)
     campaign_id = check(validation.integer, payload, "campaign_id", required=True)
-    values = {
+    values: dict[str, Any] = {
         "campaign_id": campaign_id,
         "destination": check(validation.http_url, payload, "destination"),
         "offer_id": check(validation.integer, payload, "offer_id"),
@@ -46,8 +87,13 @@ def create(db: Database, payload: dict) -> dict:
         "expires_at": check(validation.timestamp, payload, "expires_at"),
         "fallback_url": check(validation.http_url, payload, "fallback_url"),
         "partner_code": None,
+        "domain": check(
+            domains.existing_host, db, payload.get("domain"), public_base_url=public_base_url
+        ),
+        "slug": check(slugs.parse, payload.get("slug")),
         "active": 1,
     }
+    link_tags = check(tags.parse, payload.get("tags")) or []
     if payload.get("partner_code") not in (None, ""):
         from app.people import partners  # people builds on clicks, not the other way
 
@@ -73,7 +119,9 @@ def create(db: Database, payload: dict) -> dict:
             if values["destination"] is None
             else ErrorCode.VALIDATION_ERROR,
         )
-    if campaign_id is not None and storage.get_campaign(db, campaign_id) is None:
+    if campaign is None or campaign["id"] != campaign_id:
+        campaign = storage.get_campaign(db, campaign_id) if campaign_id is not None else None
+    if campaign_id is not None and campaign is None:
         check.add(
             f"No campaign with id {campaign_id}.",
             field="campaign_id",
@@ -94,9 +142,33 @@ def create(db: Database, payload: dict) -> dict:
                 code=ErrorCode.WRONG_CAMPAIGN,
             )
     check.done()
-    now = clock.now_iso()
-    link_id = storage.insert_link(db, {**values, "created_at": now, "updated_at": now})
-    return get(db, link_id)
+    assert campaign is not None
+    for field in ("utm_content", "utm_term"):
+        template = campaign.get(f"{field}_template")
+        if values[field] is None and template:
+            values[field] = fill_template(template, values)
+    values["slug_key"] = None
+    slug = values["slug"]
+    if isinstance(slug, str):
+        values["slug_key"] = slug_key = slugs.key(values["domain"], slug)
+        if storage.link_id_by_slug_key(db, slug_key) is not None:
+            raise Conflict(
+                f"Another link on {values['domain'] or 'the default domain'} has the slug "
+                f"'{values['slug']}'.",
+                field="slug",
+                code=ErrorCode.SLUG_TAKEN,
+            )
+    return values, link_tags
+
+
+def fill_template(template: str, values: dict) -> str | None:
+    """A campaign's utm template for one link: '{store_code}-{label}' -> 'S12-Window'. A
+    placeholder the link has no value for is left empty; nothing left is no tag at all."""
+    text = template
+    for name in TEMPLATE_FIELDS:
+        text = text.replace("{" + name + "}", str(values.get(name) or ""))
+    text = text.strip(" -_")
+    return text or None
 
 
 def update(db: Database, link_id: int, payload: dict) -> dict:
@@ -134,24 +206,42 @@ def update(db: Database, link_id: int, payload: dict) -> dict:
         values["expires_at"] = check(validation.timestamp, payload, "expires_at")
     if "fallback_url" in payload:
         values["fallback_url"] = check(validation.http_url, payload, "fallback_url")
+    new_tags = check(tags.parse, payload.get("tags")) if "tags" in payload else None
+    if "archived" in payload:
+        archived = check(validation.boolean, payload, "archived")
+        if archived is None:
+            check.add("Archived must be true or false.", field="archived")
+        elif archived != (current["archived_at"] is not None):
+            values["archived_at"] = clock.now_iso() if archived else None
     check.done()
-    if values:
-        values["updated_at"] = clock.now_iso()
-        storage.update_link(db, link_id, values)
+    with dbmod.immediate(db):
+        if values:
+            values["updated_at"] = clock.now_iso()
+            storage.update_link(db, link_id, values)
+        if new_tags is not None:
+            storage.set_tags(db, "link", link_id, new_tags)
     return get(db, link_id)
 
 
 def get(db: Database, link_id: int) -> dict:
-    row = storage.get_link(db, link_id)
+    """The links row with its `tags`."""
+    row = storage.get_link_with_tags(db, link_id)
     if row is None:
         raise NotFound(f"No link with id {link_id}.", code=ErrorCode.LINK_NOT_FOUND)
     return row
 
 
+def with_tags(db: Database, rows: list[dict]) -> list[dict]:
+    found = storage.tags_of(db, "link", [r["id"] for r in rows])
+    return [{**r, "tags": found.get(r["id"], [])} for r in rows]
+
+
 def list_page(
     db: Database, *, after_id: int = 0, limit: int = 100, campaign_id: int | None = None
 ) -> list[dict]:
-    return storage.list_links(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
+    return with_tags(
+        db, storage.list_links(db, after_id=after_id, limit=limit, campaign_id=campaign_id)
+    )
 
 
 def stats(db: Database, link_id: int) -> dict:
@@ -159,15 +249,38 @@ def stats(db: Database, link_id: int) -> dict:
     return storage.link_stats(db, link_id)
 
 
+def short_origin(row: dict, base_url: str) -> str:
+    """Where a link's slug URLs live: its domain (with the base URL's scheme), else the base."""
+    if row.get("domain"):
+        return f"{base_url.split('://', 1)[0]}://{row['domain']}"
+    return base_url
+
+
+def qr_target(row: dict, token: str, base_url: str) -> str:
+    """What a link's QR code encodes: /q/<slug> on its domain for a slug, else /q/<token>.
+    Both are scans; the slug form is shorter, so the code has fewer, larger modules."""
+    if row.get("slug"):
+        return f"{short_origin(row, base_url)}/q/{row['slug']}"
+    return f"{base_url}/q/{token}"
+
+
 def to_json(row: dict, tokens: LinkTokens, base_url: str, campaign: dict | None = None) -> dict:
-    """The API shape of a link, with its token and every URL a marketer needs."""
+    """The API shape of a link, with its token and every URL a marketer needs: `url` is what
+    to share (the slug URL when there is one), `token_url` the signed /r/ URL every link
+    keeps, `qr_url` what its QR code encodes."""
     token = tokens.mint(row["id"])
-    out = dict(row)
+    out = {k: v for k, v in row.items() if k not in ("slug_key", "hits")}
     out["active"] = bool(row["active"])
+    out["archived"] = row.get("archived_at") is not None
+    out["tags"] = row.get("tags", [])
     out["token"] = token
-    out["url"] = f"{base_url}/r/{token}"
-    out["qr_url"] = f"{base_url}/q/{token}"
+    out["token_url"] = f"{base_url}/r/{token}"
+    slug = row.get("slug")
+    out["url"] = f"{short_origin(row, base_url)}/{slug}" if slug else out["token_url"]
+    out["qr_url"] = qr_target(row, token, base_url)
     out["qr"] = {"svg": f"{base_url}/q/{token}.svg", "png": f"{base_url}/q/{token}.png"}
+    if "hits" in row:
+        out["clicks_30d"] = row["hits"]
     if campaign is not None and row["destination"]:
         out["tracked_destination"] = tracked_destination(
             row["destination"], utm_pairs(campaign, row)

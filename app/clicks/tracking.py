@@ -1,5 +1,6 @@
-"""A click (/r/) or QR scan (/q/) as one domain operation: check the token, decide where the hit
-goes and what it records, log it, and say what the visitor should get.
+"""A click (/r/<token>, /<slug>) or QR scan (/q/<token>, /q/<slug>) as one domain operation:
+find the link, decide where the hit goes and what it records, log it, and say what the
+visitor should get.
 
 `decide` is the decision, shared with the demo's replay (app/demo/replay.py): where the link
 sends this visitor now, whether it is a bot, whose recipient link it is, and the Hit to store.
@@ -15,7 +16,7 @@ from typing import NamedTuple
 from sqlite_utils import Database
 
 from app import storage
-from app.clicks import bots, hit_log, links, visits
+from app.clicks import bots, hit_log, links, slugs, visits
 from app.clicks.hit import Hit, Visitor
 from app.core import clock
 from app.core import db as dbmod
@@ -65,14 +66,16 @@ def decide(
     at: str,
     click_id: str,
     click_param: str,
+    target: links.Target | None = None,
 ) -> tuple[links.Target, Hit] | None:
     """Where a hit of `kind` ('click' or 'scan') on a link goes at `at`, and the Hit it
     records; None when the link does not exist or the recipient is not one of the link's.
 
     A visitor asking for privacy (no visitor id) is logged anonymously: not even the
-    recipient is kept, so no scanner rule or stitching applies to the hit.
+    recipient is kept, so no scanner rule or stitching applies to the hit. `target` is the
+    decision when the caller read the link already (a slug hit).
     """
-    target = links.resolve(db, link_id, at, click_id, click_param)
+    target = target or links.resolve(db, link_id, at, click_id, click_param)
     if target is None:
         return None
     lead_id = None
@@ -125,45 +128,140 @@ def record(rt: Runtime, environ: dict, token: str, kind: str) -> Answer:
             click_id=click_id,
             click_param=rt.config["CLICK_ID_PARAM"],
         )
+    elif kind == "scan" and (slug := slugs.from_path(token)) is not None:
+        # /q/<slug>: the QR code of a link with a slug
+        return _record_slug(rt, db, environ, visitor, slug, kind, now, click_id)
     if decided is None:
         path = request_path(environ)[:MAX_PATH]
         hit_log.record_orphan(rt, db, now, path, visitor.ip, visitor.user_agent, visitor.referrer)
         return NOT_FOUND
+    return _logged(rt, db, visitor, decided)
+
+
+def record_slug(rt: Runtime, environ: dict, path: str) -> Answer:
+    """Log one click on /<slug> (`path`, as the request has it) on the request's domain."""
+    db = rt.hot_db()
+    now = clock.now_iso()
+    visitor = Visitor.from_environ(rt, environ)
+    click_id = clock.new_event_id()
+    slug = slugs.from_path(path)
+    if slug is None:
+        return _missed(rt, db, environ, visitor, now)
+    return _record_slug(rt, db, environ, visitor, slug, "click", now, click_id)
+
+
+def _record_slug(
+    rt: Runtime,
+    db: Database,
+    environ: dict,
+    visitor: Visitor,
+    slug: str,
+    kind: str,
+    now: str,
+    click_id: str,
+) -> Answer:
+    host, bare = visits.request_host(environ, rt.trusted_proxies)
+    click_param = rt.config["CLICK_ID_PARAM"]
+    if dbmod.is_postgres(db):
+        answer = _record_in_one_statement(
+            rt, db, visitor, kind, None, now, click_id, slug=(host, bare, slug)
+        )
+        if answer is not None:
+            return answer
+    row = storage.link_for_slug(db, host, bare, slug)
+    if row is None:
+        return _missed(rt, db, environ, visitor, now)
+    link_id = row[0]
+    target = links.target(row[1:], now, click_id, click_param)
+    decided = decide(
+        db,
+        visitor,
+        kind,
+        link_id,
+        None,
+        at=now,
+        click_id=click_id,
+        click_param=click_param,
+        target=target,
+    )
+    assert decided is not None  # no recipient to refuse
+    return _logged(rt, db, visitor, decided)
+
+
+def _missed(rt: Runtime, db: Database, environ: dict, visitor: Visitor, now: str) -> Answer:
+    """A path that is no link on the request's domain: an orphan hit, and the domain's
+    default_redirect (a branded domain can have one) or the not-found page."""
+    host, bare = visits.request_host(environ, rt.trusted_proxies)
+    domain = storage.domain_for_host(db, host, bare)
+    path = request_path(environ)
+    if domain is not None:
+        path = domain["host"] + path  # which domain's visitors get lost shows in the log
+    path = path[:MAX_PATH]
+    hit_log.record_orphan(rt, db, now, path, visitor.ip, visitor.user_agent, visitor.referrer)
+    if domain is not None and domain["default_redirect"]:
+        return Answer("redirect", links.to_uri(domain["default_redirect"]))
+    return NOT_FOUND
+
+
+def record_domain_root(rt: Runtime, environ: dict) -> Answer | None:
+    """A visit to / on a branded domain (its default_redirect or the not-found page, an
+    orphan hit either way); None on any other host, whose / is the server's own page."""
+    db = rt.hot_db()
+    host, bare = visits.request_host(environ, rt.trusted_proxies)
+    if storage.domain_for_host(db, host, bare) is None:
+        return None
+    return _missed(rt, db, environ, Visitor.from_environ(rt, environ), clock.now_iso())
+
+
+def _logged(
+    rt: Runtime, db: Database, visitor: Visitor, decided: tuple[links.Target, Hit]
+) -> Answer:
     target, hit = decided
     hit_log.write(rt, db, hit)
     outcome = target.outcome
     if target.location is not None:
         outcome = "redirect"  # a fallback URL is a redirect too
     return Answer(
-        outcome, target.location, visitor.visitor_id, click_id, hit.link_id, target.offer_id
+        outcome, target.location, visitor.visitor_id, hit.id, hit.link_id, target.offer_id
     )
 
 
 def _record_in_one_statement(
-    rt: Runtime, db: Database, visitor: Visitor, kind: str, link_id: int, now: str, click_id: str
+    rt: Runtime,
+    db: Database,
+    visitor: Visitor,
+    kind: str,
+    link_id: int | None,
+    now: str,
+    click_id: str,
+    *,
+    slug: tuple[str, str, str] | None = None,
 ) -> Answer | None:
     """PostgreSQL: read the link and log the hit in one round trip (storage/core.py says why).
+    The link is `link_id`, or the one `slug` (host, host without port, slug) names.
 
     None sends the hit down the two-statement path: for an unknown link (an orphan hit), and
     when PostgreSQL refuses the write, so that path reads the link alone and spools the hit.
     """
     reason = bots.classify(visitor.method, visitor.user_agent, visitor.referrer)
+    hit = {
+        "id": click_id,
+        "type": kind,
+        "at": now,
+        "visitor_id": visitor.visitor_id,
+        "ip": visitor.ip,
+        "user_agent": visitor.user_agent,
+        "referrer": visitor.referrer,
+        "is_bot": 0 if reason is None else 1,
+        "bot_reason": reason,
+    }
     try:
-        row = storage.link_for_redirect_logging_hit(
-            db,
-            {
-                "id": click_id,
-                "type": kind,
-                "at": now,
-                "link_id": link_id,
-                "visitor_id": visitor.visitor_id,
-                "ip": visitor.ip,
-                "user_agent": visitor.user_agent,
-                "referrer": visitor.referrer,
-                "is_bot": 0 if reason is None else 1,
-                "bot_reason": reason,
-            },
-        )
+        if slug is None:
+            row = storage.link_for_redirect_logging_hit(db, {**hit, "link_id": link_id})
+        else:
+            found = storage.link_for_slug_logging_hit(db, hit, *slug)
+            row = None if found is None else found[1:]
+            link_id = None if found is None else found[0]
     except dbmod.DATABASE_ERRORS as exc:
         if not hit_log.refused(exc):
             raise

@@ -81,6 +81,17 @@ def request_scheme(environ: dict, trusted: tuple[Network, ...]) -> str:
     return environ.get("wsgi.url_scheme", "http")
 
 
+def request_host(environ: dict, trusted: tuple[Network, ...]) -> tuple[str, str]:
+    """(the host the client asked for, lower case, as sent with any port; the same without
+    the port). X-Forwarded-Host only counts from a trusted proxy, as X-Forwarded-Proto does."""
+    host = ""
+    if trusted and peer_is_trusted(environ.get("REMOTE_ADDR"), trusted):
+        host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+    host = (host or environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "").lower()
+    bare = host.rpartition(":")[0] if ":" in host and not host.endswith("]") else host
+    return host, bare
+
+
 @lru_cache(maxsize=16384)
 def anonymize_ip(address: str | None) -> str | None:
     """IPv4 to its /24 (203.0.113.0), IPv6 to its /48; not an address -> None."""

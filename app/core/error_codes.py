@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found", 404, "No such route or resource."
     CAMPAIGN_NOT_FOUND = "campaign_not_found", 404, "No campaign with this id."
     LINK_NOT_FOUND = "link_not_found", 404, "No link with this id."
+    DOMAIN_NOT_FOUND = "domain_not_found", 404, "No domain with this id."
     TOKEN_NOT_FOUND = "token_not_found", 404, "No active API token with this id."
     LEAD_NOT_FOUND = "lead_not_found", 404, "No lead with this id."
     CONVERSION_NOT_FOUND = "conversion_not_found", 404, "No conversion with this id."
@@ -85,6 +86,9 @@ class ErrorCode(StrEnum):
     EMAIL_TAKEN = "email_taken", 409, "There is already an account for this email."
     LAST_ADMIN = "last_admin", 409, "The last active admin cannot be demoted or disabled."
     PARTNER_EXISTS = "partner_exists", 409, "A partner with this code exists."
+    DOMAIN_EXISTS = "domain_exists", 409, "The domain is configured already (or is the default)."
+    DOMAIN_IN_USE = "domain_in_use", 409, "Links are on this domain; it cannot be removed."
+    SLUG_TAKEN = "slug_taken", 409, "Another link on this domain has this slug."
     SALE_ALREADY_RECORDED = (
         "sale_already_recorded",
         409,
@@ -117,6 +121,10 @@ class ErrorCode(StrEnum):
     UNKNOWN_LINK = "unknown_link", 422, "The link id names no link."
     UNKNOWN_LEAD = "unknown_lead", 422, "The lead_id or ref_code names no lead."
     UNKNOWN_PARTNER = "unknown_partner", 422, "The partner_code names no partner."
+    UNKNOWN_DOMAIN = "unknown_domain", 422, "The domain names no configured domain."
+    INVALID_HOST = "invalid_host", 422, "Not a host name such as go.fernway.example."
+    INVALID_SLUG = "invalid_slug", 422, "Not a slug: letters, digits, '-', '_' and '/'."
+    SLUG_RESERVED = "slug_reserved", 422, "The slug starts with a word the server's paths use."
     IDENTIFIER_REQUIRED = "identifier_required", 422, "A conversion must name who converted."
     UNKNOWN_CLICK = "unknown_click", 422, "The click_id names no click."
     UNKNOWN_VISITOR = "unknown_visitor", 422, "The visitor_id names no visitor."

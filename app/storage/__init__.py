@@ -9,8 +9,10 @@ from .accounts import *  # noqa: F403
 from .core import *  # noqa: F403
 from .coupons import *  # noqa: F403
 from .dashboard import *  # noqa: F403
+from .domains import *  # noqa: F403
 from .hits import *  # noqa: F403
 from .jobs import *  # noqa: F403
+from .link_search import *  # noqa: F403
 from .offline import *  # noqa: F403
 from .people import *  # noqa: F403
 from .pipeline import *  # noqa: F403

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from app.clicks import hit as _hit
 from app.core.db import begin, immediate, retry_locked
 
-from .dialect import greatest
+from .dialect import greatest, joined
 
 CAMPAIGN_COLUMNS = (
     "name",
@@ -24,6 +24,9 @@ CAMPAIGN_COLUMNS = (
     "starts_at",
     "ends_at",
     "notes",
+    "archived_at",
+    "utm_content_template",
+    "utm_term_template",
 )
 LINK_COLUMNS = (
     "campaign_id",
@@ -36,6 +39,7 @@ LINK_COLUMNS = (
     "fallback_url",
     "active",
     "offer_id",
+    "archived_at",
 )
 
 
@@ -93,8 +97,34 @@ def update_campaign(db: Database, campaign_id: int, values: dict[str, Any]) -> N
     _update(db, "campaigns", campaign_id, values, CAMPAIGN_COLUMNS)
 
 
+def _with_tag_list(db: Database, table: str, tags: str, column: str, alias: str) -> str:
+    """SELECT of one row of `table` with its tags joined by ',' (tags hold no comma) as
+    `tag_list`: one statement, so a page showing a link and its campaign stays a few."""
+    tag_text = joined(db, "t.tag", "','")
+    return (
+        f"SELECT {alias}.*, (SELECT {tag_text} FROM (SELECT tag FROM {tags} "
+        f"WHERE {column} = {alias}.id ORDER BY tag) t) AS tag_list "
+        f"FROM {table} {alias} WHERE {alias}.id = ?"
+    )
+
+
+def split_tags(row: dict) -> dict:
+    """A row with `tag_list` as `tags`, a sorted list."""
+    out = dict(row)
+    text = out.pop("tag_list", None)
+    out["tags"] = text.split(",") if text else []
+    return out
+
+
 def get_campaign(db: Database, campaign_id: int) -> dict | None:
     return _one(db, "SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+
+
+def get_campaign_with_tags(db: Database, campaign_id: int) -> dict | None:
+    row = _one(
+        db, _with_tag_list(db, "campaigns", "campaign_tags", "campaign_id", "c"), (campaign_id,)
+    )
+    return None if row is None else split_tags(row)
 
 
 def list_campaigns(
@@ -111,8 +141,14 @@ def list_campaigns(
 # Links -------------------------------------------------------------------------------------
 
 
-def insert_link(db: Database, values: dict[str, Any]) -> int:
-    return _insert(db, "links", values)
+def insert_link(db: Database, values: dict[str, Any]) -> int | None:
+    """The new link's id; None when another link has its slug_key (nothing is stored)."""
+    cursor = db.execute(
+        _insert_sql("links", values) + " ON CONFLICT (slug_key) DO NOTHING RETURNING id",
+        list(values.values()),
+    )
+    row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def update_link(db: Database, link_id: int, values: dict[str, Any]) -> None:
@@ -121,6 +157,11 @@ def update_link(db: Database, link_id: int, values: dict[str, Any]) -> None:
 
 def get_link(db: Database, link_id: int) -> dict | None:
     return _one(db, "SELECT * FROM links WHERE id = ?", (link_id,))
+
+
+def get_link_with_tags(db: Database, link_id: int) -> dict | None:
+    row = _one(db, _with_tag_list(db, "links", "link_tags", "link_id", "l"), (link_id,))
+    return None if row is None else split_tags(row)
 
 
 def list_links(
@@ -134,12 +175,25 @@ def list_links(
     return _all(db, sql + " ORDER BY id LIMIT ?", [*params, limit])
 
 
-_REDIRECT_SQL = """
-SELECT l.destination, l.active, l.expires_at, l.fallback_url, l.store_code,
+_LINK_FOR_REDIRECT = """l.destination, l.active, l.expires_at, l.fallback_url, l.store_code,
        l.utm_content, l.utm_term, l.campaign_id,
-       c.utm_source, c.utm_medium, c.utm_campaign, l.offer_id
+       c.utm_source, c.utm_medium, c.utm_campaign, l.offer_id"""
+_REDIRECT_SQL = f"""
+SELECT {_LINK_FOR_REDIRECT}
 FROM links l JOIN campaigns c ON c.id = l.campaign_id
 WHERE l.id = ?
+"""
+# A slug is found by links_slug, the unique index on '<domain>/<slug>' (m016): the domain is
+# the request's host when that is a configured domain (with its port, else without), else
+# '' (the default domain). The domain's read is part of the same statement.
+_SLUG_KEY_SQL = (
+    "coalesce((SELECT d.host FROM domains d WHERE d.host IN ({host}, {bare}) "
+    "ORDER BY length(d.host) DESC LIMIT 1), '') || '/' || {slug}"
+)
+_REDIRECT_BY_SLUG_SQL = f"""
+SELECT l.id, {_LINK_FOR_REDIRECT}
+FROM links l JOIN campaigns c ON c.id = l.campaign_id
+WHERE l.slug_key = {_SLUG_KEY_SQL.format(host="?", bare="?", slug="?")}
 """
 
 
@@ -147,6 +201,15 @@ def link_for_redirect(db: Database, link_id: int) -> tuple | None:
     """The one read on the redirect hot path: everything needed to decide and log."""
     # Retried too: a WAL reader can briefly see "locked" while another process recovers.
     return retry_locked(db, lambda: db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone())
+
+
+def link_for_slug(db: Database, host: str, bare_host: str, slug: str) -> tuple | None:
+    """`link_for_redirect` of the link with this (lower-case) slug on the domain the request's
+    host names, its id first: (link_id, *row). None when there is none."""
+    return retry_locked(
+        db,
+        lambda: db.conn.execute(_REDIRECT_BY_SLUG_SQL, (host, bare_host, slug)).fetchone(),
+    )
 
 
 # PostgreSQL: the read above and a hit's INSERT in one statement, so a click costs one round
@@ -157,26 +220,31 @@ def link_for_redirect(db: Database, link_id: int) -> tuple | None:
 # (Text comparison of `at` is byte order: migrations.py requires a C-collated database.)
 _REDIRECT_AND_HIT_SQL_PG = """
 WITH link AS (
-    SELECT l.destination, l.active, l.expires_at, l.fallback_url, l.store_code,
-           l.utm_content, l.utm_term, l.campaign_id,
-           c.utm_source, c.utm_medium, c.utm_campaign, l.offer_id,
+    SELECT l.id AS link_id, {columns},
            CASE WHEN l.active = 0 OR l.expires_at <= :at
                 THEN CASE WHEN l.fallback_url <> '' THEN 'fallback' ELSE 'gone' END
                 WHEN l.offer_id IS NOT NULL THEN 'landing'
                 ELSE 'redirect' END AS outcome
     FROM links l JOIN campaigns c ON c.id = l.campaign_id
-    WHERE l.id = :link_id
+    WHERE {where}
 ), hit AS (
     INSERT INTO events (id, type, at, link_id, campaign_id, store_code, visitor_id, ip,
                         user_agent, referrer, is_bot, bot_reason, outcome)
-    SELECT :id, :type, :at, :link_id, campaign_id, store_code, :visitor_id, :ip,
+    SELECT :id, :type, :at, link_id, campaign_id, store_code, :visitor_id, :ip,
            :user_agent, :referrer, :is_bot, :bot_reason, outcome
     FROM link
 )
-SELECT destination, active, expires_at, fallback_url, store_code, utm_content, utm_term,
-       campaign_id, utm_source, utm_medium, utm_campaign, offer_id
+SELECT link_id, destination, active, expires_at, fallback_url, store_code, utm_content,
+       utm_term, campaign_id, utm_source, utm_medium, utm_campaign, offer_id
 FROM link
 """
+_BY_ID_AND_HIT_SQL_PG = _REDIRECT_AND_HIT_SQL_PG.format(
+    columns=_LINK_FOR_REDIRECT, where="l.id = :link_id"
+)
+_BY_SLUG_AND_HIT_SQL_PG = _REDIRECT_AND_HIT_SQL_PG.format(
+    columns=_LINK_FOR_REDIRECT,
+    where="l.slug_key = " + _SLUG_KEY_SQL.format(host=":host", bare=":bare", slug=":slug"),
+)
 
 
 def link_for_redirect_logging_hit(db: Database, hit: dict[str, Any]) -> tuple | None:
@@ -187,7 +255,18 @@ def link_for_redirect_logging_hit(db: Database, hit: dict[str, Any]) -> tuple | 
     visitor_id, ip, user_agent, referrer, is_bot, bot_reason (no recipient: a recipient's
     hit has scanner rules to apply, app/clicks/scanners.py). None when there is no link.
     """
-    return db.conn.execute(_REDIRECT_AND_HIT_SQL_PG, hit).fetchone()
+    row = db.conn.execute(_BY_ID_AND_HIT_SQL_PG, hit).fetchone()
+    return None if row is None else row[1:]
+
+
+def link_for_slug_logging_hit(
+    db: Database, hit: dict[str, Any], host: str, bare_host: str, slug: str
+) -> tuple | None:
+    """PostgreSQL only: `link_for_slug` and the hit on that link in one statement, as
+    `link_for_redirect_logging_hit` does (`hit` without link_id): (link_id, *row) or None."""
+    return db.conn.execute(
+        _BY_SLUG_AND_HIT_SQL_PG, {**hit, "host": host, "bare": bare_host, "slug": slug}
+    ).fetchone()
 
 
 # Hits (clicks and scans) -------------------------------------------------------------------

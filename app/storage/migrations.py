@@ -772,6 +772,55 @@ def m015_offline_channels(db: Database) -> None:
     _fill_ref_codes(db)
 
 
+M016_SQL = """
+-- Branded short domains. host: lower case, IDNA ('xn--'), with a port only when the links
+-- are served on one (a test server); default_redirect: where the root and unknown paths go.
+CREATE TABLE domains (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL UNIQUE,
+    default_redirect TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- A link's custom back-half: slug as typed; slug_key is '<domain>/<slug in lower case>',
+-- with an empty domain for the default one (PUBLIC_BASE_URL's host, links.domain NULL), so
+-- that one plain unique index makes slugs unique per domain and case-insensitive, and the
+-- click path finds a slug in one lookup (app/storage/core.py).
+ALTER TABLE links ADD COLUMN domain TEXT REFERENCES domains(host);
+ALTER TABLE links ADD COLUMN slug TEXT;
+ALTER TABLE links ADD COLUMN slug_key TEXT;
+CREATE UNIQUE INDEX links_slug ON links(slug_key);
+
+-- Archived links and campaigns are hidden from lists and still redirect.
+ALTER TABLE links ADD COLUMN archived_at TEXT;
+ALTER TABLE campaigns ADD COLUMN archived_at TEXT;
+
+-- A campaign's defaults for its new links' utm_content and utm_term, e.g. '{store_code}'.
+ALTER TABLE campaigns ADD COLUMN utm_content_template TEXT;
+ALTER TABLE campaigns ADD COLUMN utm_term_template TEXT;
+
+-- Tags (lower case) on links and campaigns; a list is filtered by one.
+CREATE TABLE link_tags (
+    link_id INTEGER NOT NULL REFERENCES links(id),
+    tag TEXT NOT NULL,
+    PRIMARY KEY (link_id, tag)
+);
+CREATE INDEX link_tags_tag ON link_tags(tag);
+CREATE TABLE campaign_tags (
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    tag TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, tag)
+);
+CREATE INDEX campaign_tags_tag ON campaign_tags(tag);
+"""
+
+
+@migrations()
+def m016_link_management(db: Database) -> None:
+    _run(db, M016_SQL)
+
+
 def _fill_ref_codes(db: Database) -> None:
     # Leads made before reference codes existed get theirs now, oldest first.
     from app.storage.people import fill_ref_codes
@@ -813,6 +862,7 @@ _names = [m.name for m in migrations._migrations]
 BASELINE_INCLUDES = tuple(_names[: _names.index(BASELINE_LAST) + 1])
 POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (  # (name, SQL) after the baseline
     ("m015_offline_channels", _postgres_twin(M015_SQL)),
+    ("m016_link_management", _postgres_twin(M016_SQL)),
 )
 # Data steps run after a PostgreSQL migration's SQL, in its transaction.
 _PG_FOLLOW_UPS = {"m015_offline_channels": _fill_ref_codes}

@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import storage
 from app.access import api_tokens, staff_keys
-from app.clicks import campaigns, links
+from app.clicks import campaigns, domains, link_lists, links
 from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, TouchpointError, ValidationError
@@ -88,16 +88,10 @@ def create_campaign() -> Response:
 @bp.get("/campaigns")
 @allow(*ANY_TOKEN)
 def list_campaigns() -> Response:
-    after, limit = page_args()
-    channel = request.args.get("channel")
-    if channel is not None and channel not in campaigns.CHANNELS:
-        raise ValidationError(
-            f"'channel' must be one of: {', '.join(campaigns.CHANNELS)}.",
-            field="channel",
-            code=ErrorCode.INVALID_CHOICE,
-        )
-    rows = campaigns.list_page(runtime().db(), after_id=after, limit=limit + 1, channel=channel)
-    return listing([campaigns.to_json(r) for r in rows[:limit]], rows, limit)
+    rows, next_cursor = link_lists.search_campaigns(
+        runtime().db(), request.args, now=clock.utcnow()
+    )
+    return jsonify({"items": [campaigns.to_json(r) for r in rows], "next_cursor": next_cursor})
 
 
 @bp.get("/campaigns/<id:campaign_id>")
@@ -128,17 +122,19 @@ def _link_json(row: dict) -> dict:
 @bp.post("/links")
 @allow(*ANY_TOKEN)
 def create_link() -> Response:
-    row = links.create(runtime().db(), json_body())
+    rt = runtime()
+    row = links.create(rt.db(), json_body(), public_base_url=rt.config["PUBLIC_BASE_URL"])
     return created(_link_json(row), f"/api/v1/links/{row['id']}")
 
 
 @bp.get("/links")
 @allow(*ANY_TOKEN)
 def list_links() -> Response:
-    after, limit = page_args()
-    campaign_id = id_arg("campaign_id")
-    rows = links.list_page(runtime().db(), after_id=after, limit=limit + 1, campaign_id=campaign_id)
-    return listing([_link_json(r) for r in rows[:limit]], rows, limit)
+    rt = runtime()
+    rows, next_cursor = link_lists.search_links(
+        rt.db(), request.args, now=clock.utcnow(), public_base_url=rt.config["PUBLIC_BASE_URL"]
+    )
+    return jsonify({"items": [_link_json(r) for r in rows], "next_cursor": next_cursor})
 
 
 @bp.get("/links/<id:link_id>")
@@ -169,6 +165,42 @@ def link_qr(link_id: int, fmt: str) -> Response:
     options = qr.parse_options(request.args)
     token = rt.link_tokens.mint(link_id)
     return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=False)
+
+
+# Branded domains ---------------------------------------------------------------------------
+
+
+@bp.post("/domains")
+@allow(ADMIN)
+def create_domain() -> Response:
+    rt = runtime()
+    row = domains.create(rt.db(), json_body(), public_base_url=rt.config["PUBLIC_BASE_URL"])
+    return created(row, f"/api/v1/domains/{row['id']}")
+
+
+@bp.get("/domains")
+@allow(*ANY_TOKEN)
+def list_domains() -> Response:
+    return jsonify({"items": domains.list_all(runtime().db()), "next_cursor": None})
+
+
+@bp.get("/domains/<id:domain_id>")
+@allow(*ANY_TOKEN)
+def get_domain(domain_id: int) -> Response:
+    return jsonify(domains.get(runtime().db(), domain_id))
+
+
+@bp.patch("/domains/<id:domain_id>")
+@allow(ADMIN)
+def update_domain(domain_id: int) -> Response:
+    return jsonify(domains.update(runtime().db(), domain_id, json_body()))
+
+
+@bp.delete("/domains/<id:domain_id>")
+@allow(ADMIN)
+def delete_domain(domain_id: int) -> Response:
+    domains.delete(runtime().db(), domain_id)
+    return Response(status=204)
 
 
 # Recipients --------------------------------------------------------------------------------

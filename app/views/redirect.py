@@ -1,4 +1,5 @@
-"""The public hot path: /r/<token> (clicks) and /q/<token> (QR scans), plus public QR images.
+"""The public hot path: /r/<token> and /<slug> (clicks), /q/<token> and /q/<slug> (QR scans),
+a branded domain's root, plus public QR images.
 
 Clicks and scans are answered by `HotPath`, a WSGI layer in front of Flask: a redirect needs
 no URL map, request object, session or response object, and skipping them is most of what a
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Blueprint, Flask, Response, request
 
-from app.clicks import tracking, visits
+from app.clicks import slugs, tracking, visits
 from app.core import db as dbmod
 from app.core import postgres
 from app.core.errors import TouchpointError
@@ -67,19 +68,43 @@ class HotPath:
         self.app = app
         self.rt: Runtime = app.extensions["touchpoint"]
         self.flask = wsgi_app
+        # First path segments the app answers itself; any other path may be a slug.
+        self.own = frozenset(rule.rule.split("/")[1].lower() for rule in app.url_map.iter_rules())
+        assert self.own - {""} <= slugs.RESERVED, "a route that slugs could shadow"
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        kind = _KINDS.get(path[:3])
-        if (
-            kind is None
-            or len(path) == 3
-            or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
-            or (kind == "scan" and path.endswith((".svg", ".png")))
-        ):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self._flask(environ, start_response)
+        kind = _KINDS.get(path[:3])
+        if kind is not None:
+            if len(path) == 3 or (kind == "scan" and path.endswith((".svg", ".png"))):
+                return self._flask(environ, start_response)
+            return self._hit(
+                environ,
+                start_response,
+                path,
+                lambda: tracking.record(self.rt, environ, path[3:], kind),
+            )
+        if path in ("", "/"):
+            return self._hit(
+                environ, start_response, path, lambda: tracking.record_domain_root(self.rt, environ)
+            )
+        if path[1:].split("/", 1)[0].lower() in self.own:
+            return self._flask(environ, start_response)
+        return self._hit(
+            environ, start_response, path, lambda: tracking.record_slug(self.rt, environ, path)
+        )
+
+    def _hit(
+        self,
+        environ: dict,
+        start_response: StartResponse,
+        path: str,
+        record: Callable[[], tracking.Answer | None],
+    ) -> Iterable[bytes]:
         try:
-            answer = tracking.record(self.rt, environ, path[3:], kind)
+            answer = record()
         except postgres.OperationalError as exc:
             # PostgreSQL unreachable, restarting or every pooled connection busy: the link
             # cannot be read, so the visitor is asked to try again, as the API's 503 does.
@@ -96,8 +121,17 @@ class HotPath:
             dbmod.release_connections()
             self.app.logger.exception("hit on %s failed", path[:80])
             return self._answer(environ, start_response, "500 Internal Server Error", _ERROR_PAGE)
+        if answer is None:  # / on the server's own host
+            dbmod.release_connections()
+            return self._flask(environ, start_response)
         if answer.outcome == "landing":
             environ[_ANSWER_KEY] = answer
+            prefix = path[:3] if path[:3] in _KINDS else "/r/"
+            if prefix != path[:3] or self.rt.link_tokens.verify(path[3:]) is None:
+                # A slug on an offer's link: its landing page is rendered (and claimed from)
+                # under the link's token, as a hit on the token's URL is.
+                assert answer.link_id is not None
+                environ["PATH_INFO"] = prefix + self.rt.link_tokens.mint(answer.link_id)
             return self._flask(environ, start_response)
         dbmod.release_connections()
         cookie = _cookie_for(self.rt, answer, environ)
