@@ -524,6 +524,78 @@ def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: 
     click.echo(f"Tracked URLs minted with base URL {base} ({source}).", err=True)
 
 
+@cli.group("links")
+def links_group() -> None:
+    """Tracked links in bulk."""
+
+
+@links_group.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    show_default=True,
+    help="Where to write the links as CSV (line, id, url, qr_url, token_url, ...).",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Create the good rows even when some are invalid (they are listed).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Prefix of the token URLs. Default: the PUBLIC_BASE_URL setting "
+    f"(TOUCHPOINT_PUBLIC_BASE_URL), else {settings.LOCAL_BASE_URL} (where make run listens).",
+)
+def links_import(file, output, skip_invalid: bool, base_url: str | None) -> None:
+    """Create a link for every row of FILE (CSV: campaign_id, destination, and optionally
+    label, slug, domain, store_code, utm_content, utm_term, tags, offer_id, partner_code,
+    expires_at, fallback_url) and write them with their URLs.
+
+    Without --skip-invalid nothing is created when a row is bad; every bad row is listed
+    with its line number, and the exit status is 1.
+    """
+    from app.clicks import bulk_links
+
+    rt = current_app.extensions["touchpoint"]
+    base = (base_url or rt.config["PUBLIC_BASE_URL"] or settings.LOCAL_BASE_URL).rstrip("/")
+    try:
+        check_http_url(base, "base_url" if base_url else "PUBLIC_BASE_URL")
+    except ValidationError as exc:
+        raise click.UsageError(cli_message(exc)) from None
+    db, path = _existing_db()
+    try:
+        rows = bulk_links.rows_from_csv(file.read())
+        bar: Any
+        with click.progressbar(
+            length=len(rows), label="Checking and creating", file=sys.stderr, show_eta=True
+        ) as bar:
+            result = bulk_links.create(
+                db,
+                rows,
+                public_base_url=rt.config["PUBLIC_BASE_URL"],
+                skip_invalid=skip_invalid,
+                progress=bar.update,
+            )
+    except ValidationError as exc:
+        for bad in exc.extra.get("invalid", []):
+            click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
+        raise click.ClickException(cli_message(exc)) from None
+    except TouchpointError as exc:
+        raise click.ClickException(cli_message(exc)) from None
+    shape = bulk_links.shaper(db, rt.link_tokens, base)
+    for chunk in bulk_links.csv_rows(result, shape):
+        output.write(chunk)
+    for bad in result.invalid:
+        click.echo(f"line {bad['line']}: {bad['reason']} (skipped)", err=True)
+    click.echo(
+        f"{len(result.links)} links created, {len(result.invalid)} invalid, in {path}.", err=True
+    )
+
+
 @cli.command("demo")
 @click.option(
     "--seed",

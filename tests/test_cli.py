@@ -144,6 +144,7 @@ def test_token_create_requires_a_name(tmp_path):
         ["user", "list"],
         ["user", "reset-password"],
         ["recipients", "import"],
+        ["links", "import"],
         ["report", "attribution"],
         ["report", "refresh"],
         ["demo"],

@@ -159,6 +159,16 @@ def get_link(db: Database, link_id: int) -> dict | None:
     return _one(db, "SELECT * FROM links WHERE id = ?", (link_id,))
 
 
+def links_by_id(db: Database, link_ids: list[int]) -> list[dict]:
+    """The links rows of many ids (in chunks: SQLite binds at most 32,766 values)."""
+    rows: list[dict] = []
+    for start in range(0, len(link_ids), 5000):
+        chunk = link_ids[start : start + 5000]
+        marks = ", ".join("?" for _ in chunk)
+        rows += _all(db, f"SELECT * FROM links WHERE id IN ({marks})", chunk)
+    return rows
+
+
 def get_link_with_tags(db: Database, link_id: int) -> dict | None:
     row = _one(db, _with_tag_list(db, "links", "link_tags", "link_id", "l"), (link_id,))
     return None if row is None else split_tags(row)

@@ -86,15 +86,15 @@ def set_tags(db: Database, kind: str, object_id: int, tags: list[str]) -> None:
 
 def tags_of(db: Database, kind: str, ids: list[int]) -> dict[int, list[str]]:
     """{id: sorted tags} for links or campaigns; ids without tags are left out."""
-    if not ids:
-        return {}
     table, column = _TAG_TABLES[kind]
-    marks = ", ".join("?" for _ in ids)
     found: dict[int, list[str]] = {}
-    for object_id, tag in db.execute(
-        f"SELECT {column}, tag FROM {table} WHERE {column} IN ({marks}) ORDER BY tag", ids
-    ):
-        found.setdefault(object_id, []).append(tag)
+    for start in range(0, len(ids), 5000):  # SQLite binds at most 32,766 values
+        chunk = ids[start : start + 5000]
+        marks = ", ".join("?" for _ in chunk)
+        for object_id, tag in db.execute(
+            f"SELECT {column}, tag FROM {table} WHERE {column} IN ({marks}) ORDER BY tag", chunk
+        ):
+            found.setdefault(object_id, []).append(tag)
     return found
 
 

@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import storage
 from app.access import api_tokens, staff_keys
-from app.clicks import campaigns, domains, link_lists, links
+from app.clicks import bulk_links, campaigns, domains, link_lists, links
 from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import BadRequest, TouchpointError, ValidationError
@@ -24,6 +24,7 @@ from .common import (
     csv_download,
     id_arg,
     json_body,
+    json_value,
     qr_response,
     revenue_types,
     runtime,
@@ -135,6 +136,46 @@ def list_links() -> Response:
         rt.db(), request.args, now=clock.utcnow(), public_base_url=rt.config["PUBLIC_BASE_URL"]
     )
     return jsonify({"items": [_link_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+@bp.post("/links/bulk")
+@allow(*ANY_TOKEN)
+def create_links_in_bulk() -> Response:
+    """CSV body, multipart file or JSON in; the links with their URLs out (JSON or CSV)."""
+    rt = runtime()
+    as_csv = _wants_csv()
+    skip_invalid = _flag("skip_invalid")
+    request.max_content_length = rt.config["RECIPIENTS_MAX_BYTES"]
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationError(
+                "Attach the CSV as the form field 'file'.", field="file", code=ErrorCode.REQUIRED
+            )
+        rows = bulk_links.rows_from_csv(upload.read())
+    elif request.mimetype in recipients.CSV_TYPES:
+        rows = bulk_links.rows_from_csv(request.get_data())
+    else:
+        rows = bulk_links.rows_from_json(json_value())
+    result = bulk_links.create(
+        rt.db(), rows, public_base_url=rt.config["PUBLIC_BASE_URL"], skip_invalid=skip_invalid
+    )
+    shaped = bulk_links.shaper(rt.db(), rt.link_tokens, base_url(rt))
+    headers = {"X-Touchpoint-Created": str(len(result.links))}
+    if as_csv:
+        headers["Content-Disposition"] = 'attachment; filename="links.csv"'
+        body = "".join(bulk_links.csv_rows(result, shaped))
+        return Response(body, status=201, mimetype="text/csv", headers=headers)
+    response = jsonify(
+        {
+            "created": len(result.links),
+            "links": [shaped(link) for link in result.links],
+            "invalid": result.invalid,
+        }
+    )
+    response.status_code = 201
+    response.headers.update(headers)
+    return response
 
 
 @bp.get("/links/<id:link_id>")

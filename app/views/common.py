@@ -132,6 +132,16 @@ def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Re
 
 def json_body() -> dict:
     """The request's JSON object. Content-Type is not insisted on (curl -d sends form type)."""
+    payload = json_value()
+    if not isinstance(payload, dict):
+        raise ValidationError(
+            "The request body must be a JSON object.", code=ErrorCode.INVALID_BODY
+        )
+    return payload
+
+
+def json_value() -> object:
+    """The request's JSON value, whatever its type (a list, for bulk creation)."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise BadRequest(
@@ -148,10 +158,6 @@ def json_body() -> dict:
         raise BadRequest(
             "The request body is nested too deeply to be read.", code=ErrorCode.INVALID_JSON
         ) from None
-    if not isinstance(payload, dict):
-        raise ValidationError(
-            "The request body must be a JSON object.", code=ErrorCode.INVALID_BODY
-        )
     return payload
 
 
