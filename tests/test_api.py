@@ -391,6 +391,11 @@ def test_stats_of_a_fresh_link_are_zero(api):
         "first_at": None,
         "last_at": None,
         "by_day": [],
+        "by_device": [],
+        "by_browser": [],
+        "by_os": [],
+        "by_country": [],
+        "by_referrer": [],
     }
 
 

@@ -336,3 +336,30 @@ def test_a_campaigns_utm_templates_fill_its_new_links(app, api):
 
 def _campaign_body() -> dict:
     return {"name": "T", "channel": "print", "utm_source": "s", "utm_medium": "m"}
+
+
+def test_a_domain_added_by_another_process_routes_within_the_host_cache_lifetime(
+    app, api, monkeypatch
+):
+    """Each process keeps the configured hosts for HOSTS_TTL_S; the one that adds a domain
+    forgets them at once, the others read them again when the time is up."""
+    from app import storage
+    from app.clicks import domains
+
+    campaign = api.campaign()
+    get = _browser(app, "http://late.fernway.example")
+    assert get("/anything").status_code == 404  # this process now has its host list
+    now = [1000.0]
+    monkeypatch.setattr(domains.time, "monotonic", lambda: now[0])
+    domains.forget_hosts()
+    assert get("/anything").status_code == 404
+    # Another process adds the domain and a link on it (straight into the database).
+    db = app.extensions["touchpoint"].db()
+    at = "2026-12-08T00:00:00.000Z"
+    storage.insert_domain(db, {"host": "late.fernway.example", "created_at": at, "updated_at": at})
+    link = api.link(campaign["id"], domain="late.fernway.example", slug="late")
+    assert link["url"].endswith("late.fernway.example/late")
+    now[0] += domains.HOSTS_TTL_S - 1
+    assert get("/late").status_code == 404  # still the host list read before
+    now[0] += 2
+    assert get("/late").status_code == 302

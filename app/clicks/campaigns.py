@@ -182,6 +182,17 @@ def get(db: Database, campaign_id: int) -> dict:
     return row
 
 
+def stats(db: Database, campaign_id: int) -> dict:
+    """link stats for all of a campaign's links together, with the audience breakdowns."""
+    from app.clicks import links  # links builds on campaigns
+
+    get(db, campaign_id)
+    return {
+        **storage.campaign_stats(db, campaign_id),
+        **links.audience_of(db, "campaign_id", campaign_id),
+    }
+
+
 def with_tags(db: Database, rows: list[dict]) -> list[dict]:
     found = storage.tags_of(db, "campaign", [r["id"] for r in rows])
     return [{**r, "tags": found.get(r["id"], [])} for r in rows]

@@ -11,6 +11,7 @@ on a host nobody configured.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 from sqlite_utils import Database
@@ -20,6 +21,10 @@ from app.core import clock, validation
 from app.core.error_codes import ErrorCode
 from app.core.errors import Conflict, NotFound, ValidationError
 
+# How long a process trusts its list of configured hosts: a domain added on one worker or
+# host routes everywhere within this many seconds (at once in the process that added it).
+HOSTS_TTL_S = 5.0
+_hosts: dict[str, tuple[float, frozenset[str]]] = {}  # database -> (read at, hosts)
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CREATE_FIELDS = {"host", "default_redirect"}
 _PATCH_FIELDS = {"default_redirect"}
@@ -66,6 +71,32 @@ def normalize_host(text: object, field: str = "host") -> str:
     return ascii_host + (f":{int(port)}" if port else "")
 
 
+def configured_hosts(db: Database, database: str) -> frozenset[str]:
+    """Every configured domain's host, read at most once per HOSTS_TTL_S in a process for
+    each `database` (its path or URL): the click path asks on every slug hit, and domains change
+    a few times a year."""
+    read_at, hosts = _hosts.get(database, (0.0, frozenset()))
+    now = time.monotonic()
+    if now - read_at >= HOSTS_TTL_S or now < read_at or not read_at:
+        hosts = storage.domain_hosts(db)
+        _hosts[database] = (now, hosts)
+    return hosts
+
+
+def forget_hosts() -> None:
+    """The next configured_hosts reads them again (this process changed them)."""
+    _hosts.clear()
+
+
+def host_domain(db: Database, database: str, host: str, bare_host: str) -> str | None:
+    """The configured domain a request's host names (as sent with its port, else without),
+    None for the default domain."""
+    hosts = configured_hosts(db, database)
+    if host in hosts:
+        return host
+    return bare_host if bare_host in hosts else None
+
+
 def default_host(public_base_url: str) -> str | None:
     """The default domain's host: PUBLIC_BASE_URL's, None when that is not set."""
     if not public_base_url:
@@ -97,6 +128,7 @@ def create(db: Database, payload: dict, *, public_base_url: str = "") -> dict:
     domain_id = storage.insert_domain(
         db, {"host": host, "default_redirect": redirect, "created_at": now, "updated_at": now}
     )
+    forget_hosts()
     return get(db, domain_id)
 
 
@@ -142,6 +174,7 @@ def delete(db: Database, domain_id: int) -> None:
             code=ErrorCode.DOMAIN_IN_USE,
         )
     storage.delete_domain(db, domain_id)
+    forget_hosts()
 
 
 def existing_host(db: Database, text: object, *, public_base_url: str = "") -> str | None:

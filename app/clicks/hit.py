@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from app.clicks import visits
+from app.clicks import audience, visits
 
 if TYPE_CHECKING:
     from app.core.runtime import Runtime
@@ -40,6 +40,7 @@ class Visitor(NamedTuple):
     user_agent: str | None
     referrer: str | None
     visitor_id: str | None
+    country: str | None = None  # from the full address, which is not kept
 
     @classmethod
     def of(
@@ -50,13 +51,15 @@ class Visitor(NamedTuple):
         referrer: str | None,
         visitor_id: str | None,
     ) -> Visitor:
-        """From plain values (the demo's): the address anonymised, long headers cut."""
+        """From plain values (the demo's): the address anonymised (its country kept), long
+        headers cut."""
         return cls(
             method,
             visits.anonymize_ip(address),
             cut(user_agent, MAX_USER_AGENT),
             cut(referrer, MAX_REFERRER),
             visitor_id,
+            audience.country_of(address),
         )
 
     @classmethod
@@ -109,6 +112,7 @@ class Hit(NamedTuple):
     outcome: str
     recipient_id: int | None
     lead_id: str | None
+    country: str | None = None  # ISO 3166 alpha-2; None in spool entries older than m017
 
     @property
     def of_recipient(self) -> bool:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from sqlite_utils import Database
 
 from app import storage
-from app.clicks import campaigns, domains, slugs, tags
+from app.clicks import audience, campaigns, domains, slugs, tags
 from app.clicks.link_tokens import LinkTokens
 from app.core import clock, validation
 from app.core import db as dbmod
@@ -245,8 +245,28 @@ def list_page(
 
 
 def stats(db: Database, link_id: int) -> dict:
+    """Totals, the day series and the audience breakdowns of one link's hits."""
     get(db, link_id)
-    return storage.link_stats(db, link_id)
+    return {**storage.link_stats(db, link_id), **audience_of(db, "link_id", link_id)}
+
+
+def audience_of(db: Database, column: str, value: int) -> dict:
+    """by_device, by_browser, by_os, by_country, by_referrer (host) of human hits."""
+    rows = storage.audience_counts(db, column, value)
+    return audience.breakdowns(
+        ((agent, n) for agent, _, _, n in rows),
+        ((country, n) for _, country, _, n in rows),
+        ((_referrer_host(referrer), n) for _, _, referrer, n in rows),
+    )
+
+
+def _referrer_host(referrer: str | None) -> str | None:
+    if not referrer:
+        return None
+    try:
+        return (urlsplit(referrer).hostname or "").lower() or None
+    except ValueError:
+        return None
 
 
 def short_origin(row: dict, base_url: str) -> str:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlite_utils import Database
 
 from app import storage
-from app.clicks import bots, hit_log, links, slugs, visits
+from app.clicks import bots, domains, hit_log, links, slugs, visits
 from app.clicks.hit import Hit, Visitor
 from app.core import clock
 from app.core import db as dbmod
@@ -101,6 +101,7 @@ def decide(
         outcome=target.outcome,
         recipient_id=None if private else recipient_id,
         lead_id=None if private else lead_id,
+        country=visitor.country,
     )
     return target, hit
 
@@ -161,14 +162,15 @@ def _record_slug(
     click_id: str,
 ) -> Answer:
     host, bare = visits.request_host(environ, rt.trusted_proxies)
+    slug_key = slugs.key(domains.host_domain(db, rt.database_path, host, bare), slug)
     click_param = rt.config["CLICK_ID_PARAM"]
     if dbmod.is_postgres(db):
         answer = _record_in_one_statement(
-            rt, db, visitor, kind, None, now, click_id, slug=(host, bare, slug)
+            rt, db, visitor, kind, None, now, click_id, slug_key=slug_key
         )
         if answer is not None:
             return answer
-    row = storage.link_for_slug(db, host, bare, slug)
+    row = storage.link_for_slug(db, slug_key)
     if row is None:
         return _missed(rt, db, environ, visitor, now)
     link_id = row[0]
@@ -192,7 +194,8 @@ def _missed(rt: Runtime, db: Database, environ: dict, visitor: Visitor, now: str
     """A path that is no link on the request's domain: an orphan hit, and the domain's
     default_redirect (a branded domain can have one) or the not-found page."""
     host, bare = visits.request_host(environ, rt.trusted_proxies)
-    domain = storage.domain_for_host(db, host, bare)
+    known = domains.host_domain(db, rt.database_path, host, bare)
+    domain = None if known is None else storage.get_domain_by_host(db, known)
     path = request_path(environ)
     if domain is not None:
         path = domain["host"] + path  # which domain's visitors get lost shows in the log
@@ -208,7 +211,7 @@ def record_domain_root(rt: Runtime, environ: dict) -> Answer | None:
     orphan hit either way); None on any other host, whose / is the server's own page."""
     db = rt.hot_db()
     host, bare = visits.request_host(environ, rt.trusted_proxies)
-    if storage.domain_for_host(db, host, bare) is None:
+    if domains.host_domain(db, rt.database_path, host, bare) is None:
         return None
     return _missed(rt, db, environ, Visitor.from_environ(rt, environ), clock.now_iso())
 
@@ -235,10 +238,10 @@ def _record_in_one_statement(
     now: str,
     click_id: str,
     *,
-    slug: tuple[str, str, str] | None = None,
+    slug_key: str | None = None,
 ) -> Answer | None:
     """PostgreSQL: read the link and log the hit in one round trip (storage/core.py says why).
-    The link is `link_id`, or the one `slug` (host, host without port, slug) names.
+    The link is `link_id`, or the one with `slug_key`.
 
     None sends the hit down the two-statement path: for an unknown link (an orphan hit), and
     when PostgreSQL refuses the write, so that path reads the link alone and spools the hit.
@@ -254,12 +257,13 @@ def _record_in_one_statement(
         "referrer": visitor.referrer,
         "is_bot": 0 if reason is None else 1,
         "bot_reason": reason,
+        "country": visitor.country,
     }
     try:
-        if slug is None:
+        if slug_key is None:
             row = storage.link_for_redirect_logging_hit(db, {**hit, "link_id": link_id})
         else:
-            found = storage.link_for_slug_logging_hit(db, hit, *slug)
+            found = storage.link_for_slug_logging_hit(db, hit, slug_key)
             row = None if found is None else found[1:]
             link_id = None if found is None else found[0]
     except dbmod.DATABASE_ERRORS as exc:

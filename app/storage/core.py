@@ -193,17 +193,12 @@ SELECT {_LINK_FOR_REDIRECT}
 FROM links l JOIN campaigns c ON c.id = l.campaign_id
 WHERE l.id = ?
 """
-# A slug is found by links_slug, the unique index on '<domain>/<slug>' (m016): the domain is
-# the request's host when that is a configured domain (with its port, else without), else
-# '' (the default domain). The domain's read is part of the same statement.
-_SLUG_KEY_SQL = (
-    "coalesce((SELECT d.host FROM domains d WHERE d.host IN ({host}, {bare}) "
-    "ORDER BY length(d.host) DESC LIMIT 1), '') || '/' || {slug}"
-)
+# A slug is found by links_slug, the unique index on '<domain>/<slug>' (m016), in one
+# lookup: which domain a request's host is comes from app/clicks/domains.py's host cache.
 _REDIRECT_BY_SLUG_SQL = f"""
 SELECT l.id, {_LINK_FOR_REDIRECT}
 FROM links l JOIN campaigns c ON c.id = l.campaign_id
-WHERE l.slug_key = {_SLUG_KEY_SQL.format(host="?", bare="?", slug="?")}
+WHERE l.slug_key = ?
 """
 
 
@@ -213,13 +208,10 @@ def link_for_redirect(db: Database, link_id: int) -> tuple | None:
     return retry_locked(db, lambda: db.conn.execute(_REDIRECT_SQL, (link_id,)).fetchone())
 
 
-def link_for_slug(db: Database, host: str, bare_host: str, slug: str) -> tuple | None:
-    """`link_for_redirect` of the link with this (lower-case) slug on the domain the request's
-    host names, its id first: (link_id, *row). None when there is none."""
-    return retry_locked(
-        db,
-        lambda: db.conn.execute(_REDIRECT_BY_SLUG_SQL, (host, bare_host, slug)).fetchone(),
-    )
+def link_for_slug(db: Database, slug_key: str) -> tuple | None:
+    """`link_for_redirect` of the link with this slug key ('<domain>/<slug>', lower case),
+    its id first: (link_id, *row). None when there is none."""
+    return retry_locked(db, lambda: db.conn.execute(_REDIRECT_BY_SLUG_SQL, (slug_key,)).fetchone())
 
 
 # PostgreSQL: the read above and a hit's INSERT in one statement, so a click costs one round
@@ -239,9 +231,9 @@ WITH link AS (
     WHERE {where}
 ), hit AS (
     INSERT INTO events (id, type, at, link_id, campaign_id, store_code, visitor_id, ip,
-                        user_agent, referrer, is_bot, bot_reason, outcome)
+                        user_agent, referrer, is_bot, bot_reason, outcome, country)
     SELECT :id, :type, :at, link_id, campaign_id, store_code, :visitor_id, :ip,
-           :user_agent, :referrer, :is_bot, :bot_reason, outcome
+           :user_agent, :referrer, :is_bot, :bot_reason, outcome, :country
     FROM link
 )
 SELECT link_id, destination, active, expires_at, fallback_url, store_code, utm_content,
@@ -253,7 +245,7 @@ _BY_ID_AND_HIT_SQL_PG = _REDIRECT_AND_HIT_SQL_PG.format(
 )
 _BY_SLUG_AND_HIT_SQL_PG = _REDIRECT_AND_HIT_SQL_PG.format(
     columns=_LINK_FOR_REDIRECT,
-    where="l.slug_key = " + _SLUG_KEY_SQL.format(host=":host", bare=":bare", slug=":slug"),
+    where="l.slug_key = :slug_key",
 )
 
 
@@ -269,14 +261,10 @@ def link_for_redirect_logging_hit(db: Database, hit: dict[str, Any]) -> tuple | 
     return None if row is None else row[1:]
 
 
-def link_for_slug_logging_hit(
-    db: Database, hit: dict[str, Any], host: str, bare_host: str, slug: str
-) -> tuple | None:
+def link_for_slug_logging_hit(db: Database, hit: dict[str, Any], slug_key: str) -> tuple | None:
     """PostgreSQL only: `link_for_slug` and the hit on that link in one statement, as
     `link_for_redirect_logging_hit` does (`hit` without link_id): (link_id, *row) or None."""
-    return db.conn.execute(
-        _BY_SLUG_AND_HIT_SQL_PG, {**hit, "host": host, "bare": bare_host, "slug": slug}
-    ).fetchone()
+    return db.conn.execute(_BY_SLUG_AND_HIT_SQL_PG, {**hit, "slug_key": slug_key}).fetchone()
 
 
 # Hits (clicks and scans) -------------------------------------------------------------------
@@ -420,11 +408,35 @@ def event_counts(db: Database) -> dict[str, int]:
     return {**counts, "bots": bots, "scanners": scanners}
 
 
+def audience_counts(db: Database, column: str, value: int) -> list[tuple]:
+    """Human hits of one link or campaign (`column` link_id or campaign_id, named by code,
+    never by a request) as (user agent, country, referrer, count), in one read."""
+    assert column in ("link_id", "campaign_id")
+    return [
+        tuple(r)
+        for r in db.execute(
+            f"SELECT user_agent, country, referrer, count(*) FROM events "
+            f"WHERE {column} = ? AND is_bot = 0 GROUP BY user_agent, country, referrer",
+            (value,),
+        ).fetchall()
+    ]
+
+
 def link_stats(db: Database, link_id: int) -> dict:
     """Counts for one link: totals, humans, bots, unique human visitors and a UTC day series."""
+    return _hit_stats(db, "link_id", link_id)
+
+
+def campaign_stats(db: Database, campaign_id: int) -> dict:
+    """link_stats for every link of a campaign together."""
+    return _hit_stats(db, "campaign_id", campaign_id)
+
+
+def _hit_stats(db: Database, column: str, value: int) -> dict:
+    assert column in ("link_id", "campaign_id")
     totals = _one(
         db,
-        """
+        f"""
         SELECT count(*) FILTER (WHERE type = 'click') AS clicks,
                count(*) FILTER (WHERE type = 'scan') AS scans,
                count(*) FILTER (WHERE is_bot = 0) AS human,
@@ -433,24 +445,24 @@ def link_stats(db: Database, link_id: int) -> dict:
                count(DISTINCT visitor_id) FILTER (WHERE is_bot = 0) AS unique_visitors,
                min(at) AS first_at,
                max(at) AS last_at
-        FROM events WHERE link_id = ?
+        FROM events WHERE {column} = ?
         """,
-        (link_id,),
+        (value,),
     )
     assert totals is not None  # an aggregate always answers one row
     by_day = _all(
         db,
-        """
+        f"""
         SELECT substr(at, 1, 10) AS date,
                count(*) FILTER (WHERE type = 'click') AS clicks,
                count(*) FILTER (WHERE type = 'scan') AS scans,
                count(*) FILTER (WHERE is_bot = 0) AS human,
                count(*) FILTER (WHERE is_bot = 1) AS bots,
                count(DISTINCT visitor_id) FILTER (WHERE is_bot = 0) AS unique_visitors
-        FROM events WHERE link_id = ?
+        FROM events WHERE {column} = ?
         GROUP BY date ORDER BY date
         """,
-        (link_id,),
+        (value,),
     )
     return {**totals, "by_day": by_day}
 

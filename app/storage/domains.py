@@ -11,8 +11,8 @@ from .core import _all, _insert, _one
 __all__ = [
     "all_tags",
     "count_domain_links",
+    "domain_hosts",
     "delete_domain",
-    "domain_for_host",
     "get_domain",
     "get_domain_by_host",
     "insert_domain",
@@ -36,13 +36,8 @@ def get_domain_by_host(db: Database, host: str) -> dict | None:
     return _one(db, "SELECT * FROM domains WHERE host = ?", (host,))
 
 
-def domain_for_host(db: Database, host: str, bare_host: str) -> dict | None:
-    """The domain a request's Host names: as sent (with its port), else without the port."""
-    return _one(
-        db,
-        "SELECT * FROM domains WHERE host IN (?, ?) ORDER BY length(host) DESC LIMIT 1",
-        (host, bare_host),
-    )
+def domain_hosts(db: Database) -> frozenset[str]:
+    return frozenset(r[0] for r in db.execute("SELECT host FROM domains").fetchall())
 
 
 def list_domains(db: Database) -> list[dict]:

@@ -821,6 +821,18 @@ def m016_link_management(db: Database) -> None:
     _run(db, M016_SQL)
 
 
+M017_SQL = """
+-- The country (ISO 3166 alpha-2) of a click or scan, from its full address before that is
+-- anonymised (app/clicks/audience.py); NULL for older events and unknown addresses.
+ALTER TABLE events ADD COLUMN country TEXT;
+"""
+
+
+@migrations()
+def m017_event_country(db: Database) -> None:
+    _run(db, M017_SQL)
+
+
 def _fill_ref_codes(db: Database) -> None:
     # Leads made before reference codes existed get theirs now, oldest first.
     from app.storage.people import fill_ref_codes
@@ -863,6 +875,7 @@ BASELINE_INCLUDES = tuple(_names[: _names.index(BASELINE_LAST) + 1])
 POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (  # (name, SQL) after the baseline
     ("m015_offline_channels", _postgres_twin(M015_SQL)),
     ("m016_link_management", _postgres_twin(M016_SQL)),
+    ("m017_event_country", _postgres_twin(M017_SQL)),
 )
 # Data steps run after a PostgreSQL migration's SQL, in its transaction.
 _PG_FOLLOW_UPS = {"m015_offline_channels": _fill_ref_codes}

@@ -101,6 +101,12 @@ def get_campaign(campaign_id: int) -> Response:
     return jsonify(campaigns.to_json(campaigns.get(runtime().db(), campaign_id)))
 
 
+@bp.get("/campaigns/<id:campaign_id>/stats")
+@allow(*ANY_TOKEN)
+def campaign_stats(campaign_id: int) -> Response:
+    return jsonify(campaigns.stats(runtime().db(), campaign_id))
+
+
 @bp.patch("/campaigns/<id:campaign_id>")
 @allow(*ANY_TOKEN)
 def update_campaign(campaign_id: int) -> Response:
