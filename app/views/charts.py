@@ -309,3 +309,45 @@ def _pipeline_legend() -> str:
         )
         x += 14 + 7 * len(words) + 14
     return "".join(parts)
+
+
+# Audience ----------------------------------------------------------------------------------
+
+
+def bars(rows: Sequence[dict], *, label: str, empty: str = "No human clicks or scans yet") -> str:
+    """Horizontal bars of [{value, count}] (an audience breakdown), most first, each with
+    its count and share as text."""
+    if not rows:
+        return _empty(label, empty)
+    total = sum(r["count"] for r in rows) or 1
+    top = max(r["count"] for r in rows) or 1
+    row_h, name_w, bar_w = 22, 130, CHART_WIDTH - 130 - 90
+    body = []
+    for i, row in enumerate(rows):
+        y = i * row_h
+        width = max(1.0, row["count"] / top * bar_w)
+        name = str(row["value"])
+        shown = name if len(name) <= 20 else name[:19] + "…"
+        body.append(
+            f'<text x="{name_w - 6}" y="{y + 15}" text-anchor="end">{escape(shown)}</text>'
+            f'<rect x="{name_w}" y="{y + 4}" width="{_fmt(width)}" height="{row_h - 8}" '
+            f'rx="2" fill="{BAR}"><title>{escape(name)}: {row["count"]}</title></rect>'
+            f'<text x="{_fmt(name_w + width + 6)}" y="{y + 15}" fill="{MUTED}">'
+            f"{row['count']} ({row['count'] / total * 100:.0f}%)</text>"
+        )
+    summary = f"{label}: " + ", ".join(f"{r['value']} {r['count']}" for r in rows)
+    return _svg(CHART_WIDTH, row_h * len(rows), label, summary, "".join(body))
+
+
+AUDIENCE_CHARTS = (
+    ("by_device", "Devices"),
+    ("by_country", "Countries"),
+    ("by_browser", "Browsers"),
+    ("by_os", "Operating systems"),
+    ("by_referrer", "Referrers"),
+)
+
+
+def audience(stats: dict) -> list[tuple[str, str]]:
+    """(title, chart) for each audience breakdown of a stats answer."""
+    return [(title, bars(stats.get(key, []), label=title)) for key, title in AUDIENCE_CHARTS]

@@ -193,6 +193,7 @@ from . import (  # noqa: E402, F401
     campaigns,
     jobs,
     leads,
+    link_list,
     locations,
     offers,
     pipeline,

@@ -44,6 +44,9 @@ CHANNEL_OPTIONS = [(c, c.replace("_", " ")) for c in campaigns.CHANNELS]
 LINK_FIELDS = (
     "destination",
     "label",
+    "slug",
+    "domain",
+    "tags",
     "store_code",
     "partner_code",
     "utm_content",
@@ -215,7 +218,7 @@ def campaign(campaign_id: int) -> Response:
 
 
 def _campaign_page(
-    campaign_id: int, status: int = 200, *, form=None, errors=None, notice=None
+    campaign_id: int, status: int = 200, *, form=None, errors=None, notice=None, bulk=None
 ) -> Response:
     """The campaign with its links and their counts; a rejected new link keeps what was typed."""
     rt = runtime()
@@ -234,6 +237,10 @@ def _campaign_page(
         status,
         campaign=campaigns.to_json(row),
         links=link_rows,
+        audience=charts.audience(links.audience_of(db, "campaign_id", campaign_id)),
+        bulk=bulk,
+        domain_choices=[("", "Default domain")]
+        + [(h, h) for h in sorted(storage.domain_hosts(db))],
         form=form or {},
         errors=errors or {},
         notice=notice,
@@ -249,10 +256,55 @@ def _campaign_page(
 def link_new(campaign_id: int) -> werkzeug.Response:
     payload = {"campaign_id": campaign_id, **_payload(LINK_FIELDS, blank_as_null=False)}
     try:
-        link = links.create(runtime().db(), payload)
+        rt = runtime()
+        link = links.create(rt.db(), payload, public_base_url=rt.config["PUBLIC_BASE_URL"])
     except TouchpointError as exc:
         return _campaign_page(campaign_id, exc.status, form=request.form, errors=field_errors(exc))
     return redirect(url_for("dash.link", link_id=link["id"], m="link_created"), 303)
+
+
+@bp.post("/campaigns/<id:campaign_id>/links/bulk")
+def links_bulk(campaign_id: int) -> Response:
+    """Upload a CSV of links for this campaign (campaign_id may be left out of the file):
+    the created links as a CSV download, or the page with every bad row listed."""
+    from app.clicks import bulk_links
+
+    rt = runtime()
+    db = rt.db()
+    campaigns.get(db, campaign_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _campaign_page(
+            campaign_id, 422, bulk={"message": "Choose a CSV file of links.", "invalid": []}
+        )
+    skip_invalid = request.form.get("skip_invalid") == "1"
+    try:
+        rows = bulk_links.rows_from_csv(upload.read())
+        for _, row in rows:
+            row.setdefault("campaign_id", campaign_id)
+        result = bulk_links.create(
+            db, rows, public_base_url=rt.config["PUBLIC_BASE_URL"], skip_invalid=skip_invalid
+        )
+    except TouchpointError as exc:
+        invalid = exc.extra.get("invalid", [])
+        message = (
+            exc.message
+            if not invalid
+            else (
+                f"{len(invalid)} rows are invalid, so no link was created. Fix them, or tick "
+                "“Create the good rows” and upload the file again."
+            )
+        )
+        return _campaign_page(
+            campaign_id, exc.status, bulk={"message": message, "invalid": invalid}
+        )
+    shape = bulk_links.shaper(db, rt.link_tokens, base_url(rt))
+    body = "".join(bulk_links.csv_rows(result, shape))
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}-links.csv"'},
+    )
 
 
 # Links -------------------------------------------------------------------------------------
@@ -277,6 +329,7 @@ def _link_context(link_id: int) -> dict:
         "campaign": campaigns.to_json(campaign),
         "stats": stats,
         "trend": trend,
+        "audience": charts.audience(stats),
         "recipients": storage.recipient_count(db, link_id),
         "qr_options": _qr_options(),
         "form": {},
