@@ -11,6 +11,9 @@ from .core import _all, _insert, _one
 __all__ = [
     "all_tags",
     "count_domain_links",
+    "delete_qr_logo",
+    "get_qr_logo",
+    "set_qr_logo",
     "domain_hosts",
     "delete_domain",
     "get_domain",
@@ -99,3 +102,26 @@ def all_tags(db: Database, kind: str) -> list[tuple[str, int]]:
     return [
         tuple(r) for r in db.execute(f"SELECT tag, count(*) FROM {table} GROUP BY tag ORDER BY tag")
     ]
+
+
+# QR logos -----------------------------------------------------------------------------------
+
+
+def set_qr_logo(db: Database, link_id: int, media_type: str, data: bytes, now: str) -> None:
+    db.execute(
+        "INSERT INTO qr_logos (link_id, media_type, data, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (link_id) DO UPDATE SET media_type = excluded.media_type, "
+        "data = excluded.data, created_at = excluded.created_at",
+        (link_id, media_type, data, now),
+    )
+
+
+def get_qr_logo(db: Database, link_id: int) -> tuple[str, bytes] | None:
+    row = db.execute(
+        "SELECT media_type, data FROM qr_logos WHERE link_id = ?", (link_id,)
+    ).fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
+
+
+def delete_qr_logo(db: Database, link_id: int) -> None:
+    db.execute("DELETE FROM qr_logos WHERE link_id = ?", (link_id,))

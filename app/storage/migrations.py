@@ -833,6 +833,22 @@ def m017_event_country(db: Database) -> None:
     _run(db, M017_SQL)
 
 
+M018_SQL = """
+-- A link's QR centre logo (the dashboard's QR designer): PNG or SVG bytes, checked on upload.
+CREATE TABLE qr_logos (
+    link_id BIGINT PRIMARY KEY REFERENCES links(id),  -- not INTEGER: no rowid alias
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+@migrations()
+def m018_qr_logos(db: Database) -> None:
+    _run(db, M018_SQL)
+
+
 def _fill_ref_codes(db: Database) -> None:
     # Leads made before reference codes existed get theirs now, oldest first.
     from app.storage.people import fill_ref_codes
@@ -876,6 +892,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (  # (name, SQL) after the ba
     ("m015_offline_channels", _postgres_twin(M015_SQL)),
     ("m016_link_management", _postgres_twin(M016_SQL)),
     ("m017_event_country", _postgres_twin(M017_SQL)),
+    ("m018_qr_logos", _postgres_twin(M018_SQL).replace("BLOB", "bytea")),
 )
 # Data steps run after a PostgreSQL migration's SQL, in its transaction.
 _PG_FOLLOW_UPS = {"m015_offline_channels": _fill_ref_codes}

@@ -208,10 +208,10 @@ def link_qr(link_id: int, fmt: str) -> Response:
     if fmt not in qr.FORMATS:
         raise BadRequest(f"Unknown image format '{fmt}'; use qr.svg or qr.png.", field="format")
     rt = runtime()
-    links.get(rt.db(), link_id)
+    row = links.get(rt.db(), link_id)
     options = qr.parse_options(request.args)
     token = rt.link_tokens.mint(link_id)
-    return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=False)
+    return qr_response(links.qr_target(row, token, base_url(rt)), fmt, options, public=False)
 
 
 # Branded domains ---------------------------------------------------------------------------

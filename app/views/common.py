@@ -106,7 +106,9 @@ def base_url(rt: Runtime) -> str:
     return f"{request_scheme(rt)}://{host}"
 
 
-def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Response:
+def qr_response(
+    data: str, fmt: str, options: qr.Options, *, public: bool, logo: qr.Logo | None = None
+) -> Response:
     """The image with a strong ETag; 304 when the client already has it.
 
     A `public` image (/q/<token>.svg) is cacheable by anyone only when its URL came from
@@ -114,7 +116,7 @@ def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Re
     would put the attacker's address in the image a shared cache then hands to everyone.
     Without the setting it is revalidated by every client and kept by none in between.
     """
-    tag = qr.etag(data, fmt, options)
+    tag = qr.etag(data, fmt, options, logo)
     if not public:
         cache = "private, max-age=86400"
     elif runtime().config["PUBLIC_BASE_URL"]:
@@ -124,7 +126,7 @@ def qr_response(data: str, fmt: str, options: qr.Options, *, public: bool) -> Re
     if tag in request.if_none_match:
         response = Response(status=304)
     else:
-        response = Response(qr.render(data, fmt, options), mimetype=qr.FORMATS[fmt])
+        response = Response(qr.render(data, fmt, options, logo), mimetype=qr.FORMATS[fmt])
     response.set_etag(tag)
     response.headers["Cache-Control"] = cache
     return response

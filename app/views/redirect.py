@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 from flask import Blueprint, Flask, Response, request
 
-from app.clicks import slugs, tracking, visits
+from app import storage
+from app.clicks import links, slugs, tracking, visits
 from app.core import db as dbmod
 from app.core import postgres
 from app.core.errors import TouchpointError
@@ -220,11 +221,18 @@ def _hit(token: str, kind: str) -> Response:
 
 def _qr_image(token: str, fmt: str) -> Response:
     rt = runtime()
-    if rt.link_tokens.verify(token) is None:
+    ref = rt.link_tokens.verify(token)
+    if ref is None:
         return _html(404, pages.NOT_FOUND_HTML)
+    target = f"{base_url(rt)}/q/{token}"
+    if ref.recipient_id is None:  # a link with a slug encodes its shorter /q/<slug>
+        row = storage.get_link(rt.db(), ref.link_id)
+        if row is None:
+            return _html(404, pages.NOT_FOUND_HTML)
+        target = links.qr_target(row, token, base_url(rt))
     try:
         options = qr.parse_options(request.args)
-        return qr_response(f"{base_url(rt)}/q/{token}", fmt, options, public=True)
+        return qr_response(target, fmt, options, public=True)
     except TouchpointError as exc:
         return Response(
             exc.message + "\n",

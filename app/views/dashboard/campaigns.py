@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import timedelta
@@ -209,6 +210,8 @@ _MESSAGES = {
     "saved": "Saved.",
     "link_created": "Link created. Copy its URL or download its QR code.",
     "link_saved": "Link saved.",
+    "logo_saved": "Logo saved: the preview below shows it (error correction is H with a logo).",
+    "logo_removed": "Logo removed.",
 }
 
 
@@ -332,15 +335,23 @@ def _link_context(link_id: int) -> dict:
         "audience": charts.audience(stats),
         "recipients": storage.recipient_count(db, link_id),
         "qr_options": _qr_options(),
+        "qr_logo": storage.get_qr_logo(db, link_id) is not None,
         "form": {},
         "errors": {},
     }
 
 
+QR_FIELDS = ("size", "border", "ecc", "fg", "bg", "style", "logo", "logo_size")
+
+
 def _qr_options() -> dict:
     """The QR options as typed in the preview form (checked when the image is made)."""
-    names = ("size", "border", "ecc", "fg", "bg")
-    return {n: request.args.get(n, "") for n in names}
+    return {n: request.args.get(n, "") for n in QR_FIELDS}
+
+
+def _link_logo(db: Any, link_id: int) -> qr.Logo | None:
+    found = storage.get_qr_logo(db, link_id)
+    return None if found is None else qr.Logo(*found)
 
 
 @bp.get("/links/<id:link_id>")
@@ -348,7 +359,7 @@ def link(link_id: int) -> Response:
     context = _link_context(link_id)
     error = None
     try:
-        qr.parse_options({k: v for k, v in context["qr_options"].items() if v})
+        qr.parse_options({k: v for k, v in context["qr_options"].items() if v}, logo_allowed=True)
     except ValidationError as exc:
         error = exc.message
     return page(
@@ -396,13 +407,36 @@ def link_qr(link_id: int, fmt: str) -> Response:
     if fmt not in qr.FORMATS:
         raise ValidationError("The format must be svg or png.", field="format")
     args = {k: v for k, v in request.args.items() if k != "download" and v}
-    options = qr.parse_options(args)
+    options = qr.parse_options(args, logo_allowed=True)
+    logo = _link_logo(db, link_id) if options.logo_percent else None
+    if logo is None:  # no logo uploaded: nothing to make room for
+        options = dataclasses.replace(options, logo_percent=0)
     item = links.to_json(link, rt.link_tokens, base_url(rt))
-    response = qr_response(item["qr_url"], fmt, options, public=False)
+    response = qr_response(item["qr_url"], fmt, options, public=False, logo=logo)
     if request.args.get("download"):
         name = f"touchpoint-link-{link_id}.{fmt}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.post("/links/<id:link_id>/qr-logo")
+def link_qr_logo(link_id: int) -> werkzeug.Response:
+    """Upload (or, with remove=1, remove) the link's QR centre logo."""
+    db = runtime().db()
+    links.get(db, link_id)
+    if request.form.get("remove") == "1":
+        storage.delete_qr_logo(db, link_id)
+        return redirect(url_for("dash.link", link_id=link_id, m="logo_removed"), 303)
+    upload = request.files.get("logo")
+    try:
+        logo = qr.check_logo(
+            upload.mimetype if upload else "", upload.read(qr.MAX_LOGO_BYTES + 1) if upload else b""
+        )
+    except TouchpointError as exc:
+        context = _link_context(link_id)
+        return page("dashboard/link.html", 422, **{**context, "errors": {"logo": exc.message}})
+    storage.set_qr_logo(db, link_id, logo.media_type, logo.data, clock.now_iso())
+    return redirect(url_for("dash.link", link_id=link_id, m="logo_saved", logo="1"), 303)
 
 
 @bp.get("/links/<id:link_id>/signage")
