@@ -3,6 +3,8 @@ from real addresses, on a link's and a campaign's stats."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.clicks import audience
@@ -131,3 +133,49 @@ def test_link_and_campaign_stats_break_human_hits_down(app, api):
     assert {"value": "unknown", "count": 1} in whole["by_country"]
     assert {r["value"]: r["count"] for r in whole["by_device"]}["desktop"] == 2
     assert api.get("/api/v1/campaigns/999/stats").status_code == 404
+
+
+def test_the_attribution_report_credits_touches_by_device_and_country(app, api, fake_clock):
+    """A phone in Britain clicks and later buys; a desktop in the US only clicks; a coupon
+    is redeemed at a till. By device and by country the sale's credit goes to the phone's
+    row, clicks are counted where they were made, and the redemption is in store."""
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from app.core import clock
+
+    link = api.link(api.campaign()["id"])
+    start = fake_clock.now
+
+    def hit(agent: str, address: str) -> str:
+        answer = app.test_client().get(
+            f"/r/{link['token']}",
+            headers={"User-Agent": agent},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        return parse_qs(urlsplit(answer.headers["Location"]).query)["tp_cid"][0]
+
+    phone = hit(IPHONE, "81.2.69.142")
+    hit(WINDOWS, "8.8.8.8")
+    hit(WINDOWS, "8.8.8.8")
+    fake_clock.advance(hours=2)
+    sale = api.post(
+        "/api/v1/conversions", json={"type": "sale", "click_id": phone, "value": "80.00"}
+    )
+    assert sale.status_code == 201, sale.get_json()
+    window = {
+        "from": clock.to_iso(start - timedelta(days=1)),
+        "to": clock.to_iso(fake_clock.now + timedelta(seconds=1)),
+    }
+    for group_by, phone_key, desktop_key in (
+        ("device", "mobile", "desktop"),
+        ("country", "GB", "US"),
+    ):
+        answer = api.get(
+            "/api/v1/reports/attribution?" + urlencode({**window, "group_by": group_by})
+        )
+        assert answer.status_code == 200, answer.get_json()
+        rows = {r["key"]: r for r in answer.get_json()["rows"]}
+        assert rows[phone_key]["revenue"] == "80.00" and rows[phone_key]["conversions"] == 1.0
+        assert rows[phone_key]["human_clicks"] == 1 and rows[phone_key]["unique_visitors"] == 1
+        assert rows[desktop_key]["human_clicks"] == 2 and rows[desktop_key]["revenue"] == "0.00"
+        assert answer.get_json()["totals"]["revenue"] == "80.00"

@@ -20,6 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from app import storage
+from app.clicks import audience
 from app.core import clock
 from app.core.csv_cells import inert
 from app.core.runtime import PipelineRules
@@ -52,6 +53,10 @@ PARTNERS = "(partners)"
 PARTNER_CHANNEL = "partner"
 # A campaign a customer named at the till: no link.
 MENTIONED = "(mentioned at the till)"
+# By device or country: a coupon redeemed at a till has neither.
+IN_STORE = "(redeemed in store)"
+# group_by -> the events column its rows come from.
+AUDIENCE_GROUPS = {"device": "user_agent", "country": "country"}
 COLUMNS = (
     "key",
     "label",
@@ -80,6 +85,7 @@ _DIRECT_KIND = 0
 _ACTIVITY_KIND = storage.ACTIVITY_KIND
 _PARTNER_KIND = storage.OFFLINE_KINDS["partner"]
 _MENTIONED_KIND = storage.OFFLINE_KINDS["mentioned"]
+_EVENT_KINDS = frozenset(storage.TOUCH_KINDS.values())  # touches that are events rows
 
 
 @dataclass(slots=True)
@@ -99,7 +105,12 @@ class _Row:
     cost: int | None = None
 
 
-def _key_functions(group_by: str | None, campaigns: dict[int, tuple], link_partner: dict[int, str]):
+def _key_functions(
+    group_by: str | None,
+    campaigns: dict[int, tuple],
+    link_partner: dict[int, str],
+    touch_values: dict[int, str | None] | None = None,
+):
     """(key of a touch, key of a bucket, key of a redemption) for one group_by.
 
     Touches are (at_ms, rowid, kind, campaign, link, store, person[, partner]); buckets (day,
@@ -142,6 +153,23 @@ def _key_functions(group_by: str | None, campaigns: dict[int, tuple], link_partn
             itemgetter(2),
             lambda r: DIRECT if r[4] else r[2],
         )
+    if group_by in AUDIENCE_GROUPS:
+        # A touch is credited to the device or country of the hit it was (touch_values: event
+        # rowid -> user agent or country); touches no hit made keep their offline names.
+        values = touch_values or {}
+        offline_keys = {_DIRECT_KIND: DIRECT, _ACTIVITY_KIND: SALES, _PARTNER_KIND: PARTNERS}
+        offline_keys[_MENTIONED_KIND] = MENTIONED
+
+        def value_of(raw: str | None) -> str:
+            if group_by == "device":
+                return audience.classify(raw or None).device
+            return raw or audience.UNKNOWN
+
+        return (
+            lambda t: offline_keys[t[2]] if t[2] in offline_keys else value_of(values.get(t[1])),
+            lambda b: value_of(b[0]),
+            lambda r: DIRECT if r[4] else IN_STORE,
+        )
     if group_by == "location":
         return (
             lambda t: SALES if t[2] == _ACTIVITY_KIND else t[5],
@@ -165,11 +193,12 @@ class _Table:
         params: Params,
         campaigns: dict[int, tuple],
         link_partner: dict[int, str] | None = None,
+        touch_values: dict[int, str | None] | None = None,
     ) -> None:
         self.params = params
         self.campaigns = campaigns
         self.touch_key, self.bucket_key, self.redemption_key = _key_functions(
-            params.group_by, campaigns, link_partner or {}
+            params.group_by, campaigns, link_partner or {}, touch_values
         )
         self.rows: dict[object, _Row] = {}
         self.present: set[int | None] = set()  # campaigns with anything in the period
@@ -436,9 +465,24 @@ def attribute(
         link_partner = storage.link_partners(db) if by_partner else {}
         partners = storage.report_partners(db) if by_partner else {}
         reached = _reached(db, params, rules, counted + pipeline)
-        buckets = activity(db, period, last, params.campaign_id, params.group_by == "day")
+        column = AUDIENCE_GROUPS.get(params.group_by or "")
+        touch_values = None
+        if column is None:
+            buckets = activity(db, period, last, params.campaign_id, params.group_by == "day")
+        else:
+            # No rollup is kept by device or country: the period's events are read raw.
+            buckets = storage.raw_activity(
+                db, period.start, period.end, last, params.campaign_id, by=column
+            )
+            rowids = {
+                t[1]
+                for c in counted + pipeline
+                for t in journeys.touches(c)
+                if t[2] in _EVENT_KINDS
+            }
+            touch_values = storage.event_values(db, rowids, column)
         labels = _Labels(db, params.group_by, campaigns)
-    table = _Table(params, campaigns, link_partner)
+    table = _Table(params, campaigns, link_partner, touch_values)
     table.add_activity(buckets)
     table.add_sales_activity(sales)
     table.add_offline(offline)

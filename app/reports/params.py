@@ -20,7 +20,7 @@ from app.core.errors import ValidationError
 from app.reports import attribution
 from app.reports.attribution import Model
 
-GROUP_BYS = ("campaign", "channel", "link", "location", "partner", "day")
+GROUP_BYS = ("campaign", "channel", "link", "location", "partner", "day", "device", "country")
 # The pipeline report's groupings: the lead's first-touch campaign or its channel, or a column
 # of the lead itself. No default: without group_by the report is one cohort.
 PIPELINE_GROUP_BYS = ("campaign", "channel", "source", "owner", "origin", "partner")

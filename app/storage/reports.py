@@ -57,6 +57,8 @@ __all__ = [
     "next_month",
     "offer_count",
     "people_of",
+    "AUDIENCE_COLUMNS",
+    "event_values",
     "raw_activity",
     "rebuild_report_tables",
     "redemptions_between",
@@ -421,7 +423,14 @@ def _bucket_of(row: tuple) -> tuple[str, int, int, str]:
     return at[:10], campaign_id or 0, link_id or 0, store_code or ""
 
 
-def _count(rows: Iterable[tuple], numbers: dict[str, int]) -> tuple[dict, list[tuple]]:
+def _by_value_bucket(row: tuple) -> tuple[str, int, int, str]:
+    # raw_activity(by=...): the audience value read after the usual columns, then as above.
+    return row[9] or "", row[4] or 0, row[3] or 0, row[5] or ""
+
+
+def _count(
+    rows: Iterable[tuple], numbers: dict[str, int], bucket_of=_bucket_of
+) -> tuple[dict, list[tuple]]:
     """Bucket counts [clicks, scans, bots, claims, booth scans, visitor set] and touch rows."""
     buckets: dict[tuple, list] = {}
     touches = []
@@ -429,7 +438,7 @@ def _count(rows: Iterable[tuple], numbers: dict[str, int]) -> tuple[dict, list[t
         rowid, kind, at, link_id, campaign_id, store_code, visitor_id, is_bot, lead_id = row[:9]
         if kind not in TOUCH_KINDS:
             continue  # redemptions and voids are read from their own table
-        key = _bucket_of(row)
+        key = bucket_of(row)
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = [0, 0, 0, 0, 0, set()]
@@ -670,20 +679,34 @@ def _buckets_between(
     return db.execute(sql, params).fetchall()
 
 
+AUDIENCE_COLUMNS = ("user_agent", "country")
+
+
 def raw_activity(
-    db: Database, start: str, end: str, last: Mark, campaign_id: int | None
+    db: Database,
+    start: str,
+    end: str,
+    last: Mark,
+    campaign_id: int | None,
+    by: str | None = None,
 ) -> list[tuple]:
     """Buckets like report_days_between, counted from raw events in [start, end) up to rowid
-    `last`: for the parts of days at the edges of a report.
+    `last`: for the parts of days at the edges of a report. With `by` (an AUDIENCE_COLUMNS
+    name) a bucket's first element is that column's value instead of the day: the report by
+    device or country, which the day rollups cannot give, reads its whole period this way.
 
     Read through the events_link_at index (one range per link, then link-less events), so the
     cost follows the hours asked for, not the size of the table.
     """
     summed, summed_params = _summed(db, last)
+    columns = _EVENT_COLUMNS
+    if by is not None:
+        assert by in AUDIENCE_COLUMNS  # named by code, never by a request
+        columns += f", {by}"
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IN {dialect.json_ints(db)} "
+        f"SELECT {columns} FROM events WHERE link_id IN {dialect.json_ints(db)} "
         f"AND at >= ? AND at < ? AND {summed} UNION ALL "
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE link_id IS NULL AND at >= ? AND at < ?"
+        f"SELECT {columns} FROM events WHERE link_id IS NULL AND at >= ? AND at < ?"
         f" AND {summed}"
     )
     link_ids = json.dumps([r[0] for r in db.execute("SELECT id FROM links")])
@@ -693,8 +716,25 @@ def raw_activity(
     if campaign_id is not None:
         rows = [r for r in rows if r[4] == campaign_id]
     numbers = visitor_numbers_of(db, _human_visitors(rows))
-    buckets, _ = _count(rows, numbers)
+    buckets, _ = _count(rows, numbers, _bucket_of if by is None else _by_value_bucket)
     return [_bucket_out(key, counts) for key, counts in buckets.items()]
+
+
+def event_values(db: Database, rowids: Iterable[int], column: str) -> dict[int, str | None]:
+    """{event rowid: its `column` (an AUDIENCE_COLUMNS name)} for the touches a report
+    credits, read in chunks."""
+    assert column in AUDIENCE_COLUMNS
+    wanted = sorted(set(rowids))
+    found: dict[int, str | None] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = json.dumps(wanted[start : start + 5000])
+        found.update(
+            db.execute(
+                f"SELECT rowid, {column} FROM events WHERE rowid IN {dialect.json_ints(db)}",
+                (chunk,),
+            ).fetchall()
+        )
+    return found
 
 
 def visitor_numbers_of(db: Database, visitor_ids: Iterable[str]) -> dict[str, int]:
