@@ -125,3 +125,24 @@ def test_the_link_and_campaign_pages_chart_their_audience(app, dash):
         assert 'aria-label="Devices: mobile 1"' in body, page
         assert 'aria-label="Countries: GB 1"' in body, page
         assert 'aria-label="Browsers: Mobile Safari 1"' in body, page
+
+
+def test_a_link_is_tagged_and_archived_from_its_edit_form(app, dash):
+    api = api_for(app)
+    link = api.link(api.campaign()["id"], label="Poster", tags=["old"])
+    form = dash.get(f"/dashboard/links/{link['id']}/edit")
+    assert 'value="old"' in form.get_data(as_text=True)
+    saved = dash.post(
+        f"/dashboard/links/{link['id']}/edit",
+        {
+            "destination": link["destination"],
+            "label": "Poster",
+            "tags": "New, spring",
+            "active": "1",
+            "archived": "1",
+        },
+    )
+    assert saved.status_code == 303
+    after = api.get(f"/api/v1/links/{link['id']}").get_json()
+    assert after["tags"] == ["new", "spring"] and after["archived"] and after["active"]
+    assert "Poster" not in text(dash.get("/dashboard/links"))

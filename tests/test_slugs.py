@@ -363,3 +363,43 @@ def test_a_domain_added_by_another_process_routes_within_the_host_cache_lifetime
     assert get("/late").status_code == 404  # still the host list read before
     now[0] += 2
     assert get("/late").status_code == 302
+
+
+@pytest.mark.slow
+def test_one_slug_asked_for_by_several_processes_at_once_is_one_link(tmp_path):
+    """Four processes each try to create the same 15 slugs (and the same bulk file) at once:
+    every slug is made exactly once, and every other attempt is told slug_taken."""
+    from .live import in_processes
+
+    app = make_app(tmp_path)
+    campaign = api_for(app).campaign()
+    script = (
+        "import json\n"
+        "from app import create_app\n"
+        "from app.clicks import bulk_links, links\n"
+        "from app.core.errors import TouchpointError\n"
+        "db = create_app().extensions['touchpoint'].db()\n"
+        "out = []\n"
+        "for n in range(15):\n"
+        f"    body = {{'campaign_id': {campaign['id']}, 'destination': 'https://x.example/',\n"
+        "            'slug': f'race-{n}'}\n"
+        "    try:\n"
+        "        out.append(links.create(db, body)['id'])\n"
+        "    except TouchpointError as exc:\n"
+        "        out.append(str(exc.code))\n"
+        f"rows = [(i + 2, {{'campaign_id': {campaign['id']}, 'destination': 'https://x.example/',\n"
+        "                   'slug': f'bulk-{i}'}) for i in range(20)]\n"
+        "try:\n"
+        "    out.append(len(bulk_links.create(db, rows).links))\n"
+        "except TouchpointError as exc:\n"
+        "    out.append(str(exc.code))\n"
+        "print(json.dumps(out))\n"
+    )
+    results = in_processes(app, script)
+    for n in range(15):
+        answers = [r[n] for r in results]
+        made = [a for a in answers if isinstance(a, int)]
+        assert len(made) == 1 and answers.count("slug_taken") == 3, answers
+    bulk = sorted(str(r[15]) for r in results)
+    assert bulk == ["20", "invalid_rows", "invalid_rows", "invalid_rows"], bulk
+    assert row_count(app, "links") == 15 + 20

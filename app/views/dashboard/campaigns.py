@@ -378,9 +378,13 @@ def link_edit(link_id: int) -> werkzeug.Response:
         form = {k: current.get(k) or "" for k in LINK_EDIT_FIELDS}
         form["expires_at"] = _input_time(current.get("expires_at"))
         form["active"] = "1" if current["active"] else ""
+        form["archived"] = "1" if current["archived_at"] else ""
+        form["tags"] = ", ".join(current["tags"])
         return page("dashboard/link_form.html", link=current, form=form, errors={})
     payload = _payload(LINK_EDIT_FIELDS, blank_as_null=True)
     payload["active"] = request.form.get("active") == "1"
+    payload["archived"] = request.form.get("archived") == "1"
+    payload["tags"] = request.form.get("tags", "")
     if payload.get("destination") is None and current.get("offer_id") is None:
         payload["destination"] = ""
     elif payload.get("destination") is None:
