@@ -146,3 +146,25 @@ def test_a_link_is_tagged_and_archived_from_its_edit_form(app, dash):
     after = api.get(f"/api/v1/links/{link['id']}").get_json()
     assert after["tags"] == ["new", "spring"] and after["archived"] and after["active"]
     assert "Poster" not in text(dash.get("/dashboard/links"))
+
+
+def test_the_campaigns_overview_searches_filters_by_tag_and_hides_archived(app, dash):
+    api = api_for(app)
+    api.campaign(name="Spring flyers", tags=["print"])
+    autumn = api.campaign(name="Autumn mailing", tags=["email"])
+    api.campaign(name="Old winter")
+    api.patch(f"/api/v1/campaigns/{autumn['id'] + 1}", json={"archived": True})
+    everything = text(dash.get("/dashboard/"))
+    assert "Spring flyers" in everything and "Old winter" not in everything
+    tagged = text(dash.get("/dashboard/?tag=print"))
+    assert (
+        "Spring flyers" in tagged
+        and "Autumn mailing" not in tagged
+        and "1 campaign match" in tagged
+    )
+    found = text(dash.get("/dashboard/?q=mail"))
+    assert "Autumn mailing" in found and "Spring flyers" not in found
+    assert "Old winter" in text(dash.get("/dashboard/?archived=true"))
+    newest = text(dash.get("/dashboard/?sort=-created&archived=any"))
+    assert newest.index("Old winter") < newest.index("Autumn mailing") < newest.index("Spring")
+    assert "No campaign matches" in text(dash.get("/dashboard/?q=zzz"))

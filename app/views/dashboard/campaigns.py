@@ -13,7 +13,7 @@ import werkzeug
 from flask import Response, redirect, request, url_for
 
 from app import storage
-from app.clicks import campaigns, links
+from app.clicks import campaigns, link_lists, links
 from app.core import clock
 from app.core.csv_cells import inert, inert_row
 from app.core.error_codes import ErrorCode
@@ -74,7 +74,17 @@ def overview() -> Response:
     now = clock.utcnow()
     end = (now + timedelta(days=1)).date()
     start = end - timedelta(days=days)
-    rows = campaigns.list_page(db, after_id=0, limit=1000)
+    finder = {k: (request.args.get(k) or "").strip() for k in ("q", "tag", "archived", "sort")}
+    filtered = any(finder[k] for k in ("q", "tag")) or finder["archived"] in ("true", "any")
+    finder_error = None
+    try:
+        rows, _ = link_lists.search_campaigns(
+            db,
+            {**{k: v for k, v in finder.items() if v}, "limit": "1000"},
+            now=clock.utcnow(),
+        )
+    except ValidationError as exc:
+        rows, finder_error = [], exc.message
     figures: dict[int, dict] = {}
     others: list[dict] = []
     totals = None
@@ -112,6 +122,11 @@ def overview() -> Response:
     return page(
         "dashboard/overview.html",
         campaigns=rows,
+        finder=finder,
+        filtered=filtered,
+        finder_error=finder_error,
+        campaign_tags=[("", "Any tag")]
+        + [(t, f"{t} ({n})") for t, n in storage.all_tags(db, "campaign")],
         others=others,
         totals=totals,
         currency=currency,
