@@ -487,17 +487,7 @@ def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: 
     minted with, and the database, are named on stderr.
     """
     rt = current_app.extensions["touchpoint"]
-    if base_url:
-        base, source = base_url.rstrip("/"), "--base-url"
-    elif rt.config["PUBLIC_BASE_URL"]:
-        base, source = rt.config["PUBLIC_BASE_URL"], "the PUBLIC_BASE_URL setting"
-    else:
-        base = settings.LOCAL_BASE_URL
-        source = "where make run listens; --base-url or TOUCHPOINT_PUBLIC_BASE_URL sets another"
-    try:
-        check_http_url(base, "base_url" if base_url else "PUBLIC_BASE_URL")
-    except ValidationError as exc:
-        raise click.UsageError(cli_message(exc)) from None
+    base, source = _minting_base(rt, base_url)
     db, path = _existing_db()
     try:
         links.get(db, link_id)
@@ -510,12 +500,8 @@ def recipients_import(link_id: int, file, output, skip_invalid: bool, base_url: 
         result = recipients.import_parsed(
             db, link_id, parsed, rt.link_tokens, base, skip_invalid=skip_invalid
         )
-    except ValidationError as exc:
-        for bad in exc.extra.get("invalid", []):
-            click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
-        raise click.ClickException(cli_message(exc)) from None
     except TouchpointError as exc:
-        raise click.ClickException(cli_message(exc)) from None
+        raise _refused(exc) from None
     for chunk in recipients.csv_chunks(result):
         output.write(chunk)
     for bad in result.invalid:
@@ -561,11 +547,7 @@ def links_import(file, output, skip_invalid: bool, base_url: str | None) -> None
     from app.clicks import bulk_links
 
     rt = current_app.extensions["touchpoint"]
-    base = (base_url or rt.config["PUBLIC_BASE_URL"] or settings.LOCAL_BASE_URL).rstrip("/")
-    try:
-        check_http_url(base, "base_url" if base_url else "PUBLIC_BASE_URL")
-    except ValidationError as exc:
-        raise click.UsageError(cli_message(exc)) from None
+    base, source = _minting_base(rt, base_url)
     db, path = _existing_db()
     try:
         rows = bulk_links.rows_from_csv(file.read())
@@ -580,12 +562,8 @@ def links_import(file, output, skip_invalid: bool, base_url: str | None) -> None
                 skip_invalid=skip_invalid,
                 progress=bar.update,
             )
-    except ValidationError as exc:
-        for bad in exc.extra.get("invalid", []):
-            click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
-        raise click.ClickException(cli_message(exc)) from None
     except TouchpointError as exc:
-        raise click.ClickException(cli_message(exc)) from None
+        raise _refused(exc) from None
     shape = bulk_links.shaper(db, rt.link_tokens, base)
     for chunk in bulk_links.csv_rows(result, shape):
         output.write(chunk)
@@ -594,6 +572,31 @@ def links_import(file, output, skip_invalid: bool, base_url: str | None) -> None
     click.echo(
         f"{len(result.links)} links created, {len(result.invalid)} invalid, in {path}.", err=True
     )
+    click.echo(f"Token URLs minted with base URL {base} ({source}).", err=True)
+
+
+def _minting_base(rt: Runtime, given: str | None) -> tuple[str, str]:
+    """(the base URL imported links are minted with, what chose it): --base-url, else the
+    PUBLIC_BASE_URL setting, else where make run listens. A bad one is a usage error."""
+    if given:
+        base, source = given.rstrip("/"), "--base-url"
+    elif rt.config["PUBLIC_BASE_URL"]:
+        base, source = rt.config["PUBLIC_BASE_URL"], "the PUBLIC_BASE_URL setting"
+    else:
+        base = settings.LOCAL_BASE_URL
+        source = "where make run listens; --base-url or TOUCHPOINT_PUBLIC_BASE_URL sets another"
+    try:
+        check_http_url(base, "base_url" if given else "PUBLIC_BASE_URL")
+    except ValidationError as exc:
+        raise click.UsageError(cli_message(exc)) from None
+    return base, source
+
+
+def _refused(exc: TouchpointError) -> click.ClickException:
+    """An import refused: every bad row listed on stderr, then the reason (exit status 1)."""
+    for bad in exc.extra.get("invalid", []):
+        click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
+    return click.ClickException(cli_message(exc))
 
 
 @cli.command("demo")
